@@ -1,0 +1,86 @@
+"""The one error family of harness, caught once in the CLI.
+
+    HarnessError                  every error a user can act on (exit 2 unless said)
+    ├── BadInput                  the user's input is wrong; nothing was written (exit 2)
+    │   ├── InventoryError        an inventory Ansible rejects, no matching hosts
+    │   ├── WorkloadError         a workload definition file is invalid
+    │   ├── OptionError           an option value is invalid
+    │   └── WarehouseInputError   results dir unusable, unknown sweep id, newer schema
+    ├── TransportError            reaching a host failed (retryable, recorded per host)
+    │   ├── HostKeyError          unknown or changed host key (never retried)
+    │   └── TransportTimeout      a connect or command timeout
+    ├── ProtocolError             an agent line that is not valid protocol
+    └── CommandFailed             the agent exited non-zero (recorded, not retried)
+
+Each error carries a one-line message and an optional hint; ``str(err)`` is the message.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base of every error harness reports to a user."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadInput(HarnessError):
+    """The user's input is wrong; nothing was written."""
+
+
+class InventoryError(BadInput):
+    """An inventory that Ansible rejects, or that selects no host."""
+
+
+class WorkloadError(BadInput):
+    """A workload definition that is missing fields, mistyped or absurd."""
+
+
+class OptionError(BadInput):
+    """A command-line option with an invalid value."""
+
+
+class WarehouseInputError(BadInput):
+    """A results directory that cannot be used, or a sweep id that does not exist."""
+
+
+class TransportError(HarnessError):
+    """A host could not be reached or a command on it could not be run."""
+
+    exit_code = 1
+    retryable = True
+
+
+class HostKeyError(TransportError):
+    """A host key that is unknown or changed; never retried."""
+
+    retryable = False
+
+
+class TransportTimeout(TransportError):
+    """A connect or command timeout."""
+
+
+class ProtocolError(HarnessError):
+    """A line from an agent that does not follow the protocol."""
+
+    exit_code = 1
+
+
+class CommandFailed(HarnessError):
+    """A command on a host (the agent) exited non-zero; not a transport fault."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, returncode: int, stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail

@@ -1,0 +1,5 @@
+"""Transports: how the controller reaches a host (local subprocess, SSH, Ansible)."""
+
+from harness.transport.base import Transport
+
+__all__ = ["Transport"]
