@@ -18,7 +18,18 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_ROOT.parent
 WORKLOADS_DIR = PROJECT_ROOT / "workloads"
 
-_MAIN = "from harness.agent.__main__ import main\nmain()\n"
+# The shim is valid Python 2 too, so an interpreter that is too old says so clearly
+# (exit status 3) instead of failing on newer syntax inside the agent.
+TOO_OLD_EXIT = 3
+_MAIN = (
+    "import sys\n"
+    "if sys.version_info < (3, 9):\n"
+    "    sys.stderr.write('harness agent needs CPython 3.9 or newer, this is %s\\n'\n"
+    "                     % sys.version.split()[0])\n"
+    "    sys.exit(3)\n"
+    "from harness.agent.__main__ import main\n"
+    "main()\n"
+)
 _INIT = '"""harness agent bundle."""\n__version__ = %r\n' % __version__
 # A fixed timestamp makes the archive's bytes depend only on its contents.
 _EPOCH = (2020, 1, 1, 0, 0, 0)

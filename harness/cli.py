@@ -1,0 +1,257 @@
+"""The ``harness`` command line: a thin typer layer over the library.
+
+Every command parses its options, calls one library function and formats the
+answer. HarnessError is caught once, in ``main``: one line on stderr, a hint,
+and the error's exit status (2 for bad input), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.catalog import WORKLOADS_DIR, load_catalog, load_workload_file
+from harness.errors import HarnessError, OptionError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INVENTORY = PROJECT_ROOT / "inventories" / "local.ini"
+DEFAULT_RESULTS = Path("results")
+
+app = typer.Typer(
+    help="Benchmark Python concurrency models across machines; query the results in DuckDB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+workloads_app = typer.Typer(help="The workload catalogue.", no_args_is_help=True)
+app.add_typer(workloads_app, name="workloads")
+
+InventoryOpt = Annotated[Path, typer.Option(
+    "--inventory", "-i", help="Ansible inventory (INI or YAML); default: this machine alone.")]
+LimitOpt = Annotated[str | None, typer.Option(
+    "--limit", "-l", help="Ansible host pattern selecting hosts of the inventory.")]
+ResultsOpt = Annotated[Path, typer.Option(
+    "--results", "-r", help="The warehouse directory.")]
+AcceptKeysOpt = Annotated[bool, typer.Option(
+    "--accept-new-host-keys", help="Trust and remember host keys not yet in known_hosts.")]
+KnownHostsOpt = Annotated[Path | None, typer.Option(
+    "--known-hosts", help="A known_hosts file checked besides ~/.ssh/known_hosts.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _stdout() -> Console:
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _print_matrix(results: Path, sweep_id: str | None, as_json: bool) -> None:
+    from harness import render
+    from harness.warehouse import Warehouse
+
+    warehouse = Warehouse(results)
+    sid = warehouse.resolve_sweep_id(sweep_id or "latest")
+    frame = warehouse.query("SELECT * FROM profile_matrix WHERE sweep_id = ?", [sid])
+    if as_json:
+        typer.echo(render.format_frame(frame, "json"))
+        return
+    console = _stdout()
+    if console.is_terminal:
+        for table in render.matrix_tables(frame):
+            console.print(table)
+    else:
+        typer.echo(render.matrix_text(frame))
+
+
+@app.command()
+def sweep(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    profile: Annotated[str, typer.Option(
+        "--profile", "-p", help="quick (about a minute here), standard or full.")] = "quick",
+    workload: Annotated[list[str] | None, typer.Option(
+        "--workload", "-w", help="Only this workload (repeatable).")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Only this model (repeatable); sequential is always kept.")] = None,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    resume: Annotated[str | None, typer.Option(
+        "--resume", help="Run only the missing cells of this sweep id (or 'latest').")] = None,
+    accept_new_host_keys: AcceptKeysOpt = False,
+    known_hosts: KnownHostsOpt = None,
+    parallel_same_machine: Annotated[bool, typer.Option(
+        "--parallel-same-machine",
+        help="Run hosts that are one physical machine at the same time (tests only).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the benchmark matrix on every selected host and interpreter, then print it."""
+    from harness.progress import make_progress
+    from harness.sweep import SweepOptions, run_sweep
+
+    options = SweepOptions(
+        inventory=inventory, results=results, profile=profile, limit=limit,
+        workloads=tuple(workload or ()), models=tuple(model or ()), resume=resume,
+        accept_new_host_keys=accept_new_host_keys, known_hosts=known_hosts,
+        parallel_same_machine=parallel_same_machine)
+    with make_progress(_stderr()) as progress:
+        result = run_sweep(options, progress)
+    if as_json:
+        typer.echo(json.dumps({
+            "sweep_id": result.sweep_id, "cells_run": result.cells_run,
+            "failures": [f.__dict__ for f in result.failures], "exit_code": result.exit_code,
+        }, indent=2))
+    else:
+        _print_matrix(results, result.sweep_id, False)
+        err = _stderr()
+        if result.failures:
+            err.print(f"{len(result.failures)} failures in sweep {result.sweep_id}:")
+            for f in result.failures:
+                err.print(f"  {f.host}{' ' + f.python if f.python else ''}: {f.reason}",
+                          markup=False)
+        err.print(f"sweep {result.sweep_id}: {result.cells_run} cells stored in {results}",
+                  markup=False)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def probe(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    accept_new_host_keys: AcceptKeysOpt = False,
+    known_hosts: KnownHostsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fingerprint every host and interpreter (cores, affinity, NUMA, memory, build, GIL)."""
+    from harness.inventory import load_inventory
+    from harness.probing import probe_hosts
+
+    hosts = load_inventory(inventory, limit)
+    found = probe_hosts(hosts, accept_new_host_keys=accept_new_host_keys,
+                        known_hosts=known_hosts)
+    if as_json:
+        typer.echo(json.dumps([{"host": r.host, "python": r.python, "profile_id": r.profile_id,
+                                "env": r.env, "error": r.error} for r in found], indent=2))
+    else:
+        table = Table(title="Hosts and interpreters")
+        for col in ("host", "python", "profile", "cpu", "usable/logical/cores", "numa",
+                    "memory", "version", "build", "GIL"):
+            table.add_column(col)
+        for r in found:
+            if r.env is None:
+                table.add_row(r.host, r.python, "[red]failed", r.error or "", "", "", "", "",
+                              "", "")
+                continue
+            e = r.env
+            table.add_row(
+                r.host, r.python, r.profile_id, str(e.get("cpu_model")),
+                f"{e.get('usable_cpus')}/{e.get('logical_cpus')}/{e.get('physical_cores')}",
+                f"{e.get('numa_nodes')} {e.get('numa_cpus')}",
+                f"{(e.get('mem_total_bytes') or 0) / 2**30:.1f} GiB",
+                str(e.get("python_version")),
+                "free-threaded" if e.get("free_threaded") else "standard",
+                "on" if e.get("gil_enabled") else "off")
+        _stdout().print(table)
+    if any(r.error for r in found):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL over the views sweeps, environments, "
+                                              "measurements, cells, matrix, profile_matrix.")],
+    results: ResultsOpt = DEFAULT_RESULTS,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, csv, json or markdown.")] = "table",
+) -> None:
+    """Run SQL over the warehouse."""
+    from harness import render
+    from harness.warehouse import Warehouse
+
+    if fmt not in ("table", "csv", "json", "markdown"):
+        raise OptionError(f"--format {fmt!r} is not a format",
+                          hint="use table, csv, json or markdown")
+    frame = Warehouse(results).query(query)
+    typer.echo(render.format_frame(frame, fmt))
+
+
+@app.command()
+def matrix(
+    sweep_id: Annotated[str | None, typer.Option(
+        "--sweep", "-s", help="Sweep id (default: the latest).")] = None,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the matrix of each hardware profile of a sweep."""
+    _print_matrix(results, sweep_id, as_json)
+
+
+@workloads_app.command("list")
+def workloads_list() -> None:
+    """List the workloads of the catalogue."""
+    table = Table(title=f"Workloads ({WORKLOADS_DIR})")
+    for col in ("name", "title", "models", "params"):
+        table.add_column(col)
+    for w in load_catalog().values():
+        table.add_row(w.name, w.title, " ".join(w.models),
+                      " ".join(f"{k}={v}" for k, v in w.params.items()))
+    _stdout().print(table)
+
+
+@workloads_app.command("show")
+def workloads_show(name: Annotated[str, typer.Argument(help="A workload name.")]) -> None:
+    """Show one workload's definition file."""
+    catalog = load_catalog()
+    if name not in catalog:
+        raise OptionError(f"workload {name!r} is not in the catalogue",
+                          hint=f"known workloads: {', '.join(catalog)}")
+    typer.echo(catalog[name].path.read_text())
+
+
+@workloads_app.command("validate")
+def workloads_validate(
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Definition files (default: the whole catalogue).")] = None,
+) -> None:
+    """Check workload definition files; exit 2 on the first invalid one."""
+    if not files:
+        catalog = load_catalog()
+        typer.echo(f"{len(catalog)} workload definitions valid in {WORKLOADS_DIR}")
+        return
+    for path in files:
+        w = load_workload_file(path, impl_dir=WORKLOADS_DIR)
+        typer.echo(f"{path}: valid ({w.name})")
+
+
+def main() -> None:
+    """Entry point: run the app, turning HarnessError into one line and an exit status."""
+    try:
+        status = app(standalone_mode=False)
+    except HarnessError as exc:
+        err = _stderr()
+        err.print(f"harness: error: {exc.message}", markup=False)
+        if exc.hint:
+            err.print(f"hint: {exc.hint}", markup=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _stderr().print("harness: interrupted", markup=False)
+        sys.exit(130)
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+    # Outside standalone mode click returns the status of typer.Exit instead of exiting.
+    sys.exit(status if isinstance(status, int) else 0)
