@@ -1,0 +1,42 @@
+"""Agent entry point: ``python agent.pyz probe`` or ``python agent.pyz run PLAN.json|-``.
+
+stdout carries only protocol lines: at start the real stdout is moved to a
+private descriptor and descriptor 1 is pointed at stderr, so nothing a worker,
+a server or a library prints can corrupt the protocol.
+"""
+
+import os
+import sys
+
+USAGE = "usage: agent.pyz probe | agent.pyz run PLAN.json|-\n"
+
+
+def _protocol_stream():
+    fd = os.dup(1)  # not inheritable: exec'd children never see it
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("probe", "run") or (argv[0] == "run") != (len(argv) == 2) \
+            or (argv[0] == "probe" and len(argv) != 1):
+        sys.stderr.write(USAGE)
+        sys.exit(2)
+    from harness.agent import runner  # noqa: PLC0415
+
+    out = runner.LineWriter(_protocol_stream())
+    if argv[0] == "probe":
+        code = runner.probe_main(out)
+    else:
+        code = runner.run_main(out, argv[1])
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

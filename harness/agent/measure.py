@@ -1,0 +1,189 @@
+"""Measuring one repeat: wall time, CPU time, peak RSS of the process tree.
+
+* wall time: ``time.perf_counter``;
+* CPU: ``resource.getrusage`` deltas of RUSAGE_SELF + RUSAGE_CHILDREN (pool
+  workers are reaped at pool shutdown, inside the window, so they count);
+* peak RSS: a sampler thread sums the RSS of this process and its descendants
+  every ~50 ms (``/proc/<pid>/task/*/children`` walk, psutil as fallback), and
+  the result is at least this process's ``ru_maxrss``.
+
+Processes listed in ``exclude`` (e.g. the latency server of the network
+workload, with its descendants) are not counted.
+"""
+
+import collections
+import os
+import sys
+import threading
+import time
+
+try:
+    import resource
+except ImportError:  # not on POSIX
+    resource = None
+
+Usage = collections.namedtuple("Usage", "user_s sys_s maxrss_bytes")
+Measurement = collections.namedtuple(
+    "Measurement", "wall_s cpu_user_s cpu_sys_s peak_rss_bytes")
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+# ru_maxrss is in KiB on Linux, in bytes on macOS.
+_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
+SAMPLE_INTERVAL_S = 0.05
+MAX_TREE = 4096  # bound on the processes walked per sample
+
+
+def usage():
+    """CPU time of self + reaped children, and self's lifetime peak RSS."""
+    if resource is None:
+        return Usage(None, None, None)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return Usage(me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime,
+                 int(me.ru_maxrss) * _MAXRSS_UNIT)
+
+
+def _children_proc(pid):
+    kids = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return kids
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as fh:
+                kids.extend(int(x) for x in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return kids
+
+
+def _rss_proc(pid):
+    try:
+        with open("/proc/%d/statm" % pid) as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _has_children_files():
+    return os.path.exists("/proc/%d/task/%d/children" % (os.getpid(), os.getpid()))
+
+
+def tree_rss_proc(root, exclude):
+    total = 0
+    stack = [root]
+    seen = 0
+    while stack and seen < MAX_TREE:
+        pid = stack.pop()
+        seen += 1
+        if pid in exclude:
+            continue
+        total += _rss_proc(pid)
+        stack.extend(_children_proc(pid))
+    return total
+
+
+def tree_rss_psutil(psutil, root, exclude):
+    try:
+        proc = psutil.Process(root)
+        procs = [proc] + proc.children(recursive=True)
+    except Exception:
+        return 0
+    skip = set()
+    for p in procs:
+        if p.pid in exclude:
+            skip.add(p.pid)
+            try:
+                skip.update(c.pid for c in p.children(recursive=True))
+            except Exception:
+                pass
+    total = 0
+    for p in procs:
+        if p.pid in skip:
+            continue
+        try:
+            total += p.memory_info().rss
+        except Exception:
+            continue
+    return total
+
+
+def _tree_rss_function():
+    if _has_children_files():
+        return tree_rss_proc
+    try:
+        import psutil  # noqa: PLC0415 - optional
+    except Exception:
+        psutil = None
+    if psutil is not None:
+        return lambda root, exclude: tree_rss_psutil(psutil, root, exclude)
+    if os.path.exists("/proc/self/statm"):
+        return lambda root, exclude: _rss_proc(root)
+    return None
+
+
+_TREE_RSS = _tree_rss_function()
+
+
+class RssSampler:
+    """Peak of the summed RSS of this process tree while running (a thread)."""
+
+    def __init__(self, exclude=(), interval_s=SAMPLE_INTERVAL_S):
+        self._exclude = frozenset(exclude)
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread = None
+        self.peak = 0
+
+    def _sample(self):
+        if _TREE_RSS is None:
+            return
+        value = _TREE_RSS(os.getpid(), self._exclude)
+        if value > self.peak:
+            self.peak = value
+
+    def _loop(self):
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def __enter__(self):
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()
+        return False
+
+
+class Window:
+    """The timed window of one repeat: ``with Window(exclude) as w: ...; w.result``."""
+
+    def __init__(self, exclude=()):
+        self._sampler = RssSampler(exclude)
+        self.result = None
+
+    def __enter__(self):
+        self._sampler.__enter__()
+        self._u0 = usage()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self._t0
+        u1 = usage()
+        self._sampler.__exit__(*exc)
+        u0 = self._u0
+        user = sys_ = None
+        if u0.user_s is not None and u1.user_s is not None:
+            user = max(0.0, u1.user_s - u0.user_s)
+            sys_ = max(0.0, u1.sys_s - u0.sys_s)
+        peak = self._sampler.peak
+        if u1.maxrss_bytes is not None:
+            peak = max(peak, u1.maxrss_bytes)
+        self.result = Measurement(wall, user, sys_, int(peak) if peak else None)
+        return False

@@ -1,0 +1,159 @@
+"""The execution models: run every task of a workload one way.
+
+``run(model, module, setup, workers, start_method)`` runs the whole batch once
+(the timed region of one repeat: create the pool or loop, run all tasks, shut it
+down) and returns ``(results, extra)``, where ``extra`` holds ``startup_s`` for
+pool models: the time to create the pool and have its workers answer a no-op
+(``workloads.noop``), which is part of the timed region, as for a user.
+
+Model names are exact: sequential, threads, processes, mp_pool, asyncio,
+asyncio_to_thread, interpreters.
+"""
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import platform
+import time
+
+import workloads
+
+MODELS = ("sequential", "threads", "processes", "mp_pool", "asyncio",
+          "asyncio_to_thread", "interpreters")
+PROCESS_MODELS = ("processes", "mp_pool")
+
+
+class NotApplicable(Exception):
+    """The model cannot run here (reason in the message)."""
+
+
+def not_applicable_reason(model, module):
+    """Why ``model`` cannot run ``module`` on this interpreter, or None."""
+    if model not in MODELS:
+        return None  # unknown models are a plan error, reported by the caller
+    supported = getattr(module, "MODELS", MODELS)
+    if model not in supported:
+        return "workload %s does not support model %s" % (module.__name__, model)
+    if model == "interpreters" and not hasattr(concurrent.futures,
+                                               "InterpreterPoolExecutor"):
+        return "InterpreterPoolExecutor needs Python 3.14+ (this is %s)" % (
+            platform.python_version())
+    return None
+
+
+def default_start_method():
+    return multiprocessing.get_start_method(allow_none=False)
+
+
+def _warm_executor(executor, workers):
+    futures = [executor.submit(workloads.noop, i) for i in range(workers)]
+    for fut in futures:
+        fut.result()
+
+
+def run_sequential(module, setup, workers, start_method):
+    return [module.task(arg) for arg in setup.args], {}
+
+
+def _run_executor(executor_factory, module, setup, workers):
+    t0 = time.perf_counter()
+    with executor_factory() as executor:
+        _warm_executor(executor, workers)
+        startup = time.perf_counter() - t0
+        results = list(executor.map(module.task, setup.args))
+    return results, {"startup_s": startup}
+
+
+def run_threads(module, setup, workers, start_method):
+    return _run_executor(
+        lambda: concurrent.futures.ThreadPoolExecutor(max_workers=workers),
+        module, setup, workers)
+
+
+def run_processes(module, setup, workers, start_method):
+    ctx = multiprocessing.get_context(start_method)
+    return _run_executor(
+        lambda: concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx),
+        module, setup, workers)
+
+
+def run_interpreters(module, setup, workers, start_method):
+    factory = getattr(concurrent.futures, "InterpreterPoolExecutor", None)
+    if factory is None:
+        raise NotApplicable(not_applicable_reason("interpreters", module))
+    return _run_executor(lambda: factory(max_workers=workers), module, setup, workers)
+
+
+def run_mp_pool(module, setup, workers, start_method):
+    ctx = multiprocessing.get_context(start_method)
+    t0 = time.perf_counter()
+    pool = ctx.Pool(workers)
+    try:
+        pool.map(workloads.noop, range(workers), chunksize=1)
+        startup = time.perf_counter() - t0
+        results = pool.map(module.task, setup.args, chunksize=1)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()  # reaps the workers inside the window
+    return results, {"startup_s": startup}
+
+
+async def _gather_all(coros):
+    """Run coroutines concurrently: TaskGroup on 3.11+, gather before."""
+    task_group = getattr(asyncio, "TaskGroup", None)
+    if task_group is None:
+        return list(await asyncio.gather(*coros))
+    async with task_group() as tg:
+        tasks = [tg.create_task(c) for c in coros]
+    return [t.result() for t in tasks]
+
+
+def run_asyncio(module, setup, workers, start_method):
+    atask = getattr(module, "atask", None)
+
+    async def main():
+        sem = asyncio.Semaphore(max(1, workers))
+
+        async def one(arg):
+            async with sem:
+                if atask is not None:
+                    return await atask(arg)
+                return module.task(arg)  # blocking inside the coroutine, as written
+
+        return await _gather_all([one(arg) for arg in setup.args])
+
+    return asyncio.run(main()), {}
+
+
+def run_asyncio_to_thread(module, setup, workers, start_method):
+    state = {}
+
+    async def main():
+        t0 = time.perf_counter()
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
+        asyncio.get_running_loop().set_default_executor(executor)
+        state["startup_s"] = time.perf_counter() - t0
+        return await _gather_all([asyncio.to_thread(module.task, arg) for arg in setup.args])
+
+    # asyncio.run shuts the default executor down before returning.
+    results = asyncio.run(main())
+    return results, {"startup_s": state.get("startup_s", 0.0)}
+
+
+RUNNERS = {
+    "sequential": run_sequential,
+    "threads": run_threads,
+    "processes": run_processes,
+    "mp_pool": run_mp_pool,
+    "asyncio": run_asyncio,
+    "asyncio_to_thread": run_asyncio_to_thread,
+    "interpreters": run_interpreters,
+}
+
+
+def run(model, module, setup, workers, start_method):
+    """Run all tasks of ``setup`` under ``model``; ``(results, extra)``."""
+    return RUNNERS[model](module, setup, workers, start_method)

@@ -1,0 +1,363 @@
+"""Running a plan: cells one after another, JSON lines out.
+
+Output goes through one :class:`LineWriter` (a lock, a flush after every line),
+shared with the keepalive/watchdog thread. The watchdog ends the agent when a
+repeat overruns its cell's ``timeout_s`` (plus a grace period): it writes the
+timed-out sample, ``cell_done`` with status ``timeout`` and ``eof``, kills the
+processes this agent started, and exits 0 (the protocol is complete).
+"""
+
+import collections
+import importlib
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+from harness.agent import AGENT_VERSION, measure, models, probe, protocol
+
+WATCHDOG_GRACE_S = 10.0
+_IMPL_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+Cell = collections.namedtuple(
+    "Cell", "cell_id workload implementation model workers params warmups repeats timeout_s")
+Plan = collections.namedtuple("Plan", "keepalive_s cells")
+
+
+class PlanError(ValueError):
+    """The plan file is not a valid plan."""
+
+
+# ---------------------------------------------------------------- plan
+
+def _is_num(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_plan(data):
+    """A :class:`Plan` from decoded JSON; raise PlanError on anything wrong."""
+    if not isinstance(data, dict):
+        raise PlanError("the plan must be a JSON object")
+    if data.get("protocol") != protocol.PROTOCOL_VERSION:
+        raise PlanError("plan protocol %r is not %d" % (data.get("protocol"),
+                                                       protocol.PROTOCOL_VERSION))
+    keepalive_s = data.get("keepalive_s", 5)
+    if not _is_num(keepalive_s) or not 0 < keepalive_s <= 3600:
+        raise PlanError("keepalive_s must be a number in (0, 3600]")
+    raw_cells = data.get("cells")
+    if not isinstance(raw_cells, list):
+        raise PlanError("plan.cells must be a list")
+    cells = []
+    for i, raw in enumerate(raw_cells):
+        where = "cells[%d]" % i
+        if not isinstance(raw, dict):
+            raise PlanError("%s must be an object" % where)
+        checks = (("cell_id", lambda v: isinstance(v, str) and v),
+                  ("workload", lambda v: isinstance(v, str) and v),
+                  ("implementation", lambda v: isinstance(v, str) and _IMPL_RE.match(v)),
+                  ("model", lambda v: isinstance(v, str) and v),
+                  ("workers", lambda v: _is_int(v) and v >= 1),
+                  ("params", lambda v: isinstance(v, dict)),
+                  ("warmups", lambda v: _is_int(v) and v >= 0),
+                  ("repeats", lambda v: _is_int(v) and v >= 1),
+                  ("timeout_s", lambda v: _is_num(v) and v > 0))
+        for key, ok in checks:
+            if key not in raw:
+                raise PlanError("%s lacks %r" % (where, key))
+            if not ok(raw[key]):
+                raise PlanError("%s.%s has an invalid value %r" % (where, key, raw[key]))
+        for key, value in raw["params"].items():
+            if not isinstance(value, (str, int, float, bool)):
+                raise PlanError("%s.params.%s must be a number, string or bool" % (where, key))
+        cells.append(Cell(raw["cell_id"], raw["workload"], raw["implementation"],
+                          raw["model"], raw["workers"], dict(raw["params"]),
+                          raw["warmups"], raw["repeats"], float(raw["timeout_s"])))
+    return Plan(float(keepalive_s), tuple(cells))
+
+
+# ---------------------------------------------------------------- output
+
+class LineWriter:
+    """Protocol lines to one stream, whole lines only, flushed, thread-safe."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.lock = threading.RLock()
+        self.last_write = time.monotonic()
+        self.closed = False
+
+    def send(self, msg_type, **fields):
+        line = protocol.encode(msg_type, **fields)
+        with self.lock:
+            if self.closed:
+                return
+            self._stream.write(line + "\n")
+            self._stream.flush()
+            self.last_write = time.monotonic()
+
+    def close(self):
+        with self.lock:
+            self.closed = True
+
+
+def hello(out):
+    import platform  # noqa: PLC0415
+
+    out.send("hello", protocol=protocol.PROTOCOL_VERSION, agent_version=AGENT_VERSION,
+             python=platform.python_version())
+
+
+def one_line_error(exc):
+    """``Type: message`` on one line; the first leaf of an exception group."""
+    for _ in range(10):
+        inner = getattr(exc, "exceptions", None)
+        if not inner:
+            break
+        exc = inner[0]
+    text = str(exc).replace("\r", " ").replace("\n", " ").strip()
+    name = type(exc).__name__
+    return ("%s: %s" % (name, text) if text else name)[:2000]
+
+
+# ---------------------------------------------------------------- own processes
+
+def _own_children():
+    pids = set()
+    task_dir = "/proc/%d/task" % os.getpid()
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        tids = []
+    for tid in tids:
+        try:
+            with open(os.path.join(task_dir, tid, "children")) as fh:
+                pids.update(int(x) for x in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    for proc in multiprocessing.active_children():
+        if proc.pid:
+            pids.add(proc.pid)
+    return pids
+
+
+def kill_own_children():
+    """SIGKILL the processes this agent started (its direct children)."""
+    for pid in _own_children():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- the run
+
+class Runner:
+    def __init__(self, out, plan):
+        self.out = out
+        self.plan = plan
+        self.cells_done = 0
+        self._state_lock = threading.Lock()
+        self._current = None  # (cell, repeat, warmup, params, deadline) while a repeat runs
+        self._stop = threading.Event()
+
+    # -- background: keepalives and the hard timeout
+    def _background(self):
+        interval = max(0.05, self.plan.keepalive_s / 2.0)
+        while not self._stop.wait(min(interval, 1.0)):
+            if time.monotonic() - self.out.last_write >= interval:
+                self.out.send("keepalive", t=time.time())
+            with self._state_lock:
+                current = self._current
+            if current is not None and time.monotonic() > current[4] + WATCHDOG_GRACE_S:
+                self._hard_timeout(*current)
+
+    def _hard_timeout(self, cell, repeat, warmup, params, deadline):
+        reason = "repeat %d exceeded the cell timeout of %.0f s" % (repeat, cell.timeout_s)
+        with self.out.lock:
+            self.out.send("sample", cell_id=cell.cell_id, repeat=repeat, warmup=warmup,
+                          wall_s=None, cpu_user_s=None, cpu_sys_s=None, peak_rss_bytes=None,
+                          ok=False, error="timeout: " + reason, params=params, extra={})
+            self.out.send("cell_done", cell_id=cell.cell_id, status="timeout", reason=reason,
+                          params=params)
+            self.out.send("error", message="agent stopped after a timed-out cell; "
+                                           "later cells were not run")
+            self.out.send("eof", cells=self.cells_done + 1)
+            self.out.close()
+        kill_own_children()
+        os._exit(0)
+
+    def run(self):
+        thread = threading.Thread(target=self._background, name="keepalive", daemon=True)
+        thread.start()
+        base = tempfile.mkdtemp(prefix="harness-agent-")
+        try:
+            for cell in self.plan.cells:
+                self.run_cell(cell, base)
+                self.cells_done += 1
+        finally:
+            self._stop.set()
+            thread.join(timeout=5)
+            shutil.rmtree(base, ignore_errors=True)
+
+    # -- one cell
+    def _sample(self, cell, repeat, warmup, params, measurement=None, ok=False, error=None,
+                extra=None):
+        m = measurement
+        self.out.send("sample", cell_id=cell.cell_id, repeat=repeat, warmup=warmup,
+                      wall_s=m.wall_s if m else None,
+                      cpu_user_s=m.cpu_user_s if m else None,
+                      cpu_sys_s=m.cpu_sys_s if m else None,
+                      peak_rss_bytes=m.peak_rss_bytes if m else None,
+                      ok=ok, error=error, params=params, extra=_clean_extra(extra or {}))
+
+    def _finish(self, cell, status, reason, params):
+        self.out.send("cell_done", cell_id=cell.cell_id, status=status, reason=reason,
+                      params=params)
+
+    def run_cell(self, cell, base):
+        out = self.out
+        out.send("cell_start", cell_id=cell.cell_id, workload=cell.workload, model=cell.model,
+                 workers=cell.workers)
+        params = dict(cell.params)
+        try:
+            module = importlib.import_module("workloads." + cell.implementation)
+        except Exception as exc:
+            reason = "cannot load workload implementation %r: %s" % (
+                cell.implementation, one_line_error(exc))
+            self._sample(cell, 0, False, params, error=reason)
+            return self._finish(cell, "failed", reason, params)
+        if cell.model not in models.MODELS:
+            reason = "unknown model %r" % cell.model
+            self._sample(cell, 0, False, params, error=reason)
+            return self._finish(cell, "failed", reason, params)
+        reason = models.not_applicable_reason(cell.model, module)
+        if reason is not None:
+            self._sample(cell, 0, False, params, error=reason)
+            return self._finish(cell, "not_applicable", reason, params)
+        start_method = None
+        if cell.model in models.PROCESS_MODELS:
+            start_method = params.get("start_method") or models.default_start_method()
+            if start_method not in multiprocessing.get_all_start_methods():
+                reason = "start method %r is not available here" % (start_method,)
+                self._sample(cell, 0, False, params, error=reason)
+                return self._finish(cell, "not_applicable", reason, params)
+        deadline = time.monotonic() + cell.timeout_s
+        workdir = tempfile.mkdtemp(prefix="cell-", dir=base)
+        setup = None
+        try:
+            try:
+                setup = module.setup(cell.params, workdir)
+            except Exception as exc:
+                reason = "setup failed: " + one_line_error(exc)
+                self._sample(cell, 0, False, params, error=reason)
+                return self._finish(cell, "failed", reason, params)
+            params = _clean_params(setup.params)
+            if start_method is not None:
+                params["start_method"] = start_method
+            status, reason = self._repeats(cell, module, setup, params, start_method, deadline)
+        finally:
+            if setup is not None:
+                try:
+                    module.teardown(setup)
+                except Exception as exc:
+                    sys.stderr.write("harness agent: teardown of %s failed: %s\n"
+                                     % (cell.cell_id, one_line_error(exc)))
+            shutil.rmtree(workdir, ignore_errors=True)
+        return self._finish(cell, status, reason, params)
+
+    def _repeats(self, cell, module, setup, params, start_method, deadline):
+        total = cell.warmups + cell.repeats
+        for repeat in range(total):
+            warmup = repeat < cell.warmups
+            if time.monotonic() > deadline:
+                return "timeout", "cell exceeded its timeout of %.0f s after %d of %d runs" % (
+                    cell.timeout_s, repeat, total)
+            with self._state_lock:
+                self._current = (cell, repeat, warmup, params, deadline)
+            error = None
+            results = None
+            extra = {}
+            window = measure.Window(exclude=setup.exclude_pids)
+            try:
+                with window:
+                    try:
+                        results, extra = models.run(cell.model, module, setup, cell.workers,
+                                                    start_method)
+                    except Exception as exc:
+                        error = one_line_error(exc)
+            finally:
+                with self._state_lock:
+                    self._current = None
+            if error is None:
+                try:
+                    extra = dict(extra)
+                    extra.update(module.check(setup, results) or {})
+                except Exception as exc:
+                    error = "wrong result: " + one_line_error(exc)
+            self._sample(cell, repeat, warmup, params, window.result, ok=error is None,
+                         error=error, extra=extra)
+            if error is not None:
+                return "failed", "repeat %d failed: %s" % (repeat, error)
+        return "ok", None
+
+
+def _clean_params(params):
+    clean = {}
+    for key, value in params.items():
+        if isinstance(value, float) and value != value:
+            value = None
+        clean[str(key)] = value
+    return clean
+
+
+def _clean_extra(extra):
+    clean = {}
+    for key, value in extra.items():
+        if isinstance(value, float) and (value != value or value in (float("inf"),
+                                                                     float("-inf"))):
+            value = None
+        clean[str(key)] = value
+    return clean
+
+
+def probe_main(out):
+    hello(out)
+    out.send("env", env=probe.fingerprint())
+    out.send("eof", cells=0)
+    return 0
+
+
+def run_main(out, plan_source):
+    import json  # noqa: PLC0415
+
+    hello(out)
+    try:
+        if plan_source == "-":
+            text = sys.stdin.read()
+        else:
+            with open(plan_source, encoding="utf-8") as fh:
+                text = fh.read()
+        plan = parse_plan(json.loads(text))
+    except (OSError, ValueError) as exc:
+        out.send("error", message="bad plan %s: %s" % (plan_source, one_line_error(exc)))
+        out.send("eof", cells=0)
+        return 2
+    out.send("env", env=probe.fingerprint())
+    runner = Runner(out, plan)
+    try:
+        runner.run()
+    except Exception as exc:
+        out.send("error", message="agent failure: " + one_line_error(exc))
+        out.send("eof", cells=runner.cells_done)
+        return 1
+    out.send("eof", cells=runner.cells_done)
+    return 0
