@@ -12,6 +12,7 @@ model uses the small client below on ``asyncio.open_connection``.
 """
 
 import asyncio
+import contextlib
 import multiprocessing
 import signal
 import sys
@@ -44,10 +45,8 @@ def _raise_nofile_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
     if soft != resource.RLIM_INFINITY and soft < want:
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-        except (ValueError, OSError):
-            pass
 
 
 async def _handle(reader, writer, delay_s, body_bytes):
@@ -78,10 +77,8 @@ async def _serve(delay_s, body_bytes, conn):
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     server = await asyncio.start_server(
         lambda r, w: _handle(r, w, delay_s, body_bytes), "127.0.0.1", 0, backlog=BACKLOG)
     port = server.sockets[0].getsockname()[1]
@@ -205,10 +202,8 @@ async def _afetch(url, index):
         return body
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
 
 
 async def afetch(arg):

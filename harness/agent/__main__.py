@@ -5,6 +5,7 @@ private descriptor and descriptor 1 is pointed at stderr, so nothing a worker,
 a server or a library prints can corrupt the protocol.
 """
 
+import contextlib
 import os
 import sys
 
@@ -13,10 +14,8 @@ USAGE = "usage: agent.pyz probe | agent.pyz run PLAN.json|-\n"
 
 def _protocol_stream():
     fd = os.dup(1)  # not inheritable: exec'd children never see it
-    try:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stdout.flush()
-    except (OSError, ValueError, AttributeError):
-        pass
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
@@ -31,10 +30,7 @@ def main(argv=None):
     from harness.agent import runner  # noqa: PLC0415
 
     out = runner.LineWriter(_protocol_stream())
-    if argv[0] == "probe":
-        code = runner.probe_main(out)
-    else:
-        code = runner.run_main(out, argv[1])
+    code = runner.probe_main(out) if argv[0] == "probe" else runner.run_main(out, argv[1])
     sys.exit(code)
 
 

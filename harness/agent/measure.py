@@ -12,6 +12,7 @@ workload, with its descendants) are not counted.
 """
 
 import collections
+import contextlib
 import os
 import sys
 import threading
@@ -94,10 +95,8 @@ def tree_rss_psutil(psutil, root, exclude):
     for p in procs:
         if p.pid in exclude:
             skip.add(p.pid)
-            try:
+            with contextlib.suppress(Exception):
                 skip.update(c.pid for c in p.children(recursive=True))
-            except Exception:
-                pass
     total = 0
     for p in procs:
         if p.pid in skip:

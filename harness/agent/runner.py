@@ -8,6 +8,7 @@ processes this agent started, and exits 0 (the protocol is complete).
 """
 
 import collections
+import contextlib
 import importlib
 import multiprocessing
 import os
@@ -152,10 +153,8 @@ def _own_children():
 def kill_own_children():
     """SIGKILL the processes this agent started (its direct children)."""
     for pid in _own_children():
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 # ---------------------------------------------------------------- the run
