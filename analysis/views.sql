@@ -1,0 +1,286 @@
+-- harness warehouse views (schema version 1).
+--
+-- Run by hand from the project root, in the DuckDB shell:
+--
+--     duckdb                              -- or: duckdb results/scratch.duckdb
+--     .read analysis/views.sql
+--     SELECT * FROM matrix WHERE sweep_id = (SELECT max(sweep_id) FROM sweeps);
+--
+-- The paths 'results/<table>/...' are relative to the current directory. For another
+-- results dir, rewrite them:  sed 's#'"'"'results/#'"'"'/data/results/#' analysis/views.sql
+-- harness does the same rewrite (harness/warehouse.py: view_sql) to the absolute root,
+-- and replaces the reader of a table that has no file yet by a typed empty relation
+-- (by hand, a table with no file yet fails with "No files found").
+-- `harness sql`, `harness matrix` etc. create these views in an in-memory database;
+-- results/warehouse.duckdb is a copy of them for the DuckDB shell (delete it freely).
+--
+-- sweep_id lives only in the directory names (hive partitioning); hive_types keeps it
+-- a VARCHAR even when an id looks like a number or a date.
+
+------------------------------------------------------------------ the files as tables
+
+CREATE OR REPLACE VIEW sweeps AS
+SELECT sweep_id, * EXCLUDE (sweep_id) REPLACE (TRY_CAST(plan AS JSON) AS plan)
+FROM read_parquet('results/sweeps/sweep_id=*/*.parquet',
+                  hive_partitioning = true, union_by_name = true,
+                  hive_types = {'sweep_id': VARCHAR});
+
+CREATE OR REPLACE VIEW environments AS
+SELECT sweep_id, * EXCLUDE (sweep_id)
+    REPLACE (TRY_CAST(numa_cpus AS JSON) AS numa_cpus, TRY_CAST(probe AS JSON) AS probe)
+FROM read_parquet('results/environments/sweep_id=*/*.parquet',
+                  hive_partitioning = true, union_by_name = true,
+                  hive_types = {'sweep_id': VARCHAR});
+
+CREATE OR REPLACE VIEW measurements AS
+SELECT sweep_id, * EXCLUDE (sweep_id)
+    REPLACE (TRY_CAST(params AS JSON) AS params, TRY_CAST(extra AS JSON) AS extra)
+FROM read_parquet('results/measurements/sweep_id=*/*.parquet',
+                  hive_partitioning = true, union_by_name = true,
+                  hive_types = {'sweep_id': VARCHAR});
+
+------------------------------------------------------------------ statistics helpers
+
+-- Distribution-free confidence interval of a median from order statistics.
+-- With n sorted samples x_(1) <= ... <= x_(n), the interval is [x_(j), x_(k)] with
+--     j = max(1, floor((n - z*sqrt(n)) / 2)),   k = min(n, ceil(1 + (n + z*sqrt(n)) / 2))
+-- (z = 1.96 for a nominal 95%, z = 2.241 for 97.5%). Its exact coverage is
+--     P(j <= B <= k - 1),  B ~ Binomial(n, 1/2)
+-- (median_ci_level below). For small n the ranks are clamped to 1 and n, so the real
+-- confidence is that of [min, max] = 1 - 2^(1-n):
+--     n=1: 0%   n=2: 50%   n=3: 75%   n=4: 87.5%   n=5: 93.75%   n=6: 96.9%
+-- i.e. fewer than 6 repeats never reach 95%. For larger n the rule is conservative
+-- (n=10 gives [min, max] = 99.8%, n=20 gives [x_(5), x_(16)] = 98.8%). cells.ci_level
+-- states the coverage of each row's interval.
+CREATE OR REPLACE MACRO median_ci_rank_low(n, z) AS
+    greatest(1, floor((n - z * sqrt(n)) / 2))::BIGINT;
+
+CREATE OR REPLACE MACRO median_ci_rank_high(n, z) AS
+    least(n, ceil(1 + (n + z * sqrt(n)) / 2))::BIGINT;
+
+CREATE OR REPLACE MACRO median_ci_level(n, j, k) AS
+    CASE WHEN n > 0 THEN coalesce(list_sum(
+        [exp(lgamma(n + 1) - lgamma(i + 1) - lgamma(n - i + 1) - n * ln(2)) FOR i IN range(j, k)]
+    ), 0.0) END;
+
+-- One row per stored measurement, with the environment's profile and host, and the
+-- flags the statistics use: timed (not a warmup), good (ok with a wall time).
+CREATE OR REPLACE VIEW samples AS
+SELECT m.*,
+       coalesce(e.profile_id, 'env:' || m.env_id) AS profile_id,
+       e.host,
+       e.python,
+       coalesce(m.cell_key, md5(concat_ws('|', m.workload, m.params::VARCHAR, m.model,
+                                          m.workers::VARCHAR))) AS pool_key,
+       NOT coalesce(m.warmup, false) AS timed,
+       coalesce(m.ok, false) AND m.wall_s IS NOT NULL AS good,
+       CASE WHEN coalesce(m.ok, false) AND m.wall_s IS NOT NULL THEN NULL
+            WHEN m.status IN ('not_applicable', 'timeout', 'failed') THEN m.status
+            ELSE 'failed' END AS bad_status
+FROM measurements m
+LEFT JOIN environments e USING (sweep_id, env_id);
+
+-- The status of a cell from its timed rows: 'ok' when every timed row is good,
+-- 'partial' when some are good and some not (statistics from the good ones),
+-- otherwise the status of the bad rows (not_applicable before timeout before failed).
+CREATE OR REPLACE MACRO cell_status(n_good, n_bad, bad_status) AS
+    CASE WHEN n_good > 0 AND n_bad = 0 THEN 'ok'
+         WHEN n_good > 0 THEN 'partial'
+         ELSE coalesce(bad_status, 'failed') END;
+
+------------------------------------------------------------------ cells
+
+-- One row per (sweep_id, env_id, cell_id). Statistics over the timed good rows only;
+-- a cell with none has n = 0, null statistics, and its reason.
+-- ci_low_s/ci_high_s: the 95% rule above; ci975_low_s/ci975_high_s: the 97.5% rule
+-- (used by the speedup intervals in matrix).
+CREATE OR REPLACE VIEW cells AS
+WITH agg AS (
+    SELECT sweep_id, env_id, cell_id,
+           any_value(cell_key) AS cell_key,
+           any_value(workload) AS workload,
+           any_value(params) AS params,
+           any_value(model) AS model,
+           any_value(workers) AS workers,
+           bool_or(coalesce(headline, false)) AS headline,
+           list_sort(list(wall_s) FILTER (WHERE timed AND good)) AS xs,
+           count(*) FILTER (WHERE timed AND NOT good) AS n_failed,
+           arg_min(bad_status, CASE bad_status WHEN 'not_applicable' THEN 0
+                                               WHEN 'timeout' THEN 1 ELSE 2 END)
+               FILTER (WHERE timed AND NOT good) AS bad_status,
+           quantile_cont(wall_s, 0.5) FILTER (WHERE timed AND good) AS median_s,
+           quantile_cont(wall_s, 0.25) FILTER (WHERE timed AND good) AS q1_s,
+           quantile_cont(wall_s, 0.75) FILTER (WHERE timed AND good) AS q3_s,
+           avg(wall_s) FILTER (WHERE timed AND good) AS mean_s,
+           stddev_samp(wall_s) FILTER (WHERE timed AND good) AS stdev_s,
+           quantile_cont(cpu_user_s + cpu_sys_s, 0.5) FILTER (WHERE timed AND good) AS median_cpu_s,
+           max(peak_rss_bytes) FILTER (WHERE timed AND good) AS peak_rss_bytes,
+           string_agg(DISTINCT error, '; ' ORDER BY error) AS errors
+    FROM samples
+    GROUP BY sweep_id, env_id, cell_id
+), ranked AS (
+    SELECT *, coalesce(len(xs), 0) AS n,
+           median_ci_rank_low(len(xs), 1.96) AS j95, median_ci_rank_high(len(xs), 1.96) AS k95,
+           median_ci_rank_low(len(xs), 2.241) AS j975, median_ci_rank_high(len(xs), 2.241) AS k975
+    FROM agg
+)
+SELECT sweep_id, env_id, cell_id, cell_key, workload, params, model, workers, headline,
+       cell_status(n, n_failed, bad_status) AS status,
+       n, n_failed,
+       median_s, q1_s, q3_s, q3_s - q1_s AS iqr_s,
+       CASE WHEN n > 0 THEN xs[j95] END AS ci_low_s,
+       CASE WHEN n > 0 THEN xs[k95] END AS ci_high_s,
+       median_ci_level(n, j95, k95) AS ci_level,
+       CASE WHEN n > 0 THEN xs[j975] END AS ci975_low_s,
+       CASE WHEN n > 0 THEN xs[k975] END AS ci975_high_s,
+       mean_s, stdev_s, stdev_s / nullif(mean_s, 0) AS cv,
+       xs[1] AS min_s, xs[-1] AS max_s,
+       median_cpu_s, peak_rss_bytes,
+       CASE WHEN cell_status(n, n_failed, bad_status) = 'ok' THEN NULL
+            ELSE coalesce(errors, 'no timed repeat') END AS reason
+FROM ranked;
+
+------------------------------------------------------------------ profiles
+
+-- One row per (sweep_id, profile_id) of the environments that were probed: the facts
+-- a matrix title names. Hosts of one profile share them by construction of profile_id.
+CREATE OR REPLACE VIEW profiles AS
+SELECT sweep_id, profile_id,
+       string_agg(DISTINCT host, ', ' ORDER BY host) AS hosts,
+       count(DISTINCT host) AS n_hosts,
+       string_agg(DISTINCT python, ', ' ORDER BY python) AS pythons,
+       any_value(cpu_model) AS cpu_model,
+       any_value(arch) AS arch,
+       any_value(usable_cpus) AS usable_cpus,
+       any_value(logical_cpus) AS logical_cpus,
+       any_value(numa_nodes) AS numa_nodes,
+       any_value(mem_total_bytes) AS mem_total_bytes,
+       any_value(implementation) AS implementation,
+       any_value(python_version) AS python_version,
+       bool_or(free_threaded) AS free_threaded,
+       bool_or(gil_enabled) AS gil_enabled
+FROM environments
+WHERE status = 'ok' AND profile_id IS NOT NULL
+GROUP BY sweep_id, profile_id;
+
+------------------------------------------------------------------ matrix
+
+-- The headline cells of each (sweep, env, workload), each joined to the sequential
+-- headline cell of the same env and workload.
+-- speedup = seq_median_s / median_s. Its interval combines the two medians' 97.5%
+-- intervals (Bonferroni: both cover with probability >= 95%, so the ratio interval
+-- [seq_lo / model_hi, seq_hi / model_lo] covers with >= 95% under the same
+-- small-n caveat as above). It contains speedup by construction, because each
+-- median lies within its own interval. The sequential row itself has speedup 1 and
+-- the interval [1, 1] (the ratio of a cell to itself).
+CREATE OR REPLACE VIEW matrix AS
+WITH h AS (
+    SELECT c.*, e.profile_id, e.host, e.python, e.hostname, e.cpu_model, e.usable_cpus,
+           e.numa_nodes, e.mem_total_bytes, e.python_version, e.implementation,
+           e.free_threaded, e.gil_enabled
+    FROM cells c
+    LEFT JOIN environments e USING (sweep_id, env_id)
+    WHERE c.headline
+), s AS (
+    SELECT sweep_id, env_id, workload, cell_id, n, median_s, ci975_low_s, ci975_high_s, status
+    FROM h WHERE model = 'sequential'
+)
+SELECT h.sweep_id, h.env_id, h.profile_id, h.host, h.python, h.workload, h.model, h.workers,
+       h.cell_id, h.params, h.n, h.median_s, h.ci_low_s, h.ci_high_s,
+       s.n AS seq_n, s.median_s AS seq_median_s,
+       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
+            WHEN h.cell_id = s.cell_id THEN 1.0
+            ELSE s.median_s / nullif(h.median_s, 0) END AS speedup,
+       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
+            WHEN h.cell_id = s.cell_id THEN 1.0
+            ELSE s.ci975_low_s / nullif(h.ci975_high_s, 0) END AS speedup_ci_low,
+       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
+            WHEN h.cell_id = s.cell_id THEN 1.0
+            ELSE s.ci975_high_s / nullif(h.ci975_low_s, 0) END AS speedup_ci_high,
+       h.status,
+       coalesce(h.reason,
+                CASE WHEN s.cell_id IS NULL THEN 'no sequential baseline'
+                     WHEN s.n = 0 THEN 'sequential baseline ' || s.status END) AS reason,
+       h.hostname, h.cpu_model, h.usable_cpus, h.numa_nodes, h.mem_total_bytes,
+       h.python_version, h.implementation, h.free_threaded, h.gil_enabled
+FROM h
+LEFT JOIN s ON h.sweep_id = s.sweep_id AND h.env_id = s.env_id AND h.workload = s.workload;
+
+------------------------------------------------------------------ profile_matrix
+
+-- Cells pooled over the hosts of one hardware profile: all timed samples of the
+-- environments sharing profile_id, grouped by cell_key (same workload, params, model
+-- and workers on every host). Same statistics as cells.
+CREATE OR REPLACE VIEW profile_cells AS
+WITH agg AS (
+    SELECT sweep_id, profile_id, pool_key AS cell_key,
+           any_value(workload) AS workload,
+           any_value(params) AS params,
+           any_value(model) AS model,
+           any_value(workers) AS workers,
+           bool_or(coalesce(headline, false)) AS headline,
+           string_agg(DISTINCT host, ', ' ORDER BY host) AS hosts,
+           count(DISTINCT env_id) AS n_envs,
+           list_sort(list(wall_s) FILTER (WHERE timed AND good)) AS xs,
+           count(*) FILTER (WHERE timed AND NOT good) AS n_failed,
+           arg_min(bad_status, CASE bad_status WHEN 'not_applicable' THEN 0
+                                               WHEN 'timeout' THEN 1 ELSE 2 END)
+               FILTER (WHERE timed AND NOT good) AS bad_status,
+           quantile_cont(wall_s, 0.5) FILTER (WHERE timed AND good) AS median_s,
+           quantile_cont(wall_s, 0.25) FILTER (WHERE timed AND good) AS q1_s,
+           quantile_cont(wall_s, 0.75) FILTER (WHERE timed AND good) AS q3_s,
+           avg(wall_s) FILTER (WHERE timed AND good) AS mean_s,
+           stddev_samp(wall_s) FILTER (WHERE timed AND good) AS stdev_s,
+           string_agg(DISTINCT error, '; ' ORDER BY error) AS errors
+    FROM samples
+    GROUP BY sweep_id, profile_id, pool_key
+), ranked AS (
+    SELECT *, coalesce(len(xs), 0) AS n,
+           median_ci_rank_low(len(xs), 1.96) AS j95, median_ci_rank_high(len(xs), 1.96) AS k95,
+           median_ci_rank_low(len(xs), 2.241) AS j975, median_ci_rank_high(len(xs), 2.241) AS k975
+    FROM agg
+)
+SELECT sweep_id, profile_id, cell_key, workload, params, model, workers, headline, hosts, n_envs,
+       cell_status(n, n_failed, bad_status) AS status,
+       n, n_failed,
+       median_s, q1_s, q3_s, q3_s - q1_s AS iqr_s,
+       CASE WHEN n > 0 THEN xs[j95] END AS ci_low_s,
+       CASE WHEN n > 0 THEN xs[k95] END AS ci_high_s,
+       median_ci_level(n, j95, k95) AS ci_level,
+       CASE WHEN n > 0 THEN xs[j975] END AS ci975_low_s,
+       CASE WHEN n > 0 THEN xs[k975] END AS ci975_high_s,
+       mean_s, stdev_s, stdev_s / nullif(mean_s, 0) AS cv,
+       CASE WHEN cell_status(n, n_failed, bad_status) = 'ok' THEN NULL
+            ELSE coalesce(errors, 'no timed repeat') END AS reason
+FROM ranked;
+
+CREATE OR REPLACE VIEW profile_matrix AS
+WITH h AS (
+    SELECT * FROM profile_cells WHERE headline
+), s AS (
+    SELECT sweep_id, profile_id, workload, cell_key, n, median_s, ci975_low_s, ci975_high_s,
+           status
+    FROM h WHERE model = 'sequential'
+)
+SELECT h.sweep_id, h.profile_id, h.hosts, h.n_envs, h.workload, h.model, h.workers,
+       h.cell_key, h.params, h.n, h.median_s, h.ci_low_s, h.ci_high_s,
+       s.n AS seq_n, s.median_s AS seq_median_s,
+       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
+            WHEN h.cell_key = s.cell_key THEN 1.0
+            ELSE s.median_s / nullif(h.median_s, 0) END AS speedup,
+       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
+            WHEN h.cell_key = s.cell_key THEN 1.0
+            ELSE s.ci975_low_s / nullif(h.ci975_high_s, 0) END AS speedup_ci_low,
+       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
+            WHEN h.cell_key = s.cell_key THEN 1.0
+            ELSE s.ci975_high_s / nullif(h.ci975_low_s, 0) END AS speedup_ci_high,
+       h.status,
+       coalesce(h.reason,
+                CASE WHEN s.cell_key IS NULL THEN 'no sequential baseline'
+                     WHEN s.n = 0 THEN 'sequential baseline ' || s.status END) AS reason,
+       p.hosts AS profile_hosts, p.pythons, p.cpu_model, p.arch, p.usable_cpus, p.numa_nodes,
+       p.mem_total_bytes, p.python_version, p.implementation, p.free_threaded, p.gil_enabled
+FROM h
+LEFT JOIN s ON h.sweep_id = s.sweep_id AND h.profile_id = s.profile_id
+           AND h.workload = s.workload
+LEFT JOIN profiles p ON h.sweep_id = p.sweep_id AND h.profile_id = p.profile_id;

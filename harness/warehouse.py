@@ -1,0 +1,592 @@
+"""The result warehouse: Parquet files, hive-partitioned by sweep, and DuckDB views.
+
+Layout under ROOT (``sweep_id`` lives only in the directory name)::
+
+    sweeps/sweep_id=<id>/sweep.parquet                          one row, replaced on status change
+    environments/sweep_id=<id>/env-<env_id>.parquet             one row per host x interpreter
+    measurements/sweep_id=<id>/cell-<env_id>-<cell_id>.parquet  the rows of one finished cell
+    warehouse.duckdb                                            views only; deleting it loses nothing
+
+Every file is written to a hidden temp file in the same directory, fsynced, renamed
+(a cell file is linked, so an existing one is never replaced) and the directory fsynced:
+a file is whole or absent. Every file carries ``schema_version``; a file written by a
+newer harness makes the warehouse refuse to answer (WarehouseInputError).
+
+The views are defined in ``analysis/views.sql``, written for the DuckDB shell with paths
+``'results/<table>/...'``; :func:`view_sql` rewrites those to the real root and replaces
+the reader of a table that has no file yet by a typed empty relation.
+
+Schema version history:
+    1  first version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import duckdb
+import pandas
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.errors import WarehouseInputError
+
+SCHEMA_VERSION = 1
+
+SWEEP_STATUSES = ("running", "interrupted", "complete", "failed")
+ENV_STATUSES = ("ok", "failed")
+CELL_STATUSES = ("ok", "failed", "not_applicable", "timeout")
+
+VIEWS_SQL = Path(__file__).resolve().parent.parent / "analysis" / "views.sql"
+DB_NAME = "warehouse.duckdb"
+
+_TS = pa.timestamp("us", tz="UTC")
+
+SWEEP_SCHEMA = pa.schema(
+    [
+        ("started_at", _TS),
+        ("finished_at", _TS),
+        ("status", pa.string()),
+        ("harness_version", pa.string()),
+        ("inventory", pa.string()),
+        ("profile", pa.string()),
+        ("plan", pa.string()),
+        ("schema_version", pa.int32()),
+    ]
+)
+
+ENVIRONMENT_SCHEMA = pa.schema(
+    [
+        ("host", pa.string()),
+        ("python", pa.string()),
+        ("env_id", pa.string()),
+        ("profile_id", pa.string()),
+        ("hostname", pa.string()),
+        ("os", pa.string()),
+        ("kernel", pa.string()),
+        ("arch", pa.string()),
+        ("cpu_model", pa.string()),
+        ("logical_cpus", pa.int64()),
+        ("physical_cores", pa.int64()),
+        ("usable_cpus", pa.int64()),
+        ("numa_nodes", pa.int64()),
+        ("numa_cpus", pa.string()),
+        ("mem_total_bytes", pa.int64()),
+        ("python_version", pa.string()),
+        ("implementation", pa.string()),
+        ("free_threaded", pa.bool_()),
+        ("gil_enabled", pa.bool_()),
+        ("executable", pa.string()),
+        ("machine_id", pa.string()),
+        ("boot_id", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("probe", pa.string()),
+        ("schema_version", pa.int32()),
+    ]
+)
+
+MEASUREMENT_SCHEMA = pa.schema(
+    [
+        ("env_id", pa.string()),
+        ("cell_id", pa.string()),
+        ("cell_key", pa.string()),
+        ("workload", pa.string()),
+        ("params", pa.string()),
+        ("model", pa.string()),
+        ("workers", pa.int64()),
+        ("repeat", pa.int64()),
+        ("warmup", pa.bool_()),
+        ("headline", pa.bool_()),
+        ("wall_s", pa.float64()),
+        ("cpu_user_s", pa.float64()),
+        ("cpu_sys_s", pa.float64()),
+        ("peak_rss_bytes", pa.int64()),
+        ("ok", pa.bool_()),
+        ("error", pa.string()),
+        ("status", pa.string()),
+        ("extra", pa.string()),
+        ("schema_version", pa.int32()),
+    ]
+)
+
+TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    "sweeps": SWEEP_SCHEMA,
+    "environments": ENVIRONMENT_SCHEMA,
+    "measurements": MEASUREMENT_SCHEMA,
+}
+
+# Columns stored as JSON text; a dict/list given for them is serialised.
+_JSON_COLUMNS = frozenset({"plan", "numa_cpus", "probe", "params", "extra"})
+
+_SWEEP_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SAFE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_."
+
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    _TS: "TIMESTAMPTZ",
+}
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """Where one warehouse table lives and the glob its view reads."""
+
+    name: str
+    directory: Path
+
+    @property
+    def glob(self) -> str:
+        return str(self.directory / "sweep_id=*" / "*.parquet")
+
+    def has_files(self) -> bool:
+        return next(self.directory.glob("sweep_id=*/*.parquet"), None) is not None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mkdirs(directory: Path) -> None:
+    """Create ``directory`` and parents, fsyncing each parent whose entries changed."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for m in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            m.mkdir()
+        _fsync_dir(m.parent)
+
+
+def write_parquet_atomic(table: pa.Table, final: Path, *, replace: bool) -> bool:
+    """Write ``table`` to ``final`` so the file is whole or absent.
+
+    With ``replace=False`` an existing file is left alone and False is returned.
+    """
+    directory = final.parent
+    _mkdirs(directory)
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(table, f, compression="zstd")
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, final)
+        else:
+            try:
+                os.link(tmp, final)  # atomic and never clobbers
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink(missing_ok=True)
+        _fsync_dir(directory)
+        return True
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _file_part(value: str) -> str:
+    """An id made safe and unambiguous as part of a file name ('-' is the separator)."""
+    return quote(value, safe=_SAFE_CHARS)
+
+
+def _check_sweep_id(sweep_id: str) -> str:
+    if not isinstance(sweep_id, str) or not _SWEEP_ID_RE.match(sweep_id):
+        raise WarehouseInputError(
+            f"invalid sweep id {sweep_id!r}",
+            hint="a sweep id is letters, digits, '_', '.' and '-', starting with a letter or digit",
+        )
+    return sweep_id
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise WarehouseInputError(f"expected a datetime, got {value!r}")
+    if value.tzinfo is None:  # naive times are taken as UTC
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None  # a missing number stays missing, never 0
+    return value
+
+
+def _to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema, what: str) -> pa.Table:
+    """Rows -> a table of exactly ``schema``; unknown columns and wrong types are refused."""
+    names = set(schema.names)
+    records: list[dict[str, Any]] = []
+    for row in rows:
+        unknown = set(row) - names - {"sweep_id"}
+        if unknown:
+            raise WarehouseInputError(f"{what}: unknown column(s) {sorted(unknown)}")
+        version = row.get("schema_version")
+        if version is not None and version > SCHEMA_VERSION:
+            raise WarehouseInputError(
+                f"{what}: schema_version {version} was written by a newer harness",
+                hint=f"this harness writes schema version {SCHEMA_VERSION}; upgrade harness",
+            )
+        rec: dict[str, Any] = {}
+        for name in schema.names:
+            value = _clean(row.get(name))
+            if name in _JSON_COLUMNS:
+                value = _json_text(value)
+            elif schema.field(name).type == _TS:
+                value = _utc(value)
+            rec[name] = value
+        rec["schema_version"] = SCHEMA_VERSION
+        records.append(rec)
+    try:
+        return pa.Table.from_pylist(records, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
+        raise WarehouseInputError(f"{what}: a value does not fit the schema: {e}") from e
+
+
+def _empty_relation(schema: pa.Schema) -> str:
+    """A typed empty relation with the partition column, for a table with no file yet."""
+    cols = ["CAST(NULL AS VARCHAR) AS sweep_id"]
+    cols += [f"CAST(NULL AS {_DUCKDB_TYPES[f.type]}) AS {f.name}" for f in schema]
+    return "(SELECT " + ", ".join(cols) + " WHERE false)"
+
+
+_READER_RE = re.compile(r"read_parquet\(\s*'results/(\w+)/[^']*'[^()]*\)", re.S)
+
+
+def view_sql(root: str | Path, sql: str | None = None) -> str:
+    """analysis/views.sql with its ``results/`` paths pointing at ``root``.
+
+    The reader of a table without any file becomes a typed empty relation, so the
+    views answer (with no rows) on an empty warehouse.
+    """
+    root = Path(root).resolve()
+    text = VIEWS_SQL.read_text(encoding="utf-8") if sql is None else sql
+
+    def reader(match: re.Match[str]) -> str:
+        table = match.group(1)
+        files = TableFiles(table, root / table)
+        if table in TABLE_SCHEMAS and not files.has_files():
+            return _empty_relation(TABLE_SCHEMAS[table])
+        prefix = str(root).replace("'", "''")
+        return match.group(0).replace("'results/", f"'{prefix}/", 1)
+
+    return _READER_RE.sub(reader, text)
+
+
+# --------------------------------------------------------------------------- warehouse
+
+
+class Warehouse:
+    """The Parquet warehouse under ``root`` and the DuckDB views over it."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        if self.root.exists() and not self.root.is_dir():
+            raise WarehouseInputError(f"results dir {self.root} is not a directory")
+        self._tables = {name: TableFiles(name, self.root / name) for name in TABLE_SCHEMAS}
+
+    # ------------------------------------------------------------------ paths
+
+    def _partition(self, table: str, sweep_id: str) -> Path:
+        return self._tables[table].directory / f"sweep_id={_check_sweep_id(sweep_id)}"
+
+    def _sweep_file(self, sweep_id: str) -> Path:
+        return self._partition("sweeps", sweep_id) / "sweep.parquet"
+
+    def _check_writable(self) -> None:
+        if self.root.exists():
+            if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+                raise WarehouseInputError(f"results dir {self.root} is not a writable directory")
+            return
+        try:
+            _mkdirs(self.root)
+        except OSError as e:
+            raise WarehouseInputError(f"cannot create results dir {self.root}: {e}") from e
+
+    def _read_one(self, path: Path) -> dict[str, Any]:
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (OSError, pa.ArrowException) as e:
+            raise WarehouseInputError(f"cannot read {path}: {e}") from e
+        if len(rows) != 1:
+            raise WarehouseInputError(f"{path} holds {len(rows)} rows, expected 1")
+        row = rows[0]
+        if (row.get("schema_version") or 0) > SCHEMA_VERSION:
+            raise WarehouseInputError(
+                f"{path} was written by a newer harness "
+                f"(schema {row['schema_version']} > {SCHEMA_VERSION})",
+                hint="upgrade harness to read it",
+            )
+        return row
+
+    def _sweep_row(self, sweep_id: str) -> dict[str, Any]:
+        path = self._sweep_file(sweep_id)
+        if not path.exists():
+            raise WarehouseInputError(
+                f"unknown sweep id {sweep_id!r} in {self.root}",
+                hint="`harness sql \"SELECT sweep_id, status FROM sweeps\"` lists the sweeps",
+            )
+        return self._read_one(path)
+
+    # ------------------------------------------------------------------ writes
+
+    def begin_sweep(
+        self,
+        sweep_id: str,
+        *,
+        started_at: datetime,
+        harness_version: str,
+        inventory: str,
+        profile: str,
+        plan: Mapping[str, Any],
+    ) -> None:
+        """Record a new sweep with status 'running'. An existing sweep id is refused."""
+        self._check_writable()
+        path = self._sweep_file(sweep_id)
+        if path.exists():
+            raise WarehouseInputError(
+                f"sweep {sweep_id!r} already exists in {self.root}",
+                hint="resume it with --resume, or choose another sweep id",
+            )
+        row = {
+            "started_at": started_at,
+            "finished_at": None,
+            "status": "running",
+            "harness_version": harness_version,
+            "inventory": inventory,
+            "profile": profile,
+            "plan": dict(plan),
+        }
+        table = _to_table([row], SWEEP_SCHEMA, f"sweep {sweep_id}")
+        if not write_parquet_atomic(table, path, replace=False):
+            raise WarehouseInputError(f"sweep {sweep_id!r} already exists in {self.root}")
+
+    def set_sweep_status(
+        self, sweep_id: str, status: str, finished_at: datetime | None = None
+    ) -> None:
+        """Replace the sweep's row with a new status (and finish time)."""
+        if status not in SWEEP_STATUSES:
+            raise WarehouseInputError(f"invalid sweep status {status!r}; one of {SWEEP_STATUSES}")
+        self._check_writable()
+        row = self._sweep_row(sweep_id)
+        row["status"] = status
+        row["finished_at"] = finished_at
+        table = _to_table([row], SWEEP_SCHEMA, f"sweep {sweep_id}")
+        write_parquet_atomic(table, self._sweep_file(sweep_id), replace=True)
+
+    def add_environment(self, sweep_id: str, env: Mapping[str, Any]) -> None:
+        """Store one host x interpreter; a later call for the same env_id replaces it.
+
+        An unreachable host may come without env_id: its file is then named by a hash
+        of host and python.
+        """
+        self._check_writable()
+        self._sweep_row(sweep_id)
+        status = env.get("status", "ok")
+        if status not in ENV_STATUSES:
+            raise WarehouseInputError(f"invalid environment status {status!r}; one of {ENV_STATUSES}")
+        env_id = env.get("env_id")
+        if env_id:
+            name = _file_part(str(env_id))
+        else:
+            key = json.dumps([env.get("host"), env.get("python")]).encode()
+            name = "unknown." + hashlib.sha1(key).hexdigest()[:16]
+        row = dict(env)
+        row["status"] = status
+        table = _to_table([row], ENVIRONMENT_SCHEMA, f"environment {env_id or env.get('host')}")
+        path = self._partition("environments", sweep_id) / f"env-{name}.parquet"
+        write_parquet_atomic(table, path, replace=True)
+
+    def add_cell(
+        self, sweep_id: str, env_id: str, cell_id: str, rows: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        """Store all rows of one finished cell in one file.
+
+        Returns False (and writes nothing) when that cell is already stored, so a
+        resumed sweep never duplicates rows.
+        """
+        if not env_id or not cell_id:
+            raise WarehouseInputError("add_cell needs an env_id and a cell_id")
+        if not rows:
+            raise WarehouseInputError(f"cell {env_id}/{cell_id}: no rows (a cell has at least one)")
+        self._check_writable()
+        self._sweep_row(sweep_id)
+        fixed: list[dict[str, Any]] = []
+        for row in rows:
+            for key, want in (("env_id", env_id), ("cell_id", cell_id)):
+                if row.get(key) not in (None, want):
+                    raise WarehouseInputError(
+                        f"cell {env_id}/{cell_id}: a row has {key}={row.get(key)!r}"
+                    )
+            status = row.get("status")
+            if status is not None and status not in CELL_STATUSES:
+                raise WarehouseInputError(f"cell {env_id}/{cell_id}: invalid status {status!r}")
+            r = dict(row)
+            r["env_id"], r["cell_id"] = env_id, cell_id
+            fixed.append(r)
+        table = _to_table(fixed, MEASUREMENT_SCHEMA, f"cell {env_id}/{cell_id}")
+        name = f"cell-{_file_part(env_id)}-{_file_part(cell_id)}.parquet"
+        return write_parquet_atomic(table, self._partition("measurements", sweep_id) / name,
+                                    replace=False)
+
+    # ------------------------------------------------------------------ reads
+
+    def done_cells(self, sweep_id: str) -> set[tuple[str, str]]:
+        """The (env_id, cell_id) pairs of the cells already stored for a sweep."""
+        self._sweep_row(sweep_id)
+        directory = self._partition("measurements", sweep_id)
+        done: set[tuple[str, str]] = set()
+        for path in sorted(directory.glob("cell-*.parquet")):
+            try:
+                t = pq.read_table(path, columns=["env_id", "cell_id"])
+            except (OSError, pa.ArrowException) as e:
+                raise WarehouseInputError(f"cannot read {path}: {e}") from e
+            done.update(zip(t.column("env_id").to_pylist(), t.column("cell_id").to_pylist()))
+        return done
+
+    def sweep_ids(self) -> list[str]:
+        """All sweep ids, oldest first (by started_at, then id)."""
+        directory = self._tables["sweeps"].directory
+        found: list[tuple[datetime, str]] = []
+        for path in directory.glob("sweep_id=*/sweep.parquet"):
+            sweep_id = path.parent.name.split("=", 1)[1]
+            try:
+                t = pq.read_table(path, columns=["started_at"])
+            except (OSError, pa.ArrowException) as e:
+                raise WarehouseInputError(f"cannot read {path}: {e}") from e
+            started = t.column("started_at").to_pylist()
+            when = started[0] if started and started[0] is not None else datetime.min
+            found.append((_utc(when) or datetime.min.replace(tzinfo=timezone.utc), sweep_id))
+        return [sweep_id for _, sweep_id in sorted(found)]
+
+    def latest_sweep_id(self) -> str | None:
+        ids = self.sweep_ids()
+        return ids[-1] if ids else None
+
+    def _check_schema_versions(self, con: duckdb.DuckDBPyConnection) -> None:
+        for files in self._tables.values():
+            if not files.has_files():
+                continue
+            (newest,) = con.execute(
+                "SELECT max(schema_version) FROM read_parquet(?, union_by_name = true)",
+                [files.glob],
+            ).fetchone()
+            if newest is not None and newest > SCHEMA_VERSION:
+                raise WarehouseInputError(
+                    f"{files.directory} holds data written by a newer harness "
+                    f"(schema {newest} > {SCHEMA_VERSION})",
+                    hint="upgrade harness to read it",
+                )
+
+    def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._check_schema_versions(con)
+        try:
+            con.execute(view_sql(self.root))
+        except duckdb.Error as e:
+            raise WarehouseInputError(f"cannot create the views over {self.root}: {e}") from e
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with the views created over the current files.
+
+        Nothing is kept open or locked between calls. The views only read Parquet, so
+        ``read_only`` changes nothing; it is accepted for callers that state intent.
+        """
+        del read_only
+        con = duckdb.connect(":memory:")
+        try:
+            self._create_views(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pandas.DataFrame:
+        """Run one SQL statement over the views; a SQL error is a WarehouseInputError."""
+        con = self.connect()
+        try:
+            try:
+                return con.execute(sql, params or []).fetchdf()
+            except duckdb.Error as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise WarehouseInputError(f"SQL error: {first}") from e
+        finally:
+            con.close()
+
+    def refresh_views(self) -> Path:
+        """(Re)write ROOT/warehouse.duckdb holding the views; returns its path.
+
+        Built in a temp file and renamed over the old one, so a reader holding the old
+        file open is not disturbed and the database is never locked afterwards. The
+        views of a table that had no file yet are empty until the next refresh.
+        """
+        self._check_writable()
+        final = self.root / DB_NAME
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".duckdb")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        tmp.unlink()  # duckdb wants to create the file itself
+        try:
+            con = duckdb.connect(str(tmp))
+            try:
+                self._create_views(con)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            os.chmod(tmp, 0o666 & ~_umask())
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(self.root)
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        return final
