@@ -1,0 +1,415 @@
+"""A loopback fleet of real sshd hosts for harness's integration tests.
+
+    python tests/fleet/fleet.py up --hosts 3 --dir .fleet
+    python tests/fleet/fleet.py status --dir .fleet
+    python tests/fleet/fleet.py stop-host fleet2 --dir .fleet     # fault tests
+    python tests/fleet/fleet.py start-host fleet2 --dir .fleet
+    python tests/fleet/fleet.py down --dir .fleet
+
+Host i (1-based) is ``fleet<i>``: its own ``/usr/sbin/sshd -D -f <own config>``
+listening on 127.0.0.<10+i> at a free port, with its own ed25519 host key and
+pid file, accepting only the fleet's client key (``PermitRootLogin
+prohibit-password``). Its CPU affinity is set with ``taskset``: fleet1 is
+pinned to CPU 0 (its sessions see one usable CPU), the others get every CPU.
+
+``up`` writes into the directory: ``inventory.ini`` (an Ansible inventory of
+the fleet), ``known_hosts`` (the fleet's host keys), ``client_key`` (+ .pub),
+``fleet.json`` (the state ``down`` and the test fixture read) and per host
+``<name>/sshd_config``, ``ssh_host_ed25519_key``, ``sshd.pid``, ``sshd.log``.
+
+Interpreters (``harness_pythons``): every host gets CPython 3.11; fleet2 also
+gets the free-threaded 3.13t when it has been built; fleet3 also gets 3.12.
+
+Nothing is installed here (``apt-get install openssh-server`` is the CI's job)
+and nothing but loopback is used. ``down`` stops only the daemons this script
+started, by the pids in their pid files, after checking each is that sshd.
+The module needs only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SSHD = Path("/usr/sbin/sshd")
+SSH_KEYGEN = "ssh-keygen"
+PRIVSEP_DIR = Path("/run/sshd")
+PY311 = "/root/.pyenv/versions/3.11.7/bin/python3.11"
+PY312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
+PY313T = "/var/cache/harness/cpython-3.13t/bin/python3.13t"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+class FleetError(RuntimeError):
+    """The fleet could not be started or stopped."""
+
+
+@dataclass(frozen=True)
+class FleetHost:
+    name: str
+    address: str
+    port: int
+    cpus: str
+    pythons: tuple[str, ...]
+    config: str
+    pid_file: str
+    log_file: str
+    host_key: str
+
+    @property
+    def known_hosts_name(self) -> str:
+        return f"[{self.address}]:{self.port}" if self.port != 22 else self.address
+
+    def pid(self) -> int | None:
+        """The pid of this host's running sshd, or None (checked against /proc)."""
+        try:
+            pid = int(Path(self.pid_file).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        # sshd rewrites its title ("sshd: /usr/sbin/sshd -D -f CONFIG ... [listener]").
+        if b"sshd" in cmdline.split(b" ")[0] + cmdline.split(b"\0")[0] and (
+            self.config.encode() in cmdline
+        ):
+            return pid
+        return None
+
+    def is_up(self) -> bool:
+        return self.pid() is not None
+
+
+@dataclass(frozen=True)
+class Fleet:
+    dir: Path
+    hosts: tuple[FleetHost, ...]
+    inventory: Path
+    known_hosts: Path
+    client_key: Path
+
+    def host(self, name: str) -> FleetHost:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "dir": str(self.dir),
+            "inventory": str(self.inventory),
+            "known_hosts": str(self.known_hosts),
+            "client_key": str(self.client_key),
+            "hosts": [asdict(h) for h in self.hosts],
+        }
+
+
+def sshd_available() -> str | None:
+    """None when a fleet can run here, else the reason it cannot."""
+    if not SSHD.exists():
+        return f"{SSHD} is absent (apt-get install openssh-server)"
+    if subprocess.run(["which", SSH_KEYGEN], capture_output=True).returncode != 0:
+        return "ssh-keygen is absent (apt-get install openssh-client)"
+    if os.geteuid() != 0:
+        return "the fleet logs in as root and needs to run as root"
+    return None
+
+
+def _free_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+def _keygen(path: Path, comment: str) -> None:
+    if path.exists():
+        return
+    subprocess.run(
+        [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def _pythons_for(index: int) -> tuple[str, ...]:
+    pythons = [PY311]
+    if index == 2 and Path(PY313T).exists():
+        pythons.append(PY313T)
+    if index == 3:
+        pythons.append(PY312)
+    return tuple(pythons)
+
+
+def _sshd_config(host: FleetHost, authorized_keys: Path) -> str:
+    return "\n".join(
+        [
+            f"# sshd for harness test host {host.name}; written by tests/fleet/fleet.py",
+            f"ListenAddress {host.address}:{host.port}",
+            f"HostKey {host.host_key}",
+            f"PidFile {host.pid_file}",
+            f"AuthorizedKeysFile {authorized_keys}",
+            "PermitRootLogin prohibit-password",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "StrictModes no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "UseDNS no",
+            "MaxStartups 64:30:128",
+            "MaxSessions 64",
+            "ClientAliveInterval 30",
+            "Subsystem sftp internal-sftp",
+            "LogLevel VERBOSE",
+            "",
+        ]
+    )
+
+
+def _wait_listening(host: FleetHost, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host.address, host.port), timeout=1) as sock:
+                sock.settimeout(2)
+                if sock.recv(64).startswith(b"SSH-"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    log = Path(host.log_file)
+    tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+    raise FleetError(f"{host.name}: sshd did not start listening on {host.port}: {tail}")
+
+
+def start_host(fleet: Fleet, name: str) -> int:
+    """Start one host's sshd (no-op if it runs); return its pid."""
+    host = fleet.host(name)
+    pid = host.pid()
+    if pid is not None:
+        return pid
+    PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    check = subprocess.run(
+        [str(SSHD), "-t", "-f", host.config], capture_output=True, text=True, timeout=30
+    )
+    if check.returncode != 0:
+        raise FleetError(f"{host.name}: sshd -t rejected the config: {check.stderr.strip()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(host.pid_file)
+    proc = subprocess.Popen(
+        ["taskset", "-c", host.cpus, str(SSHD), "-D", "-f", host.config, "-E", host.log_file],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    _wait_listening(host, deadline)
+    while host.pid() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = host.pid()
+    if pid is None:
+        proc.kill()
+        raise FleetError(f"{host.name}: sshd started but wrote no pid file")
+    return pid
+
+
+def stop_host(fleet: Fleet, name: str) -> None:
+    """Stop one host's sshd (and its sessions) by the pid in its pid file."""
+    host = fleet.host(name)
+    pid = host.pid()
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(host.pid_file)
+
+
+def _cpus_for(index: int) -> str:
+    ncpu = os.cpu_count() or 1
+    return "0" if index == 1 else f"0-{ncpu - 1}"
+
+
+def up(directory: Path, hosts: int = 3) -> Fleet:
+    """Start ``hosts`` sshd daemons and write the inventory; return the fleet."""
+    reason = sshd_available()
+    if reason:
+        raise FleetError(reason)
+    if not 1 <= hosts <= 200:
+        raise FleetError("--hosts must be between 1 and 200")
+    directory = directory.resolve()
+    if (directory / "fleet.json").exists():
+        down(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    client_key = directory / "client_key"
+    _keygen(client_key, "harness-fleet-client")
+    authorized = directory / "authorized_keys"
+    authorized.write_text(Path(f"{client_key}.pub").read_text())
+    os.chmod(authorized, 0o600)
+
+    members: list[FleetHost] = []
+    for index in range(1, hosts + 1):
+        name = f"fleet{index}"
+        hdir = directory / name
+        hdir.mkdir(exist_ok=True)
+        address = f"127.0.0.{10 + index}"
+        host = FleetHost(
+            name=name,
+            address=address,
+            port=_free_port(address),
+            cpus=_cpus_for(index),
+            pythons=_pythons_for(index),
+            config=str(hdir / "sshd_config"),
+            pid_file=str(hdir / "sshd.pid"),
+            log_file=str(hdir / "sshd.log"),
+            host_key=str(hdir / "ssh_host_ed25519_key"),
+        )
+        _keygen(Path(host.host_key), f"harness-fleet-{name}")
+        Path(host.config).write_text(_sshd_config(host, authorized))
+        members.append(host)
+
+    fleet = Fleet(
+        dir=directory,
+        hosts=tuple(members),
+        inventory=directory / "inventory.ini",
+        known_hosts=directory / "known_hosts",
+        client_key=client_key,
+    )
+    _write_state(fleet)
+    try:
+        for host in members:
+            start_host(fleet, host.name)
+    except BaseException:
+        down(directory)
+        raise
+    return fleet
+
+
+def _write_state(fleet: Fleet) -> None:
+    lines = [
+        "# The loopback sshd test fleet; written by tests/fleet/fleet.py",
+        "[fleet]",
+    ]
+    for host in fleet.hosts:
+        lines.append(
+            f"{host.name} ansible_host={host.address} ansible_port={host.port} "
+            f'harness_pythons="{" ".join(host.pythons)}" harness_cpus={host.cpus}'
+        )
+    lines += [
+        "",
+        "[fleet:vars]",
+        "ansible_user=root",
+        "ansible_connection=ssh",
+        f"ansible_ssh_private_key_file={fleet.client_key}",
+        # For Ansible itself (the ansible engine): trust only the fleet's keys.
+        f"ansible_ssh_common_args='-o UserKnownHostsFile={fleet.known_hosts} "
+        "-o StrictHostKeyChecking=yes'",
+        "",
+    ]
+    fleet.inventory.write_text("\n".join(lines))
+    known = []
+    for host in fleet.hosts:
+        key_type, key_b64 = Path(f"{host.host_key}.pub").read_text().split()[:2]
+        known.append(f"{host.known_hosts_name} {key_type} {key_b64}\n")
+    fleet.known_hosts.write_text("".join(known))
+    (fleet.dir / "fleet.json").write_text(json.dumps(fleet.as_json(), indent=2) + "\n")
+
+
+def load(directory: Path) -> Fleet:
+    """The fleet described by ``directory/fleet.json``."""
+    directory = directory.resolve()
+    try:
+        data = json.loads((directory / "fleet.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise FleetError(f"{directory}: no fleet here ({exc})") from exc
+    hosts = tuple(FleetHost(**{**h, "pythons": tuple(h["pythons"])}) for h in data["hosts"])
+    return Fleet(
+        dir=directory,
+        hosts=hosts,
+        inventory=Path(data["inventory"]),
+        known_hosts=Path(data["known_hosts"]),
+        client_key=Path(data["client_key"]),
+    )
+
+
+def down(directory: Path) -> None:
+    """Stop every daemon of the fleet in ``directory`` (only those, by pid file)."""
+    try:
+        fleet = load(directory)
+    except FleetError:
+        return
+    for host in fleet.hosts:
+        stop_host(fleet, host.name)
+
+
+def status(directory: Path) -> list[tuple[str, str, int, int | None]]:
+    fleet = load(directory)
+    return [(h.name, h.address, h.port, h.pid()) for h in fleet.hosts]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="loopback sshd fleet for harness tests")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start the fleet and write inventory.ini + known_hosts")
+    p_up.add_argument("--hosts", type=int, default=3)
+    p_up.add_argument("--dir", type=Path, default=Path(".fleet"))
+    p_down = sub.add_parser("down", help="stop the fleet's daemons")
+    p_down.add_argument("--dir", type=Path, default=Path(".fleet"))
+    p_status = sub.add_parser("status", help="show each host and its sshd pid")
+    p_status.add_argument("--dir", type=Path, default=Path(".fleet"))
+    for name in ("stop-host", "start-host"):
+        p = sub.add_parser(name, help=f"{name.split('-')[0]} one host's sshd")
+        p.add_argument("host")
+        p.add_argument("--dir", type=Path, default=Path(".fleet"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            fleet = up(args.dir, args.hosts)
+            for h in fleet.hosts:
+                print(f"{h.name} {h.address}:{h.port} cpus={h.cpus} pid={h.pid()}")
+            print(f"inventory: {fleet.inventory}")
+            print(f"known_hosts: {fleet.known_hosts}")
+        elif args.command == "down":
+            down(args.dir)
+        elif args.command == "status":
+            for name, address, port, pid in status(args.dir):
+                print(f"{name} {address}:{port} {'pid=' + str(pid) if pid else 'down'}")
+        elif args.command == "stop-host":
+            stop_host(load(args.dir), args.host)
+        elif args.command == "start-host":
+            print(start_host(load(args.dir), args.host))
+    except (FleetError, KeyError) as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
