@@ -5,7 +5,7 @@ Layout under ROOT (``sweep_id`` lives only in the directory name)::
     sweeps/sweep_id=<id>/sweep.parquet                          one row, replaced on status change
     environments/sweep_id=<id>/env-<env_id>.parquet             one row per host x interpreter
     measurements/sweep_id=<id>/cell-<env_id>-<cell_id>.parquet  the rows of one finished cell
-    warehouse.duckdb                                            views only; deleting it loses nothing
+    warehouse.duckdb                                            views only; deleting it is safe
 
 Every file is written to a hidden temp file in the same directory, fsynced, renamed
 (a cell file is linked, so an existing one is never replaced) and the directory fsynced:
@@ -31,7 +31,7 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -252,8 +252,8 @@ def _utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         raise WarehouseInputError(f"expected a datetime, got {value!r}")
     if value.tzinfo is None:  # naive times are taken as UTC
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _clean(value: Any) -> Any:
@@ -433,7 +433,9 @@ class Warehouse:
         self._sweep_row(sweep_id)
         status = env.get("status", "ok")
         if status not in ENV_STATUSES:
-            raise WarehouseInputError(f"invalid environment status {status!r}; one of {ENV_STATUSES}")
+            raise WarehouseInputError(
+                f"invalid environment status {status!r}; one of {ENV_STATUSES}"
+            )
         env_id = env.get("env_id")
         if env_id:
             name = _file_part(str(env_id))
@@ -490,7 +492,8 @@ class Warehouse:
                 t = pq.read_table(path, columns=["env_id", "cell_id"])
             except (OSError, pa.ArrowException) as e:
                 raise WarehouseInputError(f"cannot read {path}: {e}") from e
-            done.update(zip(t.column("env_id").to_pylist(), t.column("cell_id").to_pylist()))
+            envs, cells = t.column("env_id").to_pylist(), t.column("cell_id").to_pylist()
+            done.update(zip(envs, cells, strict=True))
         return done
 
     def sweep_ids(self) -> list[str]:
@@ -505,7 +508,7 @@ class Warehouse:
                 raise WarehouseInputError(f"cannot read {path}: {e}") from e
             started = t.column("started_at").to_pylist()
             when = started[0] if started and started[0] is not None else datetime.min
-            found.append((_utc(when) or datetime.min.replace(tzinfo=timezone.utc), sweep_id))
+            found.append((_utc(when) or datetime.min.replace(tzinfo=UTC), sweep_id))
         return [sweep_id for _, sweep_id in sorted(found)]
 
     def latest_sweep_id(self) -> str | None:
