@@ -1,0 +1,263 @@
+"""Formatting of warehouse answers: the matrix per hardware profile, and SQL results.
+
+Python only formats here; every number comes from the views in analysis/views.sql.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from harness.errors import OptionError
+
+WORKLOAD_ROWS: dict[str, str] = {
+    "cpu_bound": "CPU-bound (compute)",
+    "net_low_latency": "I/O-bound (network, low latency)",
+    "net_high_latency": "I/O-bound (network, high latency)",
+    "disk_io": "I/O-bound (disk)",
+}
+
+MODEL_COLUMNS: tuple[str, ...] = (
+    "sequential",
+    "threads",
+    "processes",
+    "mp_pool",
+    "asyncio",
+    "asyncio_to_thread",
+    "interpreters",
+)
+
+FORMATS = ("table", "csv", "json", "markdown")
+
+MISSING = "—"
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pandas.NA or value is pandas.NaT:
+        return True
+    try:
+        return bool(isinstance(value, float) and math.isnan(value))
+    except TypeError:
+        return False
+
+
+def _get(row: pandas.Series | dict[str, Any], key: str) -> Any:
+    value = row.get(key)
+    return None if _missing(value) else value
+
+
+def _ordered(names: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Known names in their canonical order, then unknown ones by name."""
+    present = {n for n in names if not _missing(n)}
+    known = list(known)
+    return [n for n in known if n in present] + sorted(present - set(known))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3g} s"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What one matrix cell shows, and the note it adds under the table."""
+
+    text: str
+    note: str | None = None
+    style: str = ""
+
+
+def format_cell(row: pandas.Series | dict[str, Any]) -> Cell:
+    """The text of one matrix cell from a matrix/profile_matrix row."""
+    status = _get(row, "status") or "failed"
+    reason = _get(row, "reason")
+    speedup = _get(row, "speedup")
+    if status == "not_applicable":
+        return Cell("n/a", reason or "not applicable", "dim")
+    if status in ("failed", "timeout") or (_get(row, "n") or 0) == 0:
+        return Cell("timeout" if status == "timeout" else "failed", reason or status, "red")
+    if speedup is None:
+        median = _get(row, "median_s")
+        text = _seconds(median) if median is not None else MISSING
+        return Cell(text, reason or "no sequential baseline", "yellow")
+    if _get(row, "model") == "sequential":
+        median = _get(row, "median_s")
+        text = f"{speedup:.2f}x" + (f" ({_seconds(median)})" if median is not None else "")
+    else:
+        lo, hi = _get(row, "speedup_ci_low"), _get(row, "speedup_ci_high")
+        text = f"{speedup:.2f}x"
+        if lo is not None and hi is not None:
+            text += f" [{lo:.2f}-{hi:.2f}]"
+    if status == "partial":
+        return Cell(text + "*", f"some repeats failed: {reason}", "yellow")
+    style = "green" if speedup >= 1.1 else ("red" if speedup < 0.9 else "")
+    return Cell(text, None, style)
+
+
+def profile_title(rows: pandas.DataFrame) -> str:
+    """Host(s), CPU model, usable CPUs, Python version, free-threaded or GIL, NUMA nodes."""
+    first = rows.iloc[0]
+    hosts_col = "profile_hosts" if "profile_hosts" in rows else "hosts"
+    hosts: set[str] = set()
+    for col in (hosts_col, "hosts", "host"):
+        if col in rows:
+            for value in rows[col].dropna():
+                hosts.update(h.strip() for h in str(value).split(",") if h.strip())
+            if hosts:
+                break
+    parts = [", ".join(sorted(hosts)) or str(_get(first, "profile_id") or "unknown host")]
+    cpu = _get(first, "cpu_model")
+    parts.append(str(cpu) if cpu else "unknown CPU")
+    usable = _get(first, "usable_cpus")
+    parts.append(f"{usable} usable CPUs" if usable is not None else "usable CPUs unknown")
+    version = _get(first, "python_version")
+    impl = _get(first, "implementation")
+    py = f"Python {version or '?'}"
+    if impl and str(impl).lower() != "cpython":
+        py += f" ({impl})"
+    free = _get(first, "free_threaded")
+    gil = _get(first, "gil_enabled")
+    if free:
+        py += " free-threaded" + (" (GIL re-enabled)" if gil else "")
+    elif free is not None or gil is not None:
+        py += " with GIL"
+    parts.append(py)
+    numa = _get(first, "numa_nodes")
+    if numa is not None:
+        parts.append(f"{numa} NUMA node" + ("" if numa == 1 else "s"))
+    return " · ".join(parts)
+
+
+def _group_keys(df: pandas.DataFrame) -> list[tuple[Any, Any]]:
+    key_col = "profile_id" if "profile_id" in df else "env_id"
+    keys = df[["sweep_id", key_col]].astype(object).where(df[["sweep_id", key_col]].notna(), None)
+    seen: dict[tuple[Any, Any], None] = {}
+    for sweep, key in keys.itertuples(index=False, name=None):
+        seen.setdefault((sweep, key), None)
+    return list(seen)
+
+
+def matrix_tables(df: pandas.DataFrame, *, color: bool = True) -> list[Table]:
+    """One rich Table per (sweep, profile) from profile_matrix (or matrix) rows."""
+    if df is None or df.empty:
+        return []
+    key_col = "profile_id" if "profile_id" in df else "env_id"
+    tables: list[Table] = []
+    for sweep_id, key in _group_keys(df):
+        sel = df["sweep_id"].eq(sweep_id) if sweep_id is not None else df["sweep_id"].isna()
+        sel &= df[key_col].eq(key) if key is not None else df[key_col].isna()
+        rows = df[sel]
+        models = _ordered(rows["model"], MODEL_COLUMNS)
+        workloads = _ordered(rows["workload"], WORKLOAD_ROWS)
+        table = Table(
+            title=Text(profile_title(rows)),
+            caption=None,
+            caption_justify="left",
+            box=box.SIMPLE_HEAVY if color else box.ASCII2,
+            show_lines=False,
+        )
+        table.add_column("workload", no_wrap=True)
+        for model in models:
+            table.add_column(model, justify="right", no_wrap=True)
+        notes: dict[str, list[str]] = {}
+        for workload in workloads:
+            wrows = rows[rows["workload"] == workload]
+            line = [Text(WORKLOAD_ROWS.get(workload, workload))]
+            for model in models:
+                hit = wrows[wrows["model"] == model]
+                if hit.empty:
+                    line.append(Text(MISSING))
+                    continue
+                cell = format_cell(hit.iloc[0])
+                if cell.note:
+                    label = f"{cell.text.rstrip('*')} {model}: {cell.note}"
+                    notes.setdefault(label, []).append(workload)
+                line.append(Text(cell.text, style=cell.style if color else ""))
+            table.add_row(*line, style=None)
+        caption = [f"sweep {sweep_id}, profile {key}"]
+        caption += [f"{label} ({', '.join(ws)})" for label, ws in notes.items()]
+        caption.append("speedup over sequential, median [95% interval]")
+        table.caption = Text("\n".join(caption))
+        tables.append(table)
+    return tables
+
+
+def _render(renderables: Iterable[Any], width: int = 200) -> str:
+    buf = io.StringIO()
+    console = Console(
+        file=buf, width=width, color_system=None, force_terminal=False, no_color=True,
+        highlight=False, emoji=False, markup=False,
+    )
+    for r in renderables:
+        console.print(r)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+def matrix_text(df: pandas.DataFrame) -> str:
+    """The matrix tables as plain text, no colour codes."""
+    tables = matrix_tables(df, color=False)
+    if not tables:
+        return "no matrix cells\n"
+    return _render(tables)
+
+
+def _plain(value: Any) -> Any:
+    if _missing(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            return value.item()
+        except (ValueError, TypeError):
+            return value
+    return value
+
+
+def _text(value: Any) -> str:
+    value = _plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def format_frame(df: pandas.DataFrame, fmt: str = "table") -> str:
+    """A query answer as text: table (plain), csv, json (records array), markdown (pipes)."""
+    if fmt not in FORMATS:
+        raise OptionError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    columns = [str(c) for c in df.columns]
+    records = [[_plain(v) for v in row] for row in df.itertuples(index=False, name=None)]
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, r, strict=True)) for r in records],
+                          default=str, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        def cell(v: Any) -> str:
+            return _text(v).replace("|", "\\|").replace("\n", " ")
+
+        lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
+                 "| " + " | ".join("---" for _ in columns) + " |"]
+        lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in records]
+        return "\n".join(lines) + "\n"
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for c in columns:
+        numeric = pandas.api.types.is_numeric_dtype(df[c]) and not pandas.api.types.is_bool_dtype(
+            df[c]
+        )
+        table.add_column(Text(c), justify="right" if numeric else "left", overflow="fold")
+    for r in records:
+        table.add_row(*(Text(_text(v)) for v in r))
+    width = max(80, sum(max(len(c), 8) + 3 for c in columns))
+    return _render([table], width=min(width, 400)) if records or columns else "\n"
