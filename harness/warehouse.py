@@ -228,7 +228,8 @@ def write_parquet_atomic(table: pa.Table, final: Path, *, replace: bool) -> bool
 
 def _file_part(value: str) -> str:
     """An id made safe and unambiguous as part of a file name ('-' is the separator)."""
-    return quote(value, safe=_SAFE_CHARS)
+    # quote() never encodes '-', '_', '.', '~'; '-' must be, as it separates ids.
+    return quote(value, safe=_SAFE_CHARS).replace("-", "%2D")
 
 
 def _check_sweep_id(sweep_id: str) -> str:
