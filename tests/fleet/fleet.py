@@ -105,6 +105,14 @@ class Fleet:
                 return host
         raise KeyError(name)
 
+    def stop(self, name: str) -> None:
+        """Stop one host's sshd (for fault tests)."""
+        stop_host(self, name)
+
+    def start(self, name: str) -> int:
+        """Start one host's sshd again; return its pid."""
+        return start_host(self, name)
+
     def as_json(self) -> dict[str, object]:
         return {
             "dir": str(self.dir),
