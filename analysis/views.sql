@@ -184,6 +184,8 @@ WITH h AS (
 ), s AS (
     SELECT sweep_id, env_id, workload, cell_id, n, median_s, ci975_low_s, ci975_high_s, status
     FROM h WHERE model = 'sequential'
+    -- one baseline per (sweep, env, workload) even if a plan marked two as headline
+    QUALIFY row_number() OVER (PARTITION BY sweep_id, env_id, workload ORDER BY cell_id) = 1
 )
 SELECT h.sweep_id, h.env_id, h.profile_id, h.host, h.python, h.workload, h.model, h.workers,
        h.cell_id, h.params, h.n, h.median_s, h.ci_low_s, h.ci_high_s,
@@ -261,6 +263,7 @@ WITH h AS (
     SELECT sweep_id, profile_id, workload, cell_key, n, median_s, ci975_low_s, ci975_high_s,
            status
     FROM h WHERE model = 'sequential'
+    QUALIFY row_number() OVER (PARTITION BY sweep_id, profile_id, workload ORDER BY cell_key) = 1
 )
 SELECT h.sweep_id, h.profile_id, h.hosts, h.n_envs, h.workload, h.model, h.workers,
        h.cell_key, h.params, h.n, h.median_s, h.ci_low_s, h.ci_high_s,
