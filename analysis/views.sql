@@ -64,7 +64,10 @@ CREATE OR REPLACE MACRO median_ci_level(n, j, k) AS
     ), 0.0) END;
 
 -- One row per stored measurement, with the environment's profile and host, and the
--- flags the statistics use: timed (not a warmup), good (ok with a wall time).
+-- flags the statistics use: timed (not a warmup), good (ok with a wall time), and
+-- bad_status, set on a row that is not good or that carries a cell status other than
+-- 'ok' (the agent's cell_done status is stored on every row of the cell, so a cell
+-- that timed out after some good repeats keeps those repeats and its status).
 CREATE OR REPLACE VIEW samples AS
 SELECT m.*,
        coalesce(e.profile_id, 'env:' || m.env_id) AS profile_id,
@@ -74,15 +77,15 @@ SELECT m.*,
                                           m.workers::VARCHAR))) AS pool_key,
        NOT coalesce(m.warmup, false) AS timed,
        coalesce(m.ok, false) AND m.wall_s IS NOT NULL AS good,
-       CASE WHEN coalesce(m.ok, false) AND m.wall_s IS NOT NULL THEN NULL
-            WHEN m.status IN ('not_applicable', 'timeout', 'failed') THEN m.status
+       CASE WHEN m.status IN ('not_applicable', 'timeout', 'failed') THEN m.status
+            WHEN coalesce(m.ok, false) AND m.wall_s IS NOT NULL THEN NULL
             ELSE 'failed' END AS bad_status
 FROM measurements m
 LEFT JOIN environments e USING (sweep_id, env_id);
 
--- The status of a cell from its timed rows: 'ok' when every timed row is good,
--- 'partial' when some are good and some not (statistics from the good ones),
--- otherwise the status of the bad rows (not_applicable before timeout before failed).
+-- The status of a cell: 'ok' when no row has a bad_status, 'partial' when some timed
+-- rows are good and some row has one (statistics from the good rows), otherwise the
+-- bad status (not_applicable before timeout before failed).
 CREATE OR REPLACE MACRO cell_status(n_good, n_bad, bad_status) AS
     CASE WHEN n_good > 0 AND n_bad = 0 THEN 'ok'
          WHEN n_good > 0 THEN 'partial'
@@ -105,9 +108,10 @@ WITH agg AS (
            bool_or(coalesce(headline, false)) AS headline,
            list_sort(list(wall_s) FILTER (WHERE timed AND good)) AS xs,
            count(*) FILTER (WHERE timed AND NOT good) AS n_failed,
+           count(*) FILTER (WHERE bad_status IS NOT NULL) AS n_bad,
            arg_min(bad_status, CASE bad_status WHEN 'not_applicable' THEN 0
                                                WHEN 'timeout' THEN 1 ELSE 2 END)
-               FILTER (WHERE timed AND NOT good) AS bad_status,
+               FILTER (WHERE bad_status IS NOT NULL) AS bad_status,
            quantile_cont(wall_s, 0.5) FILTER (WHERE timed AND good) AS median_s,
            quantile_cont(wall_s, 0.25) FILTER (WHERE timed AND good) AS q1_s,
            quantile_cont(wall_s, 0.75) FILTER (WHERE timed AND good) AS q3_s,
@@ -125,7 +129,7 @@ WITH agg AS (
     FROM agg
 )
 SELECT sweep_id, env_id, cell_id, cell_key, workload, params, model, workers, headline,
-       cell_status(n, n_failed, bad_status) AS status,
+       cell_status(n, n_bad, bad_status) AS status,
        n, n_failed,
        median_s, q1_s, q3_s, q3_s - q1_s AS iqr_s,
        CASE WHEN n > 0 THEN xs[j95] END AS ci_low_s,
@@ -136,8 +140,8 @@ SELECT sweep_id, env_id, cell_id, cell_key, workload, params, model, workers, he
        mean_s, stdev_s, stdev_s / nullif(mean_s, 0) AS cv,
        xs[1] AS min_s, xs[-1] AS max_s,
        median_cpu_s, peak_rss_bytes,
-       CASE WHEN cell_status(n, n_failed, bad_status) = 'ok' THEN NULL
-            ELSE coalesce(errors, 'no timed repeat') END AS reason
+       CASE WHEN cell_status(n, n_bad, bad_status) = 'ok' THEN NULL
+            ELSE coalesce(errors, 'cell ended ' || bad_status, 'no timed repeat') END AS reason
 FROM ranked;
 
 ------------------------------------------------------------------ profiles
@@ -225,9 +229,10 @@ WITH agg AS (
            count(DISTINCT env_id) AS n_envs,
            list_sort(list(wall_s) FILTER (WHERE timed AND good)) AS xs,
            count(*) FILTER (WHERE timed AND NOT good) AS n_failed,
+           count(*) FILTER (WHERE bad_status IS NOT NULL) AS n_bad,
            arg_min(bad_status, CASE bad_status WHEN 'not_applicable' THEN 0
                                                WHEN 'timeout' THEN 1 ELSE 2 END)
-               FILTER (WHERE timed AND NOT good) AS bad_status,
+               FILTER (WHERE bad_status IS NOT NULL) AS bad_status,
            quantile_cont(wall_s, 0.5) FILTER (WHERE timed AND good) AS median_s,
            quantile_cont(wall_s, 0.25) FILTER (WHERE timed AND good) AS q1_s,
            quantile_cont(wall_s, 0.75) FILTER (WHERE timed AND good) AS q3_s,
@@ -243,7 +248,7 @@ WITH agg AS (
     FROM agg
 )
 SELECT sweep_id, profile_id, cell_key, workload, params, model, workers, headline, hosts, n_envs,
-       cell_status(n, n_failed, bad_status) AS status,
+       cell_status(n, n_bad, bad_status) AS status,
        n, n_failed,
        median_s, q1_s, q3_s, q3_s - q1_s AS iqr_s,
        CASE WHEN n > 0 THEN xs[j95] END AS ci_low_s,
@@ -252,8 +257,8 @@ SELECT sweep_id, profile_id, cell_key, workload, params, model, workers, headlin
        CASE WHEN n > 0 THEN xs[j975] END AS ci975_low_s,
        CASE WHEN n > 0 THEN xs[k975] END AS ci975_high_s,
        mean_s, stdev_s, stdev_s / nullif(mean_s, 0) AS cv,
-       CASE WHEN cell_status(n, n_failed, bad_status) = 'ok' THEN NULL
-            ELSE coalesce(errors, 'no timed repeat') END AS reason
+       CASE WHEN cell_status(n, n_bad, bad_status) = 'ok' THEN NULL
+            ELSE coalesce(errors, 'cell ended ' || bad_status, 'no timed repeat') END AS reason
 FROM ranked;
 
 CREATE OR REPLACE VIEW profile_matrix AS

@@ -233,10 +233,12 @@ def _file_part(value: str) -> str:
 
 
 def _check_sweep_id(sweep_id: str) -> str:
-    if not isinstance(sweep_id, str) or not _SWEEP_ID_RE.match(sweep_id):
+    # all digits would make pandas/pyarrow read the partition column as a number
+    if not isinstance(sweep_id, str) or not _SWEEP_ID_RE.match(sweep_id) or sweep_id.isdigit():
         raise WarehouseInputError(
             f"invalid sweep id {sweep_id!r}",
-            hint="a sweep id is letters, digits, '_', '.' and '-', starting with a letter or digit",
+            hint="a sweep id is letters, digits, '_', '.' and '-', starting with a letter or "
+            "digit, and not only digits",
         )
     return sweep_id
 
@@ -263,13 +265,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema, what: str) -> pa.Table:
-    """Rows -> a table of exactly ``schema``; unknown columns and wrong types are refused."""
+def _to_table(
+    rows: Sequence[Mapping[str, Any]], schema: pa.Schema, what: str, *, strict: bool = True
+) -> pa.Table:
+    """Rows -> a table of exactly ``schema``; wrong types are refused, and unknown
+    columns too when ``strict`` (otherwise they are dropped)."""
     names = set(schema.names)
     records: list[dict[str, Any]] = []
     for row in rows:
         unknown = set(row) - names - {"sweep_id"}
-        if unknown:
+        if unknown and strict:
             raise WarehouseInputError(f"{what}: unknown column(s) {sorted(unknown)}")
         version = row.get("schema_version")
         if version is not None and version > SCHEMA_VERSION:
@@ -424,11 +429,19 @@ class Warehouse:
         table = _to_table([row], SWEEP_SCHEMA, f"sweep {sweep_id}")
         write_parquet_atomic(table, self._sweep_file(sweep_id), replace=True)
 
+    def _env_file(self, sweep_id: str, env_id: str) -> Path:
+        return self._partition("environments", sweep_id) / f"env-{_file_part(env_id)}.parquet"
+
+    def has_environment(self, sweep_id: str, env_id: str) -> bool:
+        """Whether an environments row for ``env_id`` is stored in the sweep."""
+        return self._env_file(sweep_id, env_id).exists()
+
     def add_environment(self, sweep_id: str, env: Mapping[str, Any]) -> None:
         """Store one host x interpreter; a later call for the same env_id replaces it.
 
-        An unreachable host may come without env_id: its file is then named by a hash
-        of host and python.
+        Keys without a column (extra fingerprint facts) are dropped: the full
+        fingerprint belongs in ``probe``. An unreachable host may come without env_id:
+        its file is then named by a hash of host and python.
         """
         self._check_writable()
         self._sweep_row(sweep_id)
@@ -439,14 +452,16 @@ class Warehouse:
             )
         env_id = env.get("env_id")
         if env_id:
-            name = _file_part(str(env_id))
+            path = self._env_file(sweep_id, str(env_id))
         else:
             key = json.dumps([env.get("host"), env.get("python")]).encode()
             name = "unknown." + hashlib.sha1(key).hexdigest()[:16]
+            path = self._partition("environments", sweep_id) / f"env-{name}.parquet"
         row = dict(env)
         row["status"] = status
-        table = _to_table([row], ENVIRONMENT_SCHEMA, f"environment {env_id or env.get('host')}")
-        path = self._partition("environments", sweep_id) / f"env-{name}.parquet"
+        # Fingerprint facts without a column of their own stay in `probe` (full JSON).
+        table = _to_table([row], ENVIRONMENT_SCHEMA, f"environment {env_id or env.get('host')}",
+                          strict=False)
         write_parquet_atomic(table, path, replace=True)
 
     def add_cell(
@@ -515,6 +530,27 @@ class Warehouse:
     def latest_sweep_id(self) -> str | None:
         ids = self.sweep_ids()
         return ids[-1] if ids else None
+
+    def resolve_sweep_id(self, ref: str | None) -> str:
+        """A stored sweep id from ``ref``: an id, a unique prefix of one, or 'latest'/None."""
+        ids = self.sweep_ids()
+        if not ids:
+            raise WarehouseInputError(f"no sweep in {self.root}", hint="run `harness sweep` first")
+        if ref is None or ref == "latest":
+            return ids[-1]
+        if ref in ids:
+            return ref
+        matches = [i for i in ids if i.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise WarehouseInputError(
+                f"sweep id {ref!r} is ambiguous in {self.root}: {', '.join(matches[:5])}"
+            )
+        raise WarehouseInputError(
+            f"unknown sweep id {ref!r} in {self.root}",
+            hint=f"the latest is {ids[-1]}; `harness sql \"SELECT * FROM sweeps\"` lists them",
+        )
 
     def _check_schema_versions(self, con: duckdb.DuckDBPyConnection) -> None:
         for files in self._tables.values():

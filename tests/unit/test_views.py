@@ -207,3 +207,14 @@ def test_views_separate_sweeps(wh: Warehouse) -> None:
     wh.add_cell("s2", "e1", "thr", rows("threads", [1.0]))
     df = wh.query("SELECT sweep_id, speedup FROM matrix WHERE model = 'threads' ORDER BY 1")
     assert df.values.tolist() == [["s1", 2.0], ["s2", 3.0]]
+
+
+def test_cell_status_carried_on_every_row(wh: Warehouse) -> None:
+    # as the sweep stores them: the agent's cell_done status on each row of the cell
+    good = rows("threads", [1.0, 2.0])
+    for r in good:
+        r["status"] = "timeout"
+    wh.add_cell("s1", "e1", "t", good)
+    c = one(wh, "SELECT * FROM cells")
+    assert (c["status"], c["n"], c["n_failed"], c["median_s"]) == ("partial", 2, 0, 1.5)
+    assert c["reason"] == "cell ended timeout"

@@ -318,3 +318,36 @@ def test_views_sql_runs_by_hand_from_the_project_root(wh: Warehouse, monkeypatch
     rewritten = view_sql(wh.root)
     assert "'results/" not in rewritten.split("-- Distribution-free")[1]
     assert str(wh.root) in rewritten
+
+
+def test_resolve_sweep_id(tmp_path: Path) -> None:
+    w = Warehouse(tmp_path / "r")
+    with pytest.raises(WarehouseInputError, match="no sweep"):
+        w.resolve_sweep_id("latest")
+    for i, sid in enumerate(["20261126T160000Z-aaaaaa", "20261126T170000Z-bbbbbb",
+                             "20261126T170000Z-bbbccc"]):
+        w.begin_sweep(sid, started_at=T0 + timedelta(hours=i), harness_version="0",
+                      inventory="i", profile="quick", plan={})
+    assert w.resolve_sweep_id(None) == w.resolve_sweep_id("latest") == "20261126T170000Z-bbbccc"
+    assert w.resolve_sweep_id("20261126T160000Z-aaaaaa") == "20261126T160000Z-aaaaaa"
+    assert w.resolve_sweep_id("20261126T16") == "20261126T160000Z-aaaaaa"
+    with pytest.raises(WarehouseInputError, match="ambiguous"):
+        w.resolve_sweep_id("20261126T170000Z-bbb")
+    with pytest.raises(WarehouseInputError, match="unknown sweep id"):
+        w.resolve_sweep_id("nope")
+    with pytest.raises(WarehouseInputError, match="invalid sweep id"):
+        w.begin_sweep("20261126", started_at=T0, harness_version="0", inventory="i",
+                      profile="quick", plan={})
+
+
+def test_environment_with_extra_fingerprint_facts(wh: Warehouse) -> None:
+    assert wh.has_environment("s1", "e1") and not wh.has_environment("s1", "e2")
+    probe = {"cpu_model": "Test CPU", "loadavg": [0.1, 0.2, 0.3], "start_methods": ["fork"]}
+    wh.add_environment("s1", env(env_id="e2", host="h2", loadavg=[0.1, 0.2, 0.3],
+                                 start_methods=["fork"], probe=probe,
+                                 numa_cpus=json.dumps(["0-3"])))
+    assert wh.has_environment("s1", "e2")
+    df = wh.query("SELECT numa_cpus, probe->>'$.loadavg[1]' AS load1 FROM environments "
+                  "WHERE env_id = 'e2'")
+    assert json.loads(df.loc[0, "numa_cpus"]) == ["0-3"]
+    assert float(df.loc[0, "load1"]) == 0.2
