@@ -22,7 +22,7 @@ import time
 
 from harness.agent import AGENT_VERSION, measure, models, probe, protocol
 
-WATCHDOG_GRACE_S = 10.0
+WATCHDOG_GRACE_S = 10.0  # at most; 1 s + 10 % of timeout_s below that
 _IMPL_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 Cell = collections.namedtuple(
@@ -176,7 +176,7 @@ class Runner:
                 self.out.send("keepalive", t=time.time())
             with self._state_lock:
                 current = self._current
-            if current is not None and time.monotonic() > current[4] + WATCHDOG_GRACE_S:
+            if current is not None and time.monotonic() > current[4] + _grace(current[0]):
                 self._hard_timeout(*current)
 
     def _hard_timeout(self, cell, repeat, warmup, params, deadline):
@@ -307,6 +307,10 @@ class Runner:
             if error is not None:
                 return "failed", "repeat %d failed: %s" % (repeat, error)
         return "ok", None
+
+
+def _grace(cell):
+    return min(WATCHDOG_GRACE_S, 1.0 + 0.1 * cell.timeout_s)
 
 
 def _clean_params(params):
