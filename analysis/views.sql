@@ -137,6 +137,7 @@ SELECT sweep_id, env_id, cell_id, cell_key, workload, params, model, workers, he
        median_ci_level(n, j95, k95) AS ci_level,
        CASE WHEN n > 0 THEN xs[j975] END AS ci975_low_s,
        CASE WHEN n > 0 THEN xs[k975] END AS ci975_high_s,
+       median_ci_level(n, j975, k975) AS ci975_level,
        mean_s, stdev_s, stdev_s / nullif(mean_s, 0) AS cv,
        xs[1] AS min_s, xs[-1] AS max_s,
        median_cpu_s, peak_rss_bytes,
@@ -173,10 +174,12 @@ GROUP BY sweep_id, profile_id;
 -- headline cell of the same env and workload.
 -- speedup = seq_median_s / median_s. Its interval combines the two medians' 97.5%
 -- intervals (Bonferroni: both cover with probability >= 95%, so the ratio interval
--- [seq_lo / model_hi, seq_hi / model_lo] covers with >= 95% under the same
--- small-n caveat as above). It contains speedup by construction, because each
--- median lies within its own interval. The sequential row itself has speedup 1 and
--- the interval [1, 1] (the ratio of a cell to itself).
+-- [seq_lo / model_hi, seq_hi / model_lo] covers with >= 95% under the same small-n
+-- caveat as above). speedup_ci_level is that Bonferroni bound computed from the two
+-- exact coverages: 87.5% with 5 repeats each, 93.8% with 6, >= 95% from 7 on.
+-- The interval contains speedup by construction, because each median lies within its
+-- own interval. The sequential row itself has speedup 1 and the interval [1, 1] (the
+-- ratio of a cell to itself).
 CREATE OR REPLACE VIEW matrix AS
 WITH h AS (
     SELECT c.*, e.profile_id, e.host, e.python, e.hostname, e.cpu_model, e.usable_cpus,
@@ -186,7 +189,8 @@ WITH h AS (
     LEFT JOIN environments e USING (sweep_id, env_id)
     WHERE c.headline
 ), s AS (
-    SELECT sweep_id, env_id, workload, cell_id, n, median_s, ci975_low_s, ci975_high_s, status
+    SELECT sweep_id, env_id, workload, cell_id, n, median_s, ci975_low_s, ci975_high_s,
+           ci975_level, status
     FROM h WHERE model = 'sequential'
     -- one baseline per (sweep, env, workload) even if a plan marked two as headline
     QUALIFY row_number() OVER (PARTITION BY sweep_id, env_id, workload ORDER BY cell_id) = 1
@@ -203,6 +207,8 @@ SELECT h.sweep_id, h.env_id, h.profile_id, h.host, h.python, h.workload, h.model
        CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
             WHEN h.cell_id = s.cell_id THEN 1.0
             ELSE s.ci975_high_s / nullif(h.ci975_low_s, 0) END AS speedup_ci_high,
+       CASE WHEN h.n = 0 OR s.n = 0 OR h.cell_id = s.cell_id THEN NULL
+            ELSE greatest(0.0, h.ci975_level + s.ci975_level - 1) END AS speedup_ci_level,
        h.status,
        coalesce(h.reason,
                 CASE WHEN s.cell_id IS NULL THEN 'no sequential baseline'
@@ -256,6 +262,7 @@ SELECT sweep_id, profile_id, cell_key, workload, params, model, workers, headlin
        median_ci_level(n, j95, k95) AS ci_level,
        CASE WHEN n > 0 THEN xs[j975] END AS ci975_low_s,
        CASE WHEN n > 0 THEN xs[k975] END AS ci975_high_s,
+       median_ci_level(n, j975, k975) AS ci975_level,
        mean_s, stdev_s, stdev_s / nullif(mean_s, 0) AS cv,
        CASE WHEN cell_status(n, n_bad, bad_status) = 'ok' THEN NULL
             ELSE coalesce(errors, 'cell ended ' || bad_status, 'no timed repeat') END AS reason
@@ -266,7 +273,7 @@ WITH h AS (
     SELECT * FROM profile_cells WHERE headline
 ), s AS (
     SELECT sweep_id, profile_id, workload, cell_key, n, median_s, ci975_low_s, ci975_high_s,
-           status
+           ci975_level, status
     FROM h WHERE model = 'sequential'
     QUALIFY row_number() OVER (PARTITION BY sweep_id, profile_id, workload ORDER BY cell_key) = 1
 )
@@ -282,6 +289,8 @@ SELECT h.sweep_id, h.profile_id, h.hosts, h.n_envs, h.workload, h.model, h.worke
        CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
             WHEN h.cell_key = s.cell_key THEN 1.0
             ELSE s.ci975_high_s / nullif(h.ci975_low_s, 0) END AS speedup_ci_high,
+       CASE WHEN h.n = 0 OR s.n = 0 OR h.cell_key = s.cell_key THEN NULL
+            ELSE greatest(0.0, h.ci975_level + s.ci975_level - 1) END AS speedup_ci_level,
        h.status,
        coalesce(h.reason,
                 CASE WHEN s.cell_key IS NULL THEN 'no sequential baseline'

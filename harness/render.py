@@ -64,6 +64,10 @@ def _ordered(names: Iterable[str], known: Iterable[str]) -> list[str]:
 
 
 def _seconds(value: float) -> str:
+    if abs(value) < 1e-3:
+        return f"{value * 1e6:.3g} µs"
+    if abs(value) < 1:
+        return f"{value * 1e3:.3g} ms"
     return f"{value:.3g} s"
 
 
@@ -137,6 +141,20 @@ def profile_title(rows: pandas.DataFrame) -> str:
     return " · ".join(parts)
 
 
+def _interval_note(rows: pandas.DataFrame) -> str:
+    """What the intervals mean, with the confidence they really have."""
+    note = "speedup over sequential: median [interval]"
+    if "speedup_ci_level" in rows:
+        levels = pandas.to_numeric(rows["speedup_ci_level"], errors="coerce").dropna()
+        if not levels.empty:
+            low = float(levels.min())
+            if low >= 0.95:
+                return note + ", each interval >= 95% confidence"
+            return (note + f", intervals down to {low:.1%} confidence (few repeats; "
+                    "7 or more per cell give >= 95%)")
+    return note + ", 95% intervals"
+
+
 def _group_keys(df: pandas.DataFrame) -> list[tuple[Any, Any]]:
     key_col = "profile_id" if "profile_id" in df else "env_id"
     keys = df[["sweep_id", key_col]].astype(object).where(df[["sweep_id", key_col]].notna(), None)
@@ -185,7 +203,7 @@ def matrix_tables(df: pandas.DataFrame, *, color: bool = True) -> list[Table]:
             table.add_row(*line, style=None)
         caption = [f"sweep {sweep_id}, profile {key}"]
         caption += [f"{label} ({', '.join(ws)})" for label, ws in notes.items()]
-        caption.append("speedup over sequential, median [95% interval]")
+        caption.append(_interval_note(rows))
         table.caption = Text("\n".join(caption))
         tables.append(table)
     return tables

@@ -75,6 +75,20 @@ def test_matrix_text_layout(frame: pandas.DataFrame) -> None:
     assert "n/a interpreters: InterpreterPoolExecutor needs Python 3.14 (cpu_bound)" in text
     assert "failed processes: BrokenProcessPool (my_workload)" in text
     assert "timed out after 60 s" in text
+    assert "95% intervals" in text  # no speedup_ci_level column: the nominal level
+
+
+def test_caption_states_the_real_confidence(frame: pandas.DataFrame) -> None:
+    frame["speedup_ci_level"] = [None if m == "sequential" else 0.875 for m in frame["model"]]
+    assert "intervals down to 87.5% confidence" in matrix_text(frame)
+    frame["speedup_ci_level"] = 0.99
+    assert "each interval >= 95% confidence" in matrix_text(frame)
+
+
+def test_seconds_units() -> None:
+    from harness.render import _seconds
+
+    assert [_seconds(x) for x in (2.5, 0.0207, 0.0000123)] == ["2.5 s", "20.7 ms", "12.3 µs"]
 
 
 def test_one_table_per_profile(frame: pandas.DataFrame) -> None:

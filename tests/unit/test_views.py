@@ -127,10 +127,23 @@ def test_speedup_and_interval_known_answer(wh: Warehouse) -> None:
     assert m["speedup"] == pytest.approx(4.0)
     assert m["speedup_ci_low"] == pytest.approx(16 / 17)
     assert m["speedup_ci_high"] == pytest.approx(68 / 4)
+    # each 97.5% interval [x_(4), x_(17)] of 20 covers with 1 - 2*(1+20+190+1140)/2^20;
+    # Bonferroni: the ratio's interval covers with at least 2 * that - 1
+    level = 1 - 2 * 1351 / 2**20
+    assert m["speedup_ci_level"] == pytest.approx(2 * level - 1)
     assert (m["host"], m["profile_id"], m["python"], m["workers"]) == ("h1", "p1",
                                                                        "python3.13", 4)
     s = one(wh, "SELECT * FROM matrix WHERE model = 'sequential'")
     assert (s["speedup"], s["speedup_ci_low"], s["speedup_ci_high"]) == (1.0, 1.0, 1.0)
+    assert s["speedup_ci_level"] is None or s["speedup_ci_level"] != s["speedup_ci_level"]
+
+
+def test_speedup_confidence_with_few_repeats(wh: Warehouse) -> None:
+    wh.add_cell("s1", "e1", "seq", rows("sequential", [2.0, 2.1, 1.9, 2.2, 2.0]))
+    wh.add_cell("s1", "e1", "thr", rows("threads", [1.0, 1.1, 0.9, 1.2, 1.0]))
+    m = one(wh, "SELECT * FROM matrix WHERE model = 'threads'")
+    assert m["speedup_ci_level"] == pytest.approx(0.875)  # 2 * (1 - 2/32) - 1
+    assert (m["speedup_ci_low"], m["speedup_ci_high"]) == (1.9 / 1.2, 2.2 / 0.9)
 
 
 def test_matrix_interval_contains_its_estimate(wh: Warehouse) -> None:
