@@ -301,3 +301,26 @@ FROM h
 LEFT JOIN s ON h.sweep_id = s.sweep_id AND h.profile_id = s.profile_id
            AND h.workload = s.workload
 LEFT JOIN profiles p ON h.sweep_id = p.sweep_id AND h.profile_id = p.profile_id;
+
+------------------------------------------------------------------ comparisons
+
+-- The same cell (same cell_key: workload, params, model, workers) in two pooled
+-- groups (sweep, profile), every ordered pair. time_ratio = a_median_s / b_median_s
+-- (below 1: A is faster), its interval from the two 97.5% intervals as in matrix,
+-- time_ratio_ci_level its Bonferroni confidence, and significant when the interval
+-- excludes 1. Filter on a_/b_ columns to compare two sweeps, two builds or two machines.
+CREATE OR REPLACE VIEW compare_cells AS
+SELECT a.cell_key, a.workload, a.model, a.workers, a.headline,
+       a.sweep_id AS a_sweep_id, a.profile_id AS a_profile_id, a.hosts AS a_hosts,
+       b.sweep_id AS b_sweep_id, b.profile_id AS b_profile_id, b.hosts AS b_hosts,
+       a.n AS a_n, b.n AS b_n, a.median_s AS a_median_s, b.median_s AS b_median_s,
+       a.median_s / nullif(b.median_s, 0) AS time_ratio,
+       a.ci975_low_s / nullif(b.ci975_high_s, 0) AS time_ratio_ci_low,
+       a.ci975_high_s / nullif(b.ci975_low_s, 0) AS time_ratio_ci_high,
+       greatest(0.0, a.ci975_level + b.ci975_level - 1) AS time_ratio_ci_level,
+       a.ci975_low_s > b.ci975_high_s OR a.ci975_high_s < b.ci975_low_s AS significant
+FROM profile_cells a
+JOIN profile_cells b
+  ON a.cell_key = b.cell_key
+ AND (a.sweep_id <> b.sweep_id OR a.profile_id <> b.profile_id)
+WHERE a.n > 0 AND b.n > 0;

@@ -231,3 +231,31 @@ def test_cell_status_carried_on_every_row(wh: Warehouse) -> None:
     c = one(wh, "SELECT * FROM cells")
     assert (c["status"], c["n"], c["n_failed"], c["median_s"]) == ("partial", 2, 0, 1.5)
     assert c["reason"] == "cell ended timeout"
+
+
+def test_compare_cells_across_profiles(wh: Warehouse) -> None:
+    wh.add_environment("s1", env("e2", "h2", profile_id="p2"))
+    wh.add_cell("s1", "e1", "thr", rows("threads", [float(i) for i in range(1, 21)]))
+    wh.add_cell("s1", "e2", "thr", rows("threads", [4.0 * i for i in range(1, 21)]))
+    wh.add_cell("s1", "e1", "seq", rows("sequential", [1.0, 2.0]))
+    wh.add_cell("s1", "e2", "seq", rows("sequential", [1.5, 2.5]))
+    df = wh.query("SELECT * FROM compare_cells WHERE a_profile_id = 'p1' ORDER BY model")
+    assert df["b_profile_id"].tolist() == ["p2", "p2"]
+    thr = df[df["model"] == "threads"].iloc[0]
+    assert thr["time_ratio"] == pytest.approx(10.5 / 42)
+    assert thr["time_ratio_ci_low"] == pytest.approx(4 / 68)
+    assert thr["time_ratio_ci_high"] == pytest.approx(17 / 16)
+    assert not thr["significant"]  # [0.06, 1.06] includes 1
+    assert thr["time_ratio_ci_low"] <= thr["time_ratio"] <= thr["time_ratio_ci_high"]
+    assert len(wh.query("SELECT * FROM compare_cells")) == 4  # ordered pairs
+
+
+def test_compare_cells_significant_difference(wh: Warehouse) -> None:
+    wh.begin_sweep("s2", started_at=T0, harness_version="0.1.0", inventory="i",
+                   profile="quick", plan={})
+    wh.add_environment("s2", env("e1", "h1"))
+    wh.add_cell("s1", "e1", "thr", rows("threads", [1.0 + i / 100 for i in range(10)]))
+    wh.add_cell("s2", "e1", "thr", rows("threads", [2.0 + i / 100 for i in range(10)]))
+    c = one(wh, "SELECT * FROM compare_cells WHERE a_sweep_id = 's1'")
+    assert c["b_sweep_id"] == "s2" and bool(c["significant"])
+    assert c["time_ratio_ci_high"] < 1
