@@ -73,7 +73,14 @@ def encode(msg_type, **fields):
     msg = {"type": msg_type}
     msg.update(fields)
     validate(msg)
-    return json.dumps(msg, separators=(",", ":"), allow_nan=False)
+    try:
+        return json.dumps(msg, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:  # NaN or an object nested in params/extra/env
+        raise ProtocolViolation("%s message cannot be encoded: %s" % (msg_type, exc)) from None
+
+
+def _reject_constant(name):
+    raise ValueError("%s is not valid JSON" % name)
 
 
 def validate(msg):
@@ -120,7 +127,8 @@ def parse_line(line):
     if not line:
         raise ProtocolViolation("empty line")
     try:
-        msg = json.loads(line)
+        # NaN/Infinity are rejected anywhere, also nested in params, extra or env.
+        msg = json.loads(line, parse_constant=_reject_constant)
     except ValueError as exc:
         raise ProtocolViolation("line is not JSON: %s" % exc) from None
     return validate(msg)

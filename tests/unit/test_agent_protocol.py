@@ -47,6 +47,9 @@ def test_valid_sample_parses():
                 "params": {}}),
     '{"type": "keepalive", "t": NaN}',
     '{"type": "keepalive", "t": Infinity}',
+    '{"type": "cell_done", "cell_id": "x", "status": "ok", "reason": null, '
+    '"params": {"x": NaN}}',
+    '{"type": "env", "env": {"loadavg": [-Infinity, 1, 2]}}',
     _line(repeat=True),
     _line(repeat=1.5),
     _line(warmup=1),
@@ -82,6 +85,10 @@ def test_encode_refuses_nan_and_bad_types():
         encode("keepalive", t=float("nan"))
     with pytest.raises(ProtocolViolation):
         encode("eof", cells=False)
+    with pytest.raises(ProtocolViolation):
+        encode("env", env={"x": float("inf")})
+    with pytest.raises(ProtocolViolation):
+        encode("env", env={"x": object()})
     assert json.loads(encode("eof", cells=2)) == {"type": "eof", "cells": 2}
 
 
