@@ -419,7 +419,12 @@ class Warehouse:
     def set_sweep_status(
         self, sweep_id: str, status: str, finished_at: datetime | None = None
     ) -> None:
-        """Replace the sweep's row with a new status (and finish time)."""
+        """Replace the sweep's row with a new status (and finish time).
+
+        When the sweep ends (any status but 'running') ROOT/warehouse.duckdb is
+        refreshed too, best effort: it is a convenience copy of the views, and failing
+        to write it must not fail a sweep whose data is stored.
+        """
         if status not in SWEEP_STATUSES:
             raise WarehouseInputError(f"invalid sweep status {status!r}; one of {SWEEP_STATUSES}")
         self._check_writable()
@@ -428,6 +433,9 @@ class Warehouse:
         row["finished_at"] = finished_at
         table = _to_table([row], SWEEP_SCHEMA, f"sweep {sweep_id}")
         write_parquet_atomic(table, self._sweep_file(sweep_id), replace=True)
+        if status != "running":
+            with contextlib.suppress(WarehouseInputError, duckdb.Error, OSError):
+                self.refresh_views()
 
     def _env_file(self, sweep_id: str, env_id: str) -> Path:
         return self._partition("environments", sweep_id) / f"env-{_file_part(env_id)}.parquet"

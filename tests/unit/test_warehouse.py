@@ -68,8 +68,10 @@ def all_files(root: Path) -> list[Path]:
 
 def test_layout_and_no_temp_files(wh: Warehouse) -> None:
     assert wh.add_cell("s1", "e1", "c1", rows("sequential", [1.0, 2.0, 3.0]))
+    wh.set_sweep_status("s1", "running")
+    assert not (wh.root / "warehouse.duckdb").exists()
     wh.set_sweep_status("s1", "complete", finished_at=T0 + timedelta(minutes=5))
-    wh.refresh_views()
+    assert (wh.root / "warehouse.duckdb").exists()  # refreshed when the sweep ends
     names = {str(p.relative_to(wh.root)) for p in all_files(wh.root)}
     assert names == {
         "sweeps/sweep_id=s1/sweep.parquet",
