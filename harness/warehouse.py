@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import duckdb
 import pandas
@@ -511,13 +511,15 @@ class Warehouse:
         self._sweep_row(sweep_id)
         directory = self._partition("measurements", sweep_id)
         done: set[tuple[str, str]] = set()
-        for path in sorted(directory.glob("cell-*.parquet")):
-            try:
-                t = pq.read_table(path, columns=["env_id", "cell_id"])
-            except (OSError, pa.ArrowException) as e:
-                raise WarehouseInputError(f"cannot read {path}: {e}") from e
-            envs, cells = t.column("env_id").to_pylist(), t.column("cell_id").to_pylist()
-            done.update(zip(envs, cells, strict=True))
+        if not directory.is_dir():
+            return done
+        # File names are unambiguous (the env part has no raw '-'), so listing the
+        # directory is enough; no file is opened.
+        for name in os.listdir(directory):
+            if name.startswith("cell-") and name.endswith(".parquet"):
+                env_part, sep, cell_part = name[len("cell-"):-len(".parquet")].partition("-")
+                if sep:
+                    done.add((unquote(env_part), unquote(cell_part)))
         return done
 
     def sweep_ids(self) -> list[str]:

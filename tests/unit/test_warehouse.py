@@ -126,7 +126,10 @@ def test_ids_that_could_collide_in_file_names(wh: Warehouse) -> None:
     wh.add_environment("s1", env(env_id="a", host="h2"))
     assert wh.add_cell("s1", "a-b", "c", rows("sequential", [1.0]))
     assert wh.add_cell("s1", "a", "b-c", rows("sequential", [2.0]))
-    assert wh.done_cells("s1") == {("a-b", "c"), ("a", "b-c")}
+    assert wh.add_cell("s1", "a", "x%2Dy/z", rows("sequential", [3.0]))
+    assert wh.done_cells("s1") == {("a-b", "c"), ("a", "b-c"), ("a", "x%2Dy/z")}
+    stored = wh.query("SELECT env_id, cell_id FROM measurements")
+    assert set(stored.itertuples(index=False, name=None)) == wh.done_cells("s1")
 
 
 def test_rows_must_match_the_cell(wh: Warehouse) -> None:
