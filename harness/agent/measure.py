@@ -8,7 +8,8 @@
   the result is at least this process's ``ru_maxrss``.
 
 Processes listed in ``exclude`` (e.g. the latency server of the network
-workload, with its descendants) are not counted.
+workload, with its descendants) are not counted; their own CPU time during the
+window (from /proc/<pid>/stat, in clock ticks) is reported separately.
 """
 
 import collections
@@ -25,7 +26,7 @@ except ImportError:  # not on POSIX
 
 Usage = collections.namedtuple("Usage", "user_s sys_s maxrss_bytes")
 Measurement = collections.namedtuple(
-    "Measurement", "wall_s cpu_user_s cpu_sys_s peak_rss_bytes")
+    "Measurement", "wall_s cpu_user_s cpu_sys_s peak_rss_bytes excluded_cpu_s")
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # ru_maxrss is in KiB on Linux, in bytes on macOS.
@@ -65,6 +66,22 @@ def _rss_proc(pid):
             return int(fh.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return 0
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def proc_cpu_s(pids):
+    """utime + stime of ``pids`` (from /proc/<pid>/stat), or None when unreadable."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            return None
+    return total / float(_TICKS)
 
 
 def _has_children_files():
@@ -163,10 +180,12 @@ class Window:
     """The timed window of one repeat: ``with Window(exclude) as w: ...; w.result``."""
 
     def __init__(self, exclude=()):
+        self._exclude = tuple(exclude)
         self._sampler = RssSampler(exclude)
         self.result = None
 
     def __enter__(self):
+        self._x0 = proc_cpu_s(self._exclude) if self._exclude else None
         self._sampler.__enter__()
         self._u0 = usage()
         self._t0 = time.perf_counter()
@@ -175,6 +194,7 @@ class Window:
     def __exit__(self, *exc):
         wall = time.perf_counter() - self._t0
         u1 = usage()
+        x1 = proc_cpu_s(self._exclude) if self._x0 is not None else None
         self._sampler.__exit__(*exc)
         u0 = self._u0
         user = sys_ = None
@@ -184,5 +204,6 @@ class Window:
         peak = self._sampler.peak
         if u1.maxrss_bytes is not None:
             peak = max(peak, u1.maxrss_bytes)
-        self.result = Measurement(wall, user, sys_, int(peak) if peak else None)
+        excluded = max(0.0, x1 - self._x0) if x1 is not None else None
+        self.result = Measurement(wall, user, sys_, int(peak) if peak else None, excluded)
         return False

@@ -302,6 +302,8 @@ class Runner:
                     extra.update(module.check(setup, results) or {})
                 except Exception as exc:
                     error = "wrong result: " + one_line_error(exc)
+            if window.result is not None and window.result.excluded_cpu_s is not None:
+                extra = dict(extra, server_cpu_s=round(window.result.excluded_cpu_s, 4))
             self._sample(cell, repeat, warmup, params, window.result, ok=error is None,
                          error=error, extra=extra)
             if error is not None:

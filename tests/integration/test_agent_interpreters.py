@@ -164,6 +164,7 @@ def test_run_tiny_matrix(agent, tmp_path, python, version, free_threaded):
     assert cpu["n"] > 0 and cpu["calibrated_task_s"] > 0
     net = done["net_high_latency-threads"][1][-1]["extra"]
     assert 0 < net["latency_p50_s"] <= net["latency_p95_s"] <= net["latency_p99_s"]
+    assert net["server_cpu_s"] >= 0
     assert done["cpu_bound-processes"][0]["params"]["start_method"] in (
         "fork", "spawn", "forkserver")
     assert "startup_s" in done["cpu_bound-mp_pool"][1][-1]["extra"]
