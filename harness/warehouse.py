@@ -277,7 +277,7 @@ def _to_table(
         if unknown and strict:
             raise WarehouseInputError(f"{what}: unknown column(s) {sorted(unknown)}")
         version = row.get("schema_version")
-        if version is not None and version > SCHEMA_VERSION:
+        if isinstance(version, int) and version > SCHEMA_VERSION:
             raise WarehouseInputError(
                 f"{what}: schema_version {version} was written by a newer harness",
                 hint=f"this harness writes schema version {SCHEMA_VERSION}; upgrade harness",
@@ -301,7 +301,7 @@ def _to_table(
 def _empty_relation(schema: pa.Schema) -> str:
     """A typed empty relation with the partition column, for a table with no file yet."""
     cols = ["CAST(NULL AS VARCHAR) AS sweep_id"]
-    cols += [f"CAST(NULL AS {_DUCKDB_TYPES[f.type]}) AS {f.name}" for f in schema]
+    cols += [f'CAST(NULL AS {_DUCKDB_TYPES[f.type]}) AS "{f.name}"' for f in schema]
     return "(SELECT " + ", ".join(cols) + " WHERE false)"
 
 
@@ -315,7 +315,15 @@ def view_sql(root: str | Path, sql: str | None = None) -> str:
     views answer (with no rows) on an empty warehouse.
     """
     root = Path(root).resolve()
-    text = VIEWS_SQL.read_text(encoding="utf-8") if sql is None else sql
+    if sql is None:
+        try:
+            sql = VIEWS_SQL.read_text(encoding="utf-8")
+        except OSError as e:
+            raise WarehouseInputError(
+                f"cannot read the view definitions {VIEWS_SQL}: {e.strerror}",
+                hint="harness needs its analysis/ directory beside the package",
+            ) from e
+    text = sql
 
     def reader(match: re.Match[str]) -> str:
         table = match.group(1)
