@@ -349,25 +349,23 @@ class SSHTransport:
     def _make_workdir(self) -> str:
         wanted = self.host.workdir
         if wanted is None:
-            script = 'mktemp -d "${TMPDIR:-/tmp}/harness.XXXXXXXX"'
+            script = 'd=$(mktemp -d "${TMPDIR:-/tmp}/harness.XXXXXXXX")'
         else:
             if wanted.startswith("~/"):
                 target = f'"$HOME"/{shlex.quote(wanted[2:])}'
             else:
                 target = shlex.quote(wanted)
+            # An existing directory is the user's: work in a fresh one inside it.
             script = (
-                f"if [ -e {target} ]; then mktemp -d {target}/harness.XXXXXXXX; "
-                f"else mkdir -p -- {target} && chmod 700 -- {target} && "
-                f"cd -- {target} && pwd; fi"
+                f"if [ -e {target} ]; then d=$(mktemp -d {target}/harness.XXXXXXXX); "
+                f"else mkdir -p -- {target} && d={target}; fi"
             )
+        script += ' && d=$(cd -- "$d" && pwd) && chmod 700 -- "$d" && printf "%s\\n" "$d"'
         status, out, err = self._exec(script)
         path = out.strip()
         if status != 0 or not path.startswith("/") or "\n" in path:
             reason = err.strip().splitlines()[-1] if err.strip() else f"status {status}"
             raise TransportError(f"{self.host.name}: cannot create a working directory: {reason}")
-        status, _, err = self._exec(f"chmod 700 -- {shlex.quote(path)}")
-        if status != 0:
-            raise TransportError(f"{self.host.name}: cannot chmod {path}: {err.strip()}")
         return path
 
     # -- the Transport protocol --------------------------------------------

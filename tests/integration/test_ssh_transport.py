@@ -383,3 +383,27 @@ def test_ssh_config_and_proxyjump(fleet: Any, tmp_path: Path, no_user_known_host
         assert t.endpoint == f"root@{f2.address}:{f2.port}"
         code = "import os; print(os.environ['SSH_CONNECTION'].split()[2])"
         assert list(t.run([PY, "-c", code], timeout=10)) == [f2.address]
+
+
+def test_existing_harness_workdir_is_kept(
+    fleet: Any, hosts: dict[str, Host], no_user_known_hosts: Path
+) -> None:
+    name = f"harness-test-home-{time.time_ns()}"
+    host = dataclasses.replace(hosts["fleet2"], workdir=f"~/{name}")
+    with connect(host, fleet, no_user_known_hosts) as t:
+        home = list(t.run(["sh", "-c", 'echo "$HOME"'], timeout=10))[0]
+        assert t.workdir == f"{home}/{name}"  # missing: created 0700, removed afterwards
+        list(t.run(["touch", "mine.txt"], timeout=10))
+    base = f"/tmp/{name}"
+    with connect(hosts["fleet2"], fleet, no_user_known_hosts) as t:
+        list(t.run(["sh", "-c", f"mkdir {base} && echo keep > {base}/keep.txt"], timeout=10))
+        gone = list(t.run(["sh", "-c", f"test -e {home}/{name} || echo gone"], timeout=10))
+        assert gone == ["gone"]
+    with connect(
+        dataclasses.replace(hosts["fleet2"], workdir=base), fleet, no_user_known_hosts
+    ) as t:
+        assert t.workdir.startswith(f"{base}/harness.")
+        assert list(t.run(["stat", "-c", "%a", t.workdir], timeout=10)) == ["700"]
+    with connect(hosts["fleet2"], fleet, no_user_known_hosts) as t:
+        assert list(t.run(["ls", "-A", base], timeout=10)) == ["keep.txt"]
+        list(t.run(["rm", "-rf", "--", base], timeout=10))
