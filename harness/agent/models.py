@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import platform
+import sys
 import time
 
 import workloads
@@ -81,7 +82,13 @@ def run_interpreters(module, setup, workers, start_method):
     factory = getattr(concurrent.futures, "InterpreterPoolExecutor", None)
     if factory is None:
         raise NotApplicable(not_applicable_reason("interpreters", module))
-    return _run_executor(lambda: factory(max_workers=workers), module, setup, workers)
+    # A new interpreter does not see the agent's sys.path (the zipapp, the repo root):
+    # the builtin exec, picklable by reference, puts it there before any task runs.
+    init = "import sys\nsys.path[:0] = [p for p in %r if p not in sys.path]\n" % (
+        list(sys.path),)
+    return _run_executor(lambda: factory(max_workers=workers, initializer=exec,
+                                         initargs=(init,)),
+                         module, setup, workers)
 
 
 def run_mp_pool(module, setup, workers, start_method):
