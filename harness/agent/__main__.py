@@ -7,6 +7,7 @@ a server or a library prints can corrupt the protocol.
 
 import contextlib
 import os
+import signal
 import sys
 
 USAGE = "usage: agent.pyz probe | agent.pyz run PLAN.json|-\n"
@@ -21,6 +22,17 @@ def _protocol_stream():
     return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
 
 
+def _stop_children_on_sigterm(runner):
+    """When the controller gives up (SIGTERM), take our own pools and server down too."""
+
+    def handler(signum, frame):
+        runner.kill_own_children()
+        os._exit(128 + signum)
+
+    with contextlib.suppress(ValueError, OSError):  # not in the main thread
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("probe", "run") or (argv[0] == "run") != (len(argv) == 2) \
@@ -30,6 +42,7 @@ def main(argv=None):
     from harness.agent import runner  # noqa: PLC0415
 
     out = runner.LineWriter(_protocol_stream())
+    _stop_children_on_sigterm(runner)
     code = runner.probe_main(out) if argv[0] == "probe" else runner.run_main(out, argv[1])
     sys.exit(code)
 

@@ -97,3 +97,51 @@ def test_hard_timeout_ends_the_agent_cleanly():
     assert "never" not in done
     assert msgs[-1] == {"type": "eof", "cells": 1}
     assert any(m["type"] == "error" for m in msgs)
+
+
+def test_sigterm_takes_the_agents_own_processes_down():
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    plan = {"protocol": 1, "keepalive_s": 0.2, "cells": [
+        cell("long", "net", "processes", {"delay_s": 30, "tasks": 2}, timeout_s=120)]}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.agent", "run", "-"],
+                            cwd=str(ROOT), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    try:
+        proc.stdin.write(json.dumps(plan).encode())
+        proc.stdin.close()
+        seen = []
+        for _ in range(1000):  # bounded: until the first sample window is running
+            msg = parse_line(proc.stdout.readline())
+            seen.append(msg["type"])
+            if msg["type"] == "keepalive" and "cell_start" in seen:
+                break
+        time.sleep(0.5)
+        children = set()
+        for tid in os.listdir("/proc/%d/task" % proc.pid):
+            with open("/proc/%d/task/%s/children" % (proc.pid, tid)) as fh:
+                children.update(int(x) for x in fh.read().split())
+        assert children  # the latency server and the pool workers
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 10
+        alive = children
+        while alive and time.monotonic() < deadline:
+            alive = {pid for pid in alive if os.path.exists("/proc/%d" % pid)
+                     and "Z" not in _state(pid)}
+            time.sleep(0.1)
+        assert not alive
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def _state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
