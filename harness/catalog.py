@@ -89,6 +89,8 @@ def _fail(path: Path, message: str) -> WorkloadError:
 
 
 def _check_scalar(path: Path, where: str, key: str, value: Any) -> None:
+    if key == "tasks" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise _fail(path, f"{where}.tasks must be a whole number of at least 1, not {value!r}")
     if isinstance(value, (bool, str)):
         return
     if not isinstance(value, (int, float)):
@@ -98,8 +100,6 @@ def _check_scalar(path: Path, where: str, key: str, value: Any) -> None:
     for suffix, limit in _LIMITS.items():
         if key.endswith(suffix) and value > limit:
             raise _fail(path, f"{where}.{key} = {value} is absurd (at most {limit})")
-    if key == "tasks" and (not isinstance(value, int) or value < 1):
-        raise _fail(path, f"{where}.tasks must be a whole number of at least 1")
 
 
 def _check_params(path: Path, where: str, table: Any) -> dict[str, Any]:
