@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,37 @@ def describe_failure(exc: CommandFailed, host: str, python: str) -> InterpreterE
         f"{host}: agent under {python!r} exited with status {exc.returncode}{detail}")
 
 
+def read_messages(lines: Iterable[str], host: str, python: str) -> Iterator[dict[str, Any]]:
+    """Validate an agent's output lines, as they come, into messages.
+
+    The first line must be a ``hello`` of our protocol version and the last an
+    ``eof``; a line in between that breaks the protocol is yielded as a
+    ``protocol_error`` pseudo-message so the caller records it and goes on.
+    """
+    saw_eof = False
+    first = True
+    for line in lines:
+        try:
+            msg = parse_line(line)
+        except ProtocolViolation as exc:
+            if first:
+                raise ProtocolError(f"{host}: agent under {python!r} did not start with hello "
+                                    f"({exc}; first line: {line[:80]!r})") from None
+            yield {"type": "protocol_error", "message": f"{host}: {exc} in line {line[:120]!r}"}
+            continue
+        if first:
+            first = False
+            if msg["type"] != "hello" or msg.get("protocol") != PROTOCOL_VERSION:
+                raise ProtocolError(
+                    f"{host}: agent under {python!r} does not speak protocol "
+                    f"{PROTOCOL_VERSION} (first line: {line[:80]!r})")
+        if msg["type"] == "eof":
+            saw_eof = True
+        yield msg
+    if not saw_eof:
+        raise ProtocolError(f"{host}: agent under {python!r} stopped before its eof line")
+
+
 class AgentSession:
     """The agent uploaded to one host; run it with any of the host's interpreters."""
 
@@ -60,32 +91,15 @@ class AgentSession:
     ) -> Iterator[dict[str, Any]]:
         """Run the agent and yield its validated messages; check hello and eof."""
         argv = [python, self.agent_path, *args]
-        saw_eof = False
-        first = True
         try:
-            for line in self.transport.run(argv, timeout=timeout, idle_timeout=IDLE_TIMEOUT_S):
-                try:
-                    msg = parse_line(line)
-                except ProtocolViolation as exc:
-                    yield {"type": "protocol_error", "message": f"{exc} in line {line[:120]!r}"}
-                    continue
-                if first:
-                    first = False
-                    if msg["type"] != "hello" or msg.get("protocol") != PROTOCOL_VERSION:
-                        raise ProtocolError(
-                            f"{self.host}: agent under {python!r} does not speak protocol "
-                            f"{PROTOCOL_VERSION} (first line: {line[:80]!r})")
-                if msg["type"] == "eof":
-                    saw_eof = True
-                yield msg
+            lines = self.transport.run(argv, timeout=timeout, idle_timeout=IDLE_TIMEOUT_S)
+            yield from read_messages(lines, self.host, python)
         except CommandFailed as exc:
             raise describe_failure(exc, self.host, python) from exc
         except OSError as exc:
             # A local interpreter path that does not exist.
             raise InterpreterError(
                 f"{self.host}: interpreter {python!r} cannot run: {exc.strerror}") from exc
-        if not saw_eof:
-            raise ProtocolError(f"{self.host}: agent under {python!r} stopped before its eof line")
 
     def probe(self, python: str) -> dict[str, Any]:
         """The fingerprint of ``python`` on this host."""

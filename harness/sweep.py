@@ -175,23 +175,78 @@ def environment_row(
     return row
 
 
+class EnvRecorder:
+    """Turns one environment's agent messages into committed cells and recorded failures.
+
+    Every engine feeds it the validated messages of one host × interpreter; the
+    recorder commits each cell the moment its ``cell_done`` arrives.
+    """
+
+    def __init__(self, sweep: _Sweep, host: str, python: str, eid: str,
+                 cells: Sequence[Cell]) -> None:
+        self.sweep = sweep
+        self.host = host
+        self.python = python
+        self.eid = eid
+        self.cells = tuple(cells)
+        self._by_id = {c.cell_id: c for c in cells}
+        self.finished: set[str] = set()
+        self._current: Cell | None = None
+        self._samples: list[Mapping[str, Any]] = []
+
+    @property
+    def timeout(self) -> float:
+        return sum(c.timeout_s for c in self.cells) + 60.0
+
+    def _fail(self, reason: str) -> None:
+        self.sweep.record_failure(Failure(self.host, self.python, reason))
+
+    def _commit(self, cell: Cell, done: Mapping[str, Any]) -> None:
+        rows = measurement_rows(cell, self.eid, self._samples, done)
+        self.sweep.commit_cell(self.eid, cell, rows)
+        self.finished.add(cell.cell_id)
+        self.sweep.observer.cell_finished(self.host, self.python, cell, done["status"])
+        self._current, self._samples = None, []
+
+    def feed(self, msg: Mapping[str, Any]) -> None:
+        kind = msg["type"]
+        if kind == "cell_start":
+            self._current = self._by_id.get(msg["cell_id"])
+            self._samples = []
+            if self._current is not None:
+                self.sweep.observer.cell_started(self.host, self.python, self._current)
+        elif kind == "sample" and self._current is not None:
+            self._samples.append(msg)
+        elif kind == "cell_done" and msg["cell_id"] in self._by_id:
+            cell = self._by_id[msg["cell_id"]]
+            self._commit(cell, msg)
+            if msg["status"] in ("failed", "timeout"):
+                self._fail(f"{cell.workload}/{cell.model}: {msg.get('reason') or msg['status']}")
+        elif kind in ("error", "protocol_error"):
+            self._fail(msg["message"])
+
+    def abort(self, exc: HarnessError) -> None:
+        """The stream broke: the cell in flight failed with ``exc``; count what did not run."""
+        current = self._current
+        if current is not None and current.cell_id not in self.finished:
+            self._commit(current, {"status": "failed", "reason": str(exc),
+                                   "params": dict(current.params)})
+        missing = len(self.cells) - len(self.finished)
+        self._fail(f"{exc} ({missing} cells not run)")
+
+    def close(self) -> None:
+        """The stream ended cleanly; cells the agent never reported are failures."""
+        missing = len(self.cells) - len(self.finished)
+        if missing:
+            self._fail(f"agent finished without running {missing} cells")
+
+
 class _HostRun:
-    """Everything one host does in a sweep, in its own thread."""
+    """Everything one host does in a sweep (SSH or local engine), in its own thread."""
 
     def __init__(self, sweep: _Sweep, host: Host) -> None:
         self.sweep = sweep
         self.host = host
-
-    def fail(self, python: str | None, reason: str, env: Mapping[str, Any] | None = None) -> None:
-        failure = Failure(self.host.name, python, reason)
-        self.sweep.record_failure(failure)
-        pythons = [python] if python else list(host_pythons(self.host))
-        for py in pythons:
-            eid = env_id(self.sweep.sweep_id, self.host.name, py)
-            if self.sweep.warehouse.has_environment(self.sweep.sweep_id, eid):
-                continue
-            self.sweep.warehouse.add_environment(
-                self.sweep.sweep_id, environment_row(self.host, py, eid, env, reason))
 
     def connect(self) -> Any:
         delay = RETRY_BACKOFF_S
@@ -211,8 +266,8 @@ class _HostRun:
         try:
             transport = self.connect()
         except HarnessError as exc:
-            self.fail(None, f"{self.host.name}: {exc}" if self.host.name not in str(exc)
-                      else str(exc))
+            reason = str(exc) if self.host.name in str(exc) else f"{self.host.name}: {exc}"
+            self.sweep.fail_env(self.host, None, reason)
             return
         try:
             with transport:
@@ -222,83 +277,38 @@ class _HostRun:
         except _HostLost:
             return
         except HarnessError as exc:
-            self.fail(None, str(exc))
+            self.sweep.fail_env(self.host, None, str(exc))
 
     def run_python(self, session: AgentSession, python: str) -> None:
         sweep = self.sweep
-        eid = env_id(sweep.sweep_id, self.host.name, python)
         try:
             env = session.probe(python)
         except HarnessError as exc:
-            self.fail(python, str(exc))
+            sweep.fail_env(self.host, python, str(exc))
             return
-        cells = plan_cells(sweep.workloads, sweep.profile, host=self.host.name, python=python,
-                           usable_cpus=int(env.get("usable_cpus") or 1), models=sweep.models)
-        sweep.observer.host_planned(f"{self.host.name} {python}", len(cells))
-        if not sweep.warehouse.has_environment(sweep.sweep_id, eid):
-            sweep.warehouse.add_environment(
-                sweep.sweep_id, environment_row(self.host, python, eid, env, None))
-        done = sweep.warehouse.done_cells(sweep.sweep_id)
-        todo = [c for c in cells if (eid, c.cell_id) not in done]
-        for cell in cells:
-            if cell not in todo:
-                sweep.observer.cell_finished(self.host.name, python, cell, "resumed")
-        if not todo:
+        recorder = sweep.prepare_env(self.host, python, env)
+        if recorder is None:
             return
         lock, note = sweep.machine_locks.lock_for(env, self.host.name)
         if note:
             sweep.observer.note(note)
         if lock is None:
-            self.run_cells(session, python, eid, todo)
+            self.run_cells(session, recorder)
         else:
             with lock:
-                self.run_cells(session, python, eid, todo)
+                self.run_cells(session, recorder)
 
-    def run_cells(self, session: AgentSession, python: str, eid: str, cells: list[Cell]) -> None:
-        sweep = self.sweep
-        by_id = {c.cell_id: c for c in cells}
-        finished: set[str] = set()
-        current: Cell | None = None
-        samples: list[Mapping[str, Any]] = []
-        timeout = sum(c.timeout_s for c in cells) + 60.0
+    def run_cells(self, session: AgentSession, recorder: EnvRecorder) -> None:
         try:
-            for msg in session.run(python, plan_document(cells), timeout=timeout):
-                kind = msg["type"]
-                if kind == "cell_start":
-                    current = by_id.get(msg["cell_id"])
-                    samples = []
-                    if current is not None:
-                        sweep.observer.cell_started(self.host.name, python, current)
-                elif kind == "sample" and current is not None:
-                    samples.append(msg)
-                elif kind == "cell_done" and msg["cell_id"] in by_id:
-                    cell = by_id[msg["cell_id"]]
-                    sweep.commit_cell(eid, cell, measurement_rows(cell, eid, samples, msg))
-                    finished.add(cell.cell_id)
-                    sweep.observer.cell_finished(self.host.name, python, cell, msg["status"])
-                    if msg["status"] in ("failed", "timeout"):
-                        sweep.record_failure(Failure(
-                            self.host.name, python,
-                            f"{cell.workload}/{cell.model}: {msg.get('reason') or msg['status']}"))
-                    current, samples = None, []
-                elif kind in ("error", "protocol_error"):
-                    sweep.record_failure(Failure(self.host.name, python, msg["message"]))
+            for msg in session.run(recorder.python, plan_document(recorder.cells),
+                                   timeout=recorder.timeout):
+                recorder.feed(msg)
         except HarnessError as exc:
-            if current is not None and current.cell_id not in finished:
-                done = {"status": "failed", "reason": str(exc), "params": dict(current.params)}
-                sweep.commit_cell(eid, current, measurement_rows(current, eid, samples, done))
-                sweep.observer.cell_finished(self.host.name, python, current, "failed")
-                finished.add(current.cell_id)
-            missing = len(cells) - len(finished)
-            sweep.record_failure(
-                Failure(self.host.name, python, f"{exc} ({missing} cells not run)"))
+            recorder.abort(exc)
             if isinstance(exc, TransportError):
                 raise _HostLost(str(exc)) from exc
             return
-        missing = len(cells) - len(finished)
-        if missing:
-            sweep.record_failure(Failure(
-                self.host.name, python, f"agent finished without running {missing} cells"))
+        recorder.close()
 
 
 class _HostLost(Exception):
@@ -333,6 +343,31 @@ class _Sweep:
         with self._lock:
             self._failures.append(failure)
         self.observer.failed(failure)
+
+    def fail_env(self, host: Host, python: str | None, reason: str) -> None:
+        """Record that ``python`` (or every interpreter) of ``host`` could not run."""
+        self.record_failure(Failure(host.name, python, reason))
+        for py in [python] if python else list(host_pythons(host)):
+            eid = env_id(self.sweep_id, host.name, py)
+            if not self.warehouse.has_environment(self.sweep_id, eid):
+                self.warehouse.add_environment(
+                    self.sweep_id, environment_row(host, py, eid, None, reason))
+
+    def prepare_env(self, host: Host, python: str, env: Mapping[str, Any]) -> EnvRecorder | None:
+        """Store the fingerprint, plan the cells; a recorder for what is left to run."""
+        eid = env_id(self.sweep_id, host.name, python)
+        cells = plan_cells(self.workloads, self.profile, host=host.name, python=python,
+                           usable_cpus=int(env.get("usable_cpus") or 1), models=self.models)
+        self.observer.host_planned(f"{host.name} {python}", len(cells))
+        if not self.warehouse.has_environment(self.sweep_id, eid):
+            self.warehouse.add_environment(
+                self.sweep_id, environment_row(host, python, eid, env, None))
+        done = self.warehouse.done_cells(self.sweep_id)
+        todo = [c for c in cells if (eid, c.cell_id) not in done]
+        for cell in cells:
+            if (eid, cell.cell_id) in done:
+                self.observer.cell_finished(host.name, python, cell, "resumed")
+        return EnvRecorder(self, host.name, python, eid, todo) if todo else None
 
     def commit_cell(self, eid: str, cell: Cell, rows: list[dict[str, Any]]) -> None:
         self.warehouse.add_cell(self.sweep_id, eid, cell.cell_id, rows)
