@@ -234,10 +234,10 @@ def main() -> None:
     try:
         status = app(standalone_mode=False)
     except HarnessError as exc:
-        err = _stderr()
-        err.print(f"harness: error: {exc.message}", markup=False)
+        # Plain writes: a console would wrap the one line at the terminal's width.
+        sys.stderr.write(f"harness: error: {exc.message}\n")
         if exc.hint:
-            err.print(f"hint: {exc.hint}", markup=False)
+            sys.stderr.write(f"hint: {exc.hint}\n")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

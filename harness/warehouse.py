@@ -553,7 +553,9 @@ class Warehouse:
         """A stored sweep id from ``ref``: an id, a unique prefix of one, or 'latest'/None."""
         ids = self.sweep_ids()
         if not ids:
-            raise WarehouseInputError(f"no sweep in {self.root}", hint="run `harness sweep` first")
+            what = "" if ref in (None, "latest") else f"unknown sweep id {ref!r}: "
+            raise WarehouseInputError(f"{what}no sweep in {self.root}",
+                                      hint="run `harness sweep` first")
         if ref is None or ref == "latest":
             return ids[-1]
         if ref in ids:

@@ -1,0 +1,133 @@
+"""`harness sweep` on this machine, end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from harness.warehouse import Warehouse
+
+HARNESS = [sys.executable, "-m", "harness"]
+GUIDE_ROWS = ("CPU-bound (compute)", "I/O-bound (network, low latency)",
+              "I/O-bound (network, high latency)", "I/O-bound (disk)")
+
+
+def harness(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="250")
+    return subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=env)
+
+
+@pytest.fixture(scope="module")
+def quick_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    results = tmp_path_factory.mktemp("results")
+    proc = harness("sweep", "--profile", "quick", "--results", str(results), timeout=600)
+    return results, proc
+
+
+@pytest.mark.slow
+def test_quick_sweep_prints_the_guides_matrix(quick_sweep) -> None:
+    results, proc = quick_sweep
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for row in GUIDE_ROWS:
+        assert row in proc.stdout
+    for column in ("sequential", "threads", "processes", "mp_pool", "asyncio",
+                   "asyncio_to_thread"):
+        assert column in proc.stdout
+    assert "Traceback" not in proc.stderr
+    # progress lines go to stderr when it is not a terminal
+    assert "cpu_bound/threads" in proc.stderr
+
+
+@pytest.mark.slow
+def test_quick_sweep_matrix_is_complete_and_honest(quick_sweep) -> None:
+    results, proc = quick_sweep
+    wh = Warehouse(results)
+    matrix = wh.query("SELECT * FROM matrix")
+    assert set(matrix.workload) == {"cpu_bound", "net_low_latency", "net_high_latency",
+                                    "disk_io"}
+    ok = matrix[matrix.status == "ok"]
+    # every measured cell has an interval containing its point estimate
+    assert (ok.speedup_ci_low <= ok.speedup).all() and (ok.speedup <= ok.speedup_ci_high).all()
+    assert len(ok) >= 4 * 6
+    # a model that cannot run here is recorded as not applicable, with its reason
+    if sys.version_info < (3, 14):
+        interp = matrix[matrix.model == "interpreters"]
+        assert len(interp) == 4 and (interp.status == "not_applicable").all()
+        assert interp.reason.str.contains("3.14").all()
+    # a direction that cannot flake: 16+ concurrent 100 ms waits beat doing them one by one
+    high = ok[(ok.workload == "net_high_latency") & (ok.model == "asyncio")]
+    assert float(high.speedup.iloc[0]) > 2.0
+    # the repeats of every ok cell are stored, warmups flagged
+    counts = wh.query("SELECT cell_id, count(*) FILTER (WHERE NOT warmup) AS n, "
+                      "count(*) FILTER (WHERE warmup) AS w FROM measurements "
+                      "WHERE status = 'ok' GROUP BY cell_id")
+    assert (counts.n >= 3).all() and (counts.w >= 1).all()
+    sweeps = wh.query("SELECT status, finished_at FROM sweeps")
+    assert list(sweeps.status) == ["complete"]
+
+
+@pytest.mark.slow
+def test_matrix_and_sql_answer_from_the_warehouse(quick_sweep) -> None:
+    results, proc = quick_sweep
+    again = harness("matrix", "--results", str(results))
+    assert again.returncode == 0, again.stderr
+    for row in GUIDE_ROWS:
+        assert row in again.stdout
+    sql = harness("sql", "SELECT workload, model, speedup FROM matrix ORDER BY 1,2",
+                  "--results", str(results), "--format", "json")
+    assert sql.returncode == 0, sql.stderr
+    rows = json.loads(sql.stdout)
+    assert {r["model"] for r in rows} >= {"sequential", "threads", "processes", "asyncio"}
+    seq = [r for r in rows if r["model"] == "sequential"]
+    assert all(r["speedup"] == pytest.approx(1.0) for r in seq)
+
+
+@pytest.mark.slow
+def test_files_are_read_without_harness(quick_sweep, tmp_path: Path) -> None:
+    """DuckDB, pandas and pyarrow read results/ with nothing from this project imported."""
+    results, _ = quick_sweep
+    script = textwrap.dedent(f"""
+        import sys
+        import duckdb, pandas as pd, pyarrow.dataset as ds
+        root = {str(results)!r}
+        n = duckdb.sql("SELECT count(*) FROM read_parquet('" + root +
+                       "/measurements/**/*.parquet', hive_partitioning=true)").fetchall()[0][0]
+        frame = pd.read_parquet(root + "/measurements")
+        table = ds.dataset(root + "/environments", format="parquet", partitioning="hive").to_table()
+        sweeps = pd.read_parquet(root + "/sweeps")
+        assert "harness" not in sys.modules
+        print(n, len(frame), table.num_rows, len(sweeps), frame["sweep_id"].nunique())
+    """)
+    proc = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    n, frame_rows, envs, sweeps, sweep_ids = map(int, proc.stdout.split())
+    assert n == frame_rows > 0
+    assert envs == 1 and sweeps == 1 and sweep_ids == 1
+    # and the DuckDB file holds the views, rebuilt when the sweep ended
+    con = duckdb.connect(str(results / "warehouse.duckdb"), read_only=True)
+    views = {r[0] for r in con.sql("SELECT view_name FROM duckdb_views() "
+                                   "WHERE NOT internal").fetchall()}
+    con.close()
+    assert {"sweeps", "environments", "measurements", "cells", "matrix"} <= views
+
+
+@pytest.mark.slow
+def test_resume_runs_nothing_twice(quick_sweep) -> None:
+    results, _ = quick_sweep
+    wh = Warehouse(results)
+    before = wh.query("SELECT count(*) AS n FROM measurements").n[0]
+    proc = harness("sweep", "--profile", "quick", "--results", str(results),
+                   "--resume", "latest")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = Warehouse(results).query("SELECT count(*) AS n FROM measurements").n[0]
+    assert after == before
+    assert "resumed" in proc.stderr
