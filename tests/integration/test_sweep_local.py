@@ -19,14 +19,17 @@ GUIDE_ROWS = ("CPU-bound (compute)", "I/O-bound (network, low latency)",
               "I/O-bound (network, high latency)", "I/O-bound (disk)")
 
 
-def harness(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+Proc = subprocess.CompletedProcess
+
+
+def harness(*args: str, cwd: Path | None = None, timeout: float = 300) -> Proc:
     env = dict(os.environ, COLUMNS="250")
     return subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
-def quick_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+def quick_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Proc]:
     results = tmp_path_factory.mktemp("results")
     proc = harness("sweep", "--profile", "quick", "--results", str(results), timeout=600)
     return results, proc
