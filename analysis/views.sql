@@ -165,7 +165,7 @@ SELECT sweep_id, profile_id,
        bool_or(free_threaded) AS free_threaded,
        bool_or(gil_enabled) AS gil_enabled
 FROM environments
-WHERE status = 'ok' AND profile_id IS NOT NULL
+WHERE status IN ('ok', 'incomplete') AND profile_id IS NOT NULL
 GROUP BY sweep_id, profile_id;
 
 ------------------------------------------------------------------ matrix

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from harness import __version__
 from harness.bundle import build_agent
 from harness.catalog import Workload, load_catalog
-from harness.errors import HarnessError, TransportError
+from harness.errors import HarnessError, OptionError, TransportError
 from harness.inventory import Host, load_inventory
 from harness.plan import (
     Cell,
@@ -61,6 +61,8 @@ class SweepOptions:
     accept_new_host_keys: bool = False
     parallel_same_machine: bool = False
     known_hosts: Path | None = None
+    engine: str = "ssh"
+    forks: int = 8
 
 
 @dataclass(frozen=True)
@@ -165,8 +167,10 @@ def measurement_rows(
 def environment_row(
     host: Host, python: str, eid: str, env: Mapping[str, Any] | None, error: str | None
 ) -> dict[str, Any]:
+    """The environments row: ok, incomplete (probed, then failed: error) or failed."""
+    status = "ok" if error is None else ("incomplete" if env is not None else "failed")
     row: dict[str, Any] = {"host": host.name, "python": python, "env_id": eid,
-                           "status": "failed" if error else "ok", "error": error}
+                           "status": status, "error": error}
     if env is not None:
         row.update({k: v for k, v in env.items() if k != "numa_cpus"})
         row["numa_cpus"] = json.dumps(env.get("numa_cpus"))
@@ -182,11 +186,13 @@ class EnvRecorder:
     recorder commits each cell the moment its ``cell_done`` arrives.
     """
 
-    def __init__(self, sweep: _Sweep, host: str, python: str, eid: str,
-                 cells: Sequence[Cell]) -> None:
+    def __init__(self, sweep: _Sweep, host: Host, python: str, env: Mapping[str, Any],
+                 eid: str, cells: Sequence[Cell]) -> None:
         self.sweep = sweep
-        self.host = host
+        self.host_record = host
+        self.host = host.name
         self.python = python
+        self.env = env
         self.eid = eid
         self.cells = tuple(cells)
         self._by_id = {c.cell_id: c for c in cells}
@@ -200,6 +206,10 @@ class EnvRecorder:
 
     def _fail(self, reason: str) -> None:
         self.sweep.record_failure(Failure(self.host, self.python, reason))
+
+    def _mark_incomplete(self, reason: str) -> None:
+        self.sweep.warehouse.add_environment(self.sweep.sweep_id, environment_row(
+            self.host_record, self.python, self.eid, self.env, reason))
 
     def _commit(self, cell: Cell, done: Mapping[str, Any]) -> None:
         rows = measurement_rows(cell, self.eid, self._samples, done)
@@ -232,13 +242,17 @@ class EnvRecorder:
             self._commit(current, {"status": "failed", "reason": str(exc),
                                    "params": dict(current.params)})
         missing = len(self.cells) - len(self.finished)
-        self._fail(f"{exc} ({missing} cells not run)")
+        reason = f"{exc} ({missing} cells not run)"
+        self._fail(reason)
+        self._mark_incomplete(reason)
 
     def close(self) -> None:
         """The stream ended cleanly; cells the agent never reported are failures."""
         missing = len(self.cells) - len(self.finished)
         if missing:
-            self._fail(f"agent finished without running {missing} cells")
+            reason = f"agent finished without running {missing} cells"
+            self._fail(reason)
+            self._mark_incomplete(reason)
 
 
 class _HostRun:
@@ -317,6 +331,11 @@ class _HostLost(Exception):
 
 class _Sweep:
     def __init__(self, options: SweepOptions, observer: Observer) -> None:
+        if options.engine not in ("ssh", "ansible"):
+            raise OptionError(f"--engine {options.engine!r} is not an engine",
+                              hint="use ssh or ansible")
+        if not 1 <= options.forks <= 1000:
+            raise OptionError(f"--forks {options.forks} is out of range", hint="use 1 to 1000")
         self.options = options
         self.observer = observer
         self.profile: Profile = get_profile(options.profile)
@@ -359,15 +378,15 @@ class _Sweep:
         cells = plan_cells(self.workloads, self.profile, host=host.name, python=python,
                            usable_cpus=int(env.get("usable_cpus") or 1), models=self.models)
         self.observer.host_planned(f"{host.name} {python}", len(cells))
-        if not self.warehouse.has_environment(self.sweep_id, eid):
-            self.warehouse.add_environment(
-                self.sweep_id, environment_row(host, python, eid, env, None))
+        # Written again on a resume: the host answered, whatever failed before.
+        self.warehouse.add_environment(
+            self.sweep_id, environment_row(host, python, eid, env, None))
         done = self.warehouse.done_cells(self.sweep_id)
         todo = [c for c in cells if (eid, c.cell_id) not in done]
         for cell in cells:
             if (eid, cell.cell_id) in done:
                 self.observer.cell_finished(host.name, python, cell, "resumed")
-        return EnvRecorder(self, host.name, python, eid, todo) if todo else None
+        return EnvRecorder(self, host, python, env, eid, todo) if todo else None
 
     def commit_cell(self, eid: str, cell: Cell, rows: list[dict[str, Any]]) -> None:
         self.warehouse.add_cell(self.sweep_id, eid, cell.cell_id, rows)
@@ -395,8 +414,14 @@ class _Sweep:
         try:
             with tempfile.TemporaryDirectory(prefix="harness-agent-") as tmp:
                 self.agent_pyz = build_agent(Path(tmp))
-                threads = [threading.Thread(target=_HostRun(self, h), name=f"host-{h.name}",
-                                            daemon=True) for h in self.hosts]
+                if self.options.engine == "ansible":
+                    from harness.engines.ansible import run_ansible
+
+                    run_ansible(self, self.options.forks)
+                    threads = []
+                else:
+                    threads = [threading.Thread(target=_HostRun(self, h), name=f"host-{h.name}",
+                                                daemon=True) for h in self.hosts]
                 for t in threads:
                     t.start()
                 for t in threads:

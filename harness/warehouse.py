@@ -46,7 +46,9 @@ from harness.errors import WarehouseInputError
 SCHEMA_VERSION = 1
 
 SWEEP_STATUSES = ("running", "interrupted", "complete", "failed")
-ENV_STATUSES = ("ok", "failed")
+# ok: probed and every planned cell ran; incomplete: probed, then the host or agent
+# failed part-way (error says why; --resume runs the rest); failed: never probed.
+ENV_STATUSES = ("ok", "incomplete", "failed")
 CELL_STATUSES = ("ok", "failed", "not_applicable", "timeout")
 
 VIEWS_SQL = Path(__file__).resolve().parent.parent / "analysis" / "views.sql"

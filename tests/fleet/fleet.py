@@ -109,6 +109,10 @@ class Fleet:
         """Stop one host's sshd (for fault tests)."""
         stop_host(self, name)
 
+    def crash(self, name: str) -> None:
+        """Kill one host as if it died: its sshd and every session under it, at once."""
+        crash_host(self, name)
+
     def start(self, name: str) -> int:
         """Start one host's sshd again; return its pid."""
         return start_host(self, name)
@@ -255,6 +259,43 @@ def stop_host(fleet: Fleet, name: str) -> None:
     else:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(host.pid_file)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, read from /proc (children before grandchildren)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: split after the last ')'.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def crash_host(fleet: Fleet, name: str) -> None:
+    """SIGKILL one host's sshd and all its descendants (sessions, agents, workers)."""
+    host = fleet.host(name)
+    pid = host.pid()
+    if pid is None:
+        return
+    for victim in [pid, *_descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(host.pid_file)
 
