@@ -1,0 +1,293 @@
+"""``harness compare``: matrices side by side, with the ratio per cell and its significance.
+
+The numbers come from ``compare_pairs`` (analysis/compare.sql); this module only picks
+which pairs of units to show and formats them.
+
+Pairs, within one sweep:
+    --by host     environments on different hosts with the same Python build (version
+                  and free-threaded or not); A is the host with fewer usable CPUs
+    --by python   environments on the same host with different interpreters; A is the
+                  standard build (then the lower version), B e.g. the free-threaded one
+    --by profile  every two hardware profiles (pooled hosts); A has fewer usable CPUs
+With several --sweep: the first sweep is A, each other sweep B, unit by unit (the same
+host and interpreter for host/python, the same profile_id for profile).
+``--baseline TEXT`` keeps the pairs where one side's label, host or id contains TEXT,
+and makes that side A.
+
+speed_ratio = time A / time B: B's speed relative to A (above 1: B is faster).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from harness import render
+from harness.errors import OptionError
+from harness.report_sql import connect, query, resolve_sweeps
+from harness.warehouse import Warehouse
+
+BY_CHOICES = ("host", "python", "profile")
+FORMATS = ("table", "markdown", "json")
+
+METHOD = (
+    "B/A = B's speed relative to A (above 1: B is faster): time A / time B of the headline "
+    "cells' medians, interval from the two 97.5% order-statistic median intervals "
+    "(Bonferroni); ˢ = the workload parameters differ (e.g. cpu_bound is calibrated per "
+    "interpreter), so B's speedup / A's speedup with the interval from the two speedup "
+    "intervals. significant = the interval excludes 1; conf. = its real confidence, low "
+    "with few repeats (>= 95% from 7 repeats per cell)."
+)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One side of a comparison: an environment or a profile of a sweep."""
+
+    kind: str
+    sweep_id: str
+    unit_id: str
+    label: str
+    hosts: str
+    pythons: str
+    python_version: str
+    free_threaded: bool
+    usable_cpus: int | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Unit:
+        def text(key: str) -> str:
+            v = row.get(key)
+            return "" if render._missing(v) else str(v)
+
+        cpus = row.get("usable_cpus")
+        return cls(kind=text("unit_kind"), sweep_id=text("sweep_id"), unit_id=text("unit_id"),
+                   label=text("label"), hosts=text("hosts"), pythons=text("pythons"),
+                   python_version=text("python_version"),
+                   free_threaded=bool(row.get("free_threaded")),
+                   usable_cpus=None if render._missing(cpus) else int(cpus))
+
+    def describe(self) -> str:
+        build = "free-threaded" if self.free_threaded else "standard"
+        cpus = "?" if self.usable_cpus is None else str(self.usable_cpus)
+        where = f"{self.hosts}" if self.kind == "profile" else self.label
+        return (f"{where} · Python {self.python_version} {build} · {cpus} usable CPUs · "
+                f"sweep {self.sweep_id}" + (f" · profile {self.unit_id}"
+                                            if self.kind == "profile" else ""))
+
+    def matches(self, text: str) -> bool:
+        return any(text in s for s in (self.label, self.hosts, self.unit_id, self.pythons))
+
+    def identity(self) -> tuple[str, ...]:
+        """What stays the same across sweeps."""
+        return (self.unit_id,) if self.kind == "profile" else (self.hosts, self.pythons)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two units and their cells side by side (compare_pairs rows)."""
+
+    a: Unit
+    b: Unit
+    cells: pandas.DataFrame
+
+
+def _host_order(u: Unit) -> tuple[Any, ...]:
+    return (u.usable_cpus or 0, u.hosts, u.pythons)
+
+
+def _python_order(u: Unit) -> tuple[Any, ...]:
+    version = tuple(int(p) if p.isdigit() else 0 for p in u.python_version.split("."))
+    return (u.free_threaded, version, u.pythons)
+
+
+def _profile_order(u: Unit) -> tuple[Any, ...]:
+    return (u.usable_cpus or 0, u.free_threaded, u.python_version, u.unit_id)
+
+
+def pair_units(units: Sequence[Unit], by: str, sweeps: Sequence[str]) -> list[tuple[Unit, Unit]]:
+    """The (A, B) pairs to compare (see the module docstring)."""
+    pairs: list[tuple[Unit, Unit]] = []
+    if len(sweeps) > 1:
+        first = [u for u in units if u.sweep_id == sweeps[0]]
+        for other in sweeps[1:]:
+            for a in first:
+                for b in units:
+                    if b.sweep_id == other and b.identity() == a.identity():
+                        pairs.append((a, b))
+        return pairs
+    order = {"host": _host_order, "python": _python_order, "profile": _profile_order}[by]
+    ordered = sorted(units, key=order)
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            if by == "host" and (a.hosts == b.hosts or a.python_version != b.python_version
+                                 or a.free_threaded != b.free_threaded):
+                continue
+            if by == "python" and a.hosts != b.hosts:
+                continue
+            pairs.append((a, b))
+    return pairs
+
+
+def _apply_baseline(pairs: list[tuple[Unit, Unit]], baseline: str) -> list[tuple[Unit, Unit]]:
+    out: list[tuple[Unit, Unit]] = []
+    for a, b in pairs:
+        if a.matches(baseline):
+            out.append((a, b))
+        elif b.matches(baseline):
+            out.append((b, a))
+    return out
+
+
+def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
+            baseline: str | None = None) -> list[Comparison]:
+    """The comparisons selected by ``by``, the sweeps and the baseline."""
+    if by not in BY_CHOICES:
+        raise OptionError(f"--by {by!r} is not one of {', '.join(BY_CHOICES)}")
+    con = connect(warehouse)
+    try:
+        sweeps = resolve_sweeps(warehouse, con, sweep_refs)
+        kind = "profile" if by == "profile" else "env"
+        placeholders = ", ".join("?" for _ in sweeps)
+        unit_rows = query(con, f"SELECT * FROM compare_units WHERE unit_kind = ? "
+                               f"AND sweep_id IN ({placeholders})", [kind, *sweeps])
+        units = [Unit.from_row(r) for r in unit_rows.to_dict("records")]
+        pairs = pair_units(units, by, sweeps)
+        if baseline:
+            pairs = _apply_baseline(pairs, baseline)
+        out: list[Comparison] = []
+        for a, b in pairs:
+            cells = query(con, "SELECT * FROM compare_pairs WHERE unit_kind = ? "
+                               "AND a_sweep_id = ? AND a_unit_id = ? "
+                               "AND b_sweep_id = ? AND b_unit_id = ?",
+                          [kind, a.sweep_id, a.unit_id, b.sweep_id, b.unit_id])
+            cells = _sorted_cells(cells)
+            out.append(Comparison(a, b, cells))
+        return out
+    finally:
+        con.close()
+
+
+def _sorted_cells(cells: pandas.DataFrame) -> pandas.DataFrame:
+    if cells.empty:
+        return cells
+    w_order = {w: i for i, w in enumerate(render.WORKLOAD_ROWS)}
+    m_order = {m: i for i, m in enumerate(render.MODEL_COLUMNS)}
+    key = cells.apply(lambda r: (w_order.get(r["workload"], 99), str(r["workload"]),
+                                 m_order.get(r["model"], 99), str(r["model"])), axis=1)
+    return cells.assign(_k=key).sort_values("_k").drop(columns="_k").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _num(value: Any) -> float | None:
+    return None if render._missing(value) else float(value)
+
+
+def side_text(row: dict[str, Any], side: str) -> str:
+    """One side's cell: speedup [interval] ×workers, or its status."""
+    status = row.get(f"{side}_status")
+    speedup = _num(row.get(f"{side}_speedup"))
+    workers = row.get(f"{side}_workers")
+    if speedup is None:
+        return str(status or "—").replace("not_applicable", "n/a")
+    lo, hi = _num(row.get(f"{side}_speedup_ci_low")), _num(row.get(f"{side}_speedup_ci_high"))
+    text = f"{speedup:.2f}x"
+    if lo is not None and hi is not None and row.get("model") != "sequential":
+        text += f" [{lo:.2f}-{hi:.2f}]"
+    if not render._missing(workers):
+        text += f" ×{int(workers)}"
+    return text
+
+
+def ratio_text(row: dict[str, Any]) -> str:
+    ratio = _num(row.get("speed_ratio"))
+    if ratio is None:
+        return "—"
+    lo, hi = _num(row.get("ratio_ci_low")), _num(row.get("ratio_ci_high"))
+    text = f"{ratio:.2f}x"
+    if lo is not None and hi is not None and not (lo == hi == ratio):
+        text += f" [{lo:.2f}-{hi:.2f}]"
+    return text + ("ˢ" if row.get("basis") == "speedup" else "")
+
+
+def significance_text(row: dict[str, Any]) -> str:
+    sig = row.get("significant")
+    level = _num(row.get("ratio_ci_level"))
+    if render._missing(sig):
+        return "untestable (0%)" if level == 0 else "—"
+    conf = f" ({level:.0%})" if level is not None else ""
+    if not sig:
+        return "no" + conf
+    ratio = _num(row.get("speed_ratio")) or 1.0
+    return ("B faster" if ratio > 1 else "A faster") + conf
+
+
+def comparison_rows(c: Comparison) -> list[list[str]]:
+    rows = []
+    for r in c.cells.to_dict("records"):
+        rows.append([render.WORKLOAD_ROWS.get(r["workload"], r["workload"]), str(r["model"]),
+                     side_text(r, "a"), side_text(r, "b"), ratio_text(r), significance_text(r)])
+    return rows
+
+
+HEADERS = ("workload", "model", "A speedup", "B speedup", "B/A speed", "significant (conf.)")
+
+
+def format_table(comparisons: Sequence[Comparison]) -> str:
+    if not comparisons:
+        return "nothing to compare\n"
+    tables: list[Any] = []
+    for c in comparisons:
+        table = Table(title=Text(f"A: {c.a.describe()}\nB: {c.b.describe()}"),
+                      box=box.ASCII2, caption=Text(METHOD), caption_justify="left")
+        for i, h in enumerate(HEADERS):
+            table.add_column(h, justify="left" if i < 2 else "right", no_wrap=i < 5)
+        for row in comparison_rows(c):
+            table.add_row(*(Text(x) for x in row))
+        tables.append(table)
+    return render._render(tables, width=160)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def format_markdown(comparisons: Sequence[Comparison]) -> str:
+    if not comparisons:
+        return "nothing to compare\n"
+    parts: list[str] = []
+    for c in comparisons:
+        parts.append(f"### {_md_cell(c.a.label)} vs {_md_cell(c.b.label)}\n")
+        parts.append(f"- A: {_md_cell(c.a.describe())}\n- B: {_md_cell(c.b.describe())}\n")
+        parts.append("| " + " | ".join(HEADERS) + " |")
+        parts.append("|" + "---|" * 2 + "---:|" * 4)
+        parts += ["| " + " | ".join(_md_cell(x) for x in row) + " |"
+                  for row in comparison_rows(c)]
+        parts.append("")
+    parts.append(f"_{METHOD}_\n")
+    return "\n".join(parts)
+
+
+def format_json(comparisons: Sequence[Comparison]) -> str:
+    out = []
+    for c in comparisons:
+        cells = [{k: render._plain(v) for k, v in r.items()}
+                 for r in c.cells.to_dict("records")]
+        out.append({"a": c.a.__dict__, "b": c.b.__dict__, "cells": cells})
+    return json.dumps({"method": METHOD, "comparisons": out}, default=str, indent=2) + "\n"
+
+
+def format_comparisons(comparisons: Sequence[Comparison], fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise OptionError(f"--format {fmt!r} is not a format", hint="use table, markdown or json")
+    return {"table": format_table, "markdown": format_markdown,
+            "json": format_json}[fmt](comparisons)
