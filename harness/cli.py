@@ -192,6 +192,55 @@ def matrix(
     _print_matrix(results, sweep_id, as_json)
 
 
+@app.command()
+def compare(
+    by: Annotated[str, typer.Option(
+        "--by", "-b", help="host, python or profile: what differs between the two sides.")
+    ] = "profile",
+    sweep_ids: Annotated[list[str] | None, typer.Option(
+        "--sweep", "-s", help="Sweep id (repeatable; default: the latest). With several, "
+                              "compare each later sweep against the first.")] = None,
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", help="Keep pairs where one side's host, interpreter or profile "
+                           "contains this text; that side is A.")] = None,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, markdown or json.")] = "table",
+) -> None:
+    """Matrices side by side: per cell the ratio between them and whether it is significant."""
+    from harness import compare as comparing
+    from harness.warehouse import Warehouse
+
+    if by not in comparing.BY_CHOICES:
+        raise OptionError(f"--by {by!r} is not one of {', '.join(comparing.BY_CHOICES)}")
+    if fmt not in comparing.FORMATS:
+        raise OptionError(f"--format {fmt!r} is not a format",
+                          hint="use table, markdown or json")
+    found = comparing.compare(Warehouse(results), by, tuple(sweep_ids or ()), baseline)
+    typer.echo(comparing.format_comparisons(found, fmt), nl=False)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="The report file: FILE.html (self-contained) or FILE.md.")],
+    sweep_ids: Annotated[list[str] | None, typer.Option(
+        "--sweep", "-s", help="Sweep id (repeatable; default: the latest of each "
+                              "inventory).")] = None,
+    all_sweeps: Annotated[bool, typer.Option(
+        "--all-sweeps", help="Every sweep in the warehouse.")] = False,
+    results: ResultsOpt = DEFAULT_RESULTS,
+) -> None:
+    """A self-contained report (HTML, or Markdown with SVG files) across machines."""
+    from harness.report import write_report
+    from harness.warehouse import Warehouse
+
+    written = write_report(Warehouse(results), out, tuple(sweep_ids or ()),
+                           all_sweeps=all_sweeps)
+    for path in written:
+        typer.echo(str(path))
+
+
 @workloads_app.command("list")
 def workloads_list() -> None:
     """List the workloads of the catalogue."""
