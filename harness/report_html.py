@@ -207,7 +207,8 @@ def html(data: ReportData) -> str:
          "status"],
         [[_e(r["sweep_id"]), _e(r["host"]), _e(r["python"]), _e(r["python_version"]),
           _e(build_text(r["free_threaded"], r["gil_enabled"])),
-          _e(f"{r['usable_cpus']}/{r['logical_cpus']}"), _e(r["profile_id"]),
+          _e("—" if render._missing(r["usable_cpus"])
+             else f"{r['usable_cpus']}/{r['logical_cpus']}"), _e(r["profile_id"]),
           (_e(r["status"]) + (f": {_e(r['error'])}" if not render._missing(r["error"])
                               else ""), "" if r["status"] == "ok" else "status-failed")]
          for r in data.environments.to_dict("records")]))
