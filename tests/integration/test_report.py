@@ -351,3 +351,16 @@ def test_html_report_in_chromium(html_report: Path, tmp_path: Path) -> None:
         assert path.stat().st_size > 10_000
         name = "wide" if width > 600 else "narrow"
         shutil.copyfile(path, Path(tempfile.gettempdir()) / f"report-{name}.png")
+
+
+def test_docs_views_examples_run(warehouse: Warehouse) -> None:
+    """Every SQL example of docs/views.md runs over the views and answers rows."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "views.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", text[text.index("## Example queries"):], re.S)
+    assert len(blocks) >= 8
+    con = report_sql.connect(warehouse)
+    try:
+        for sql in blocks:
+            assert len(con.execute(sql).fetchall()) > 0, sql
+    finally:
+        con.close()
