@@ -89,17 +89,26 @@ def sweep(
     parallel_same_machine: Annotated[bool, typer.Option(
         "--parallel-same-machine",
         help="Run hosts that are one physical machine at the same time (tests only).")] = False,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="ssh (a connection per host) or ansible (ansible-runner drives "
+                         "the fleet, --forks hosts at a time).")] = "ssh",
+    forks: Annotated[int, typer.Option(
+        "--forks", help="With --engine ansible: hosts handled at once (1 to 1000).")] = 8,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the benchmark matrix on every selected host and interpreter, then print it."""
     from harness.progress import make_progress
     from harness.sweep import SweepOptions, run_sweep
 
+    if engine not in ("ssh", "ansible"):
+        raise OptionError(f"--engine {engine!r} is not an engine", hint="use ssh or ansible")
+    if not 1 <= forks <= 1000:
+        raise OptionError(f"--forks {forks} is out of range", hint="use 1 to 1000")
     options = SweepOptions(
         inventory=inventory, results=results, profile=profile, limit=limit,
         workloads=tuple(workload or ()), models=tuple(model or ()), resume=resume,
         accept_new_host_keys=accept_new_host_keys, known_hosts=known_hosts,
-        parallel_same_machine=parallel_same_machine)
+        parallel_same_machine=parallel_same_machine, engine=engine, forks=forks)
     with make_progress(_stderr()) as progress:
         result = run_sweep(options, progress)
     if as_json:
