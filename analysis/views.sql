@@ -32,12 +32,34 @@ FROM read_parquet('results/environments/sweep_id=*/*.parquet',
                   hive_partitioning = true, union_by_name = true,
                   hive_types = {'sweep_id': VARCHAR});
 
-CREATE OR REPLACE VIEW measurements AS
+-- Attempts at a cell that the agent never finished (host lost, agent killed,
+-- interrupted): one file per attempt, numbered 1, 2, ... They are not results:
+-- --resume runs such a cell again and its cell file then supersedes them.
+CREATE OR REPLACE VIEW attempts AS
 SELECT sweep_id, * EXCLUDE (sweep_id)
     REPLACE (TRY_CAST(params AS JSON) AS params, TRY_CAST(extra AS JSON) AS extra)
-FROM read_parquet('results/measurements/sweep_id=*/*.parquet',
+FROM read_parquet('results/attempts/sweep_id=*/*.parquet',
                   hive_partitioning = true, union_by_name = true,
                   hive_types = {'sweep_id': VARCHAR});
+
+-- The rows of every finished cell, plus, for a cell that has no finished file (yet),
+-- the rows of its latest attempt (status 'failed', error saying why), so a lost cell
+-- is visible with its reason and never counted twice.
+CREATE OR REPLACE VIEW measurements AS
+WITH stored AS (
+    SELECT sweep_id, * EXCLUDE (sweep_id)
+        REPLACE (TRY_CAST(params AS JSON) AS params, TRY_CAST(extra AS JSON) AS extra)
+    FROM read_parquet('results/measurements/sweep_id=*/*.parquet',
+                      hive_partitioning = true, union_by_name = true,
+                      hive_types = {'sweep_id': VARCHAR})
+)
+SELECT * FROM stored
+UNION ALL BY NAME
+SELECT * EXCLUDE (attempt)
+FROM attempts a
+WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.sweep_id = a.sweep_id
+                  AND s.env_id = a.env_id AND s.cell_id = a.cell_id)
+QUALIFY a.attempt = max(a.attempt) OVER (PARTITION BY a.sweep_id, a.env_id, a.cell_id);
 
 ------------------------------------------------------------------ statistics helpers
 

@@ -5,6 +5,11 @@ Layout under ROOT (``sweep_id`` lives only in the directory name)::
     sweeps/sweep_id=<id>/sweep.parquet                          one row, replaced on status change
     environments/sweep_id=<id>/env-<env_id>.parquet             one row per host x interpreter
     measurements/sweep_id=<id>/cell-<env_id>-<cell_id>.parquet  the rows of one finished cell
+    attempts/sweep_id=<id>/attempt-<env_id>-<cell_id>-<n>.parquet
+                                 an attempt the agent never finished (host lost, agent
+                                 killed, interrupted): not a result, so --resume runs the
+                                 cell again; the ``measurements`` view shows the latest
+                                 attempt of a cell that has no cell file
     warehouse.duckdb                                            views only; deleting it is safe
 
 Every file is written to a hidden temp file in the same directory, fsynced, renamed
@@ -100,35 +105,39 @@ ENVIRONMENT_SCHEMA = pa.schema(
     ]
 )
 
-MEASUREMENT_SCHEMA = pa.schema(
-    [
-        ("env_id", pa.string()),
-        ("cell_id", pa.string()),
-        ("cell_key", pa.string()),
-        ("workload", pa.string()),
-        ("params", pa.string()),
-        ("model", pa.string()),
-        ("workers", pa.int64()),
-        ("repeat", pa.int64()),
-        ("warmup", pa.bool_()),
-        ("headline", pa.bool_()),
-        ("wall_s", pa.float64()),
-        ("cpu_user_s", pa.float64()),
-        ("cpu_sys_s", pa.float64()),
-        ("peak_rss_bytes", pa.int64()),
-        ("ok", pa.bool_()),
-        ("error", pa.string()),
-        ("status", pa.string()),
-        ("extra", pa.string()),
-        ("schema_version", pa.int32()),
-    ]
-)
+_MEASUREMENT_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("env_id", pa.string()),
+    ("cell_id", pa.string()),
+    ("cell_key", pa.string()),
+    ("workload", pa.string()),
+    ("params", pa.string()),
+    ("model", pa.string()),
+    ("workers", pa.int64()),
+    ("repeat", pa.int64()),
+    ("warmup", pa.bool_()),
+    ("headline", pa.bool_()),
+    ("wall_s", pa.float64()),
+    ("cpu_user_s", pa.float64()),
+    ("cpu_sys_s", pa.float64()),
+    ("peak_rss_bytes", pa.int64()),
+    ("ok", pa.bool_()),
+    ("error", pa.string()),
+    ("status", pa.string()),
+    ("extra", pa.string()),
+    ("schema_version", pa.int32()),
+]
+MEASUREMENT_SCHEMA = pa.schema(_MEASUREMENT_FIELDS)
+# The rows of one unfinished attempt: a cell's rows plus the attempt number (1, 2, ...).
+ATTEMPT_SCHEMA = pa.schema([*_MEASUREMENT_FIELDS[:-1], ("attempt", pa.int64()),
+                            _MEASUREMENT_FIELDS[-1]])
 
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "sweeps": SWEEP_SCHEMA,
     "environments": ENVIRONMENT_SCHEMA,
     "measurements": MEASUREMENT_SCHEMA,
+    "attempts": ATTEMPT_SCHEMA,
 }
+_ATTEMPTS_KEPT = 1000  # attempts of one cell at most (a bound, never reached in practice)
 
 # Columns stored as JSON text; a dict/list given for them is serialised.
 _JSON_COLUMNS = frozenset({"plan", "numa_cpus", "probe", "params", "extra"})
@@ -423,6 +432,10 @@ class Warehouse:
             "plan": dict(plan),
         }
         table = _to_table([row], SWEEP_SCHEMA, f"sweep {sweep_id}")
+        # An empty attempts file, so analysis/views.sql run by hand finds the table.
+        write_parquet_atomic(ATTEMPT_SCHEMA.empty_table(),
+                             self._partition("attempts", sweep_id) / "attempts-none.parquet",
+                             replace=False)
         if not write_parquet_atomic(table, path, replace=False):
             raise WarehouseInputError(f"sweep {sweep_id!r} already exists in {self.root}")
 
@@ -490,6 +503,15 @@ class Warehouse:
         Returns False (and writes nothing) when that cell is already stored, so a
         resumed sweep never duplicates rows.
         """
+        fixed = self._cell_rows(sweep_id, env_id, cell_id, rows)
+        table = _to_table(fixed, MEASUREMENT_SCHEMA, f"cell {env_id}/{cell_id}")
+        name = f"cell-{_file_part(env_id)}-{_file_part(cell_id)}.parquet"
+        return write_parquet_atomic(table, self._partition("measurements", sweep_id) / name,
+                                    replace=False)
+
+    def _cell_rows(
+        self, sweep_id: str, env_id: str, cell_id: str, rows: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
         if not env_id or not cell_id:
             raise WarehouseInputError("add_cell needs an env_id and a cell_id")
         if not rows:
@@ -509,10 +531,30 @@ class Warehouse:
             r = dict(row)
             r["env_id"], r["cell_id"] = env_id, cell_id
             fixed.append(r)
-        table = _to_table(fixed, MEASUREMENT_SCHEMA, f"cell {env_id}/{cell_id}")
-        name = f"cell-{_file_part(env_id)}-{_file_part(cell_id)}.parquet"
-        return write_parquet_atomic(table, self._partition("measurements", sweep_id) / name,
-                                    replace=False)
+        return fixed
+
+    def add_attempt(
+        self, sweep_id: str, env_id: str, cell_id: str, rows: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Store the rows of an attempt at a cell that the agent never finished.
+
+        An attempt is not a result: :meth:`done_cells` ignores it, so a resumed sweep
+        runs the cell again. Each attempt is a new file (never rewritten); returns its
+        number (1, 2, ...).
+        """
+        fixed = self._cell_rows(sweep_id, env_id, cell_id, rows)
+        directory = self._partition("attempts", sweep_id)
+        stem = f"attempt-{_file_part(env_id)}-{_file_part(cell_id)}-"
+        taken = set(os.listdir(directory)) if directory.is_dir() else set()
+        for number in range(1, _ATTEMPTS_KEPT + 1):
+            name = f"{stem}{number:03d}.parquet"
+            if name in taken:
+                continue
+            table = _to_table([{**r, "attempt": number} for r in fixed], ATTEMPT_SCHEMA,
+                              f"attempt {env_id}/{cell_id}")
+            if write_parquet_atomic(table, directory / name, replace=False):
+                return number
+        raise WarehouseInputError(f"cell {env_id}/{cell_id}: more than {_ATTEMPTS_KEPT} attempts")
 
     # ------------------------------------------------------------------ reads
 

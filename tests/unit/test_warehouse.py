@@ -77,6 +77,7 @@ def test_layout_and_no_temp_files(wh: Warehouse) -> None:
         "sweeps/sweep_id=s1/sweep.parquet",
         "environments/sweep_id=s1/env-e1.parquet",
         "measurements/sweep_id=s1/cell-e1-c1.parquet",
+        "attempts/sweep_id=s1/attempts-none.parquet",
         "warehouse.duckdb",
     }
     # sweep_id lives only in the directory name
