@@ -1,9 +1,8 @@
 """A DuckDB connection with every analysis view, for compare and report.
 
-``Warehouse.connect`` creates the views of ``analysis/views.sql``. The comparison,
-claims and report views live in their own files beside it (``analysis/compare.sql``,
-``claims.sql``, ``report.sql``, and whatever other ``analysis/*.sql`` define, e.g. the
-scaling views); :func:`connect` loads them all after views.sql, in name order. Each
+``Warehouse.connect`` creates the views of ``analysis/views.sql`` and then of every
+other ``analysis/*.sql`` file in name order: the comparison, claims and report views
+(``compare.sql``, ``claims.sql``, ``report.sql``) and the dimension views. Each
 file is written for the DuckDB shell (``.read analysis/views.sql`` then ``.read`` the
 file) and is idempotent (CREATE OR REPLACE), so loading one twice is harmless.
 """
@@ -11,41 +10,18 @@ file) and is idempotent (CREATE OR REPLACE), so loading one twice is harmless.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas
 
 from harness.errors import WarehouseInputError
-from harness.warehouse import VIEWS_SQL, Warehouse, view_sql
-
-ANALYSIS_DIR = VIEWS_SQL.parent
-
-
-def analysis_files() -> list[Path]:
-    """The analysis/*.sql files loaded after views.sql, in name order."""
-    return sorted(p for p in ANALYSIS_DIR.glob("*.sql") if p.name != VIEWS_SQL.name)
+from harness.warehouse import Warehouse
 
 
 def connect(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
-    """``warehouse.connect()`` plus every other analysis/*.sql file."""
-    con = warehouse.connect()
-    try:
-        for path in analysis_files():
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as e:
-                raise WarehouseInputError(f"cannot read {path}: {e.strerror}") from e
-            try:
-                con.execute(view_sql(warehouse.root, text))
-            except duckdb.Error as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise WarehouseInputError(f"{path.name}: cannot create its views: {first}") from e
-    except BaseException:
-        con.close()
-        raise
-    return con
+    """A connection with every analysis view (``Warehouse.connect`` loads them all)."""
+    return warehouse.connect()
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str,

@@ -319,6 +319,11 @@ def _empty_relation(schema: pa.Schema) -> str:
 _READER_RE = re.compile(r"read_parquet\(\s*'results/(\w+)/[^']*'[^()]*\)", re.S)
 
 
+def analysis_files() -> list[Path]:
+    """The analysis/*.sql files loaded after views.sql, in name order."""
+    return sorted(p for p in VIEWS_SQL.parent.glob("*.sql") if p.name != VIEWS_SQL.name)
+
+
 def view_sql(root: str | Path, sql: str | None = None) -> str:
     """analysis/views.sql with its ``results/`` paths pointing at ``root``.
 
@@ -632,11 +637,23 @@ class Warehouse:
                 )
 
     def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        """views.sql first, then every other analysis/*.sql in name order (each file
+        builds on views.sql and on the files before it; all are CREATE OR REPLACE)."""
         self._check_schema_versions(con)
         try:
             con.execute(view_sql(self.root))
         except duckdb.Error as e:
             raise WarehouseInputError(f"cannot create the views over {self.root}: {e}") from e
+        for path in analysis_files():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as e:
+                raise WarehouseInputError(f"cannot read {path}: {e.strerror}") from e
+            try:
+                con.execute(view_sql(self.root, text))
+            except duckdb.Error as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise WarehouseInputError(f"{path.name}: cannot create its views: {first}") from e
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with the views created over the current files.

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from harness import report_sql
+from harness import warehouse as warehouse_module
 from harness.report import write_report
 from harness.warehouse import Warehouse
 
@@ -175,8 +175,8 @@ def test_optional_view_is_drawn_when_it_has_rows(warehouse: Warehouse, tmp_path:
     extra = tmp_path / "zz_scaling.sql"
     extra.write_text("CREATE OR REPLACE VIEW scaling AS SELECT sweep_id, profile_id, workload,"
                      " model, workers, speedup FROM profile_matrix WHERE speedup IS NOT NULL;")
-    real = report_sql.analysis_files
-    monkeypatch.setattr(report_sql, "analysis_files", lambda: [*real(), extra])
+    real = warehouse_module.analysis_files
+    monkeypatch.setattr(warehouse_module, "analysis_files", lambda: [*real(), extra])
     out = tmp_path / "r.html"
     write_report(warehouse, out, ["lab-1"])
     text = out.read_text()
@@ -358,7 +358,7 @@ def test_docs_views_examples_run(warehouse: Warehouse) -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "views.md").read_text()
     blocks = re.findall(r"```sql\n(.*?)```", text[text.index("## Example queries"):], re.S)
     assert len(blocks) >= 8
-    con = report_sql.connect(warehouse)
+    con = warehouse.connect()
     try:
         for sql in blocks:
             assert len(con.execute(sql).fetchall()) > 0, sql
