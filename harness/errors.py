@@ -10,7 +10,8 @@
     │   ├── HostKeyError          unknown or changed host key (never retried)
     │   └── TransportTimeout      a connect or command timeout
     ├── ProtocolError             an agent line that is not valid protocol
-    └── CommandFailed             the agent exited non-zero (recorded, not retried)
+    ├── CommandFailed             the agent exited non-zero (recorded, not retried)
+    └── Interrupted               the user stopped a sweep (SIGINT/SIGTERM; exit 130)
 
 Each error carries a one-line message and an optional hint; ``str(err)`` is the message.
 """
@@ -84,3 +85,9 @@ class CommandFailed(HarnessError):
         super().__init__(message)
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+
+
+class Interrupted(HarnessError):
+    """The user stopped a sweep; what finished is stored and ``--resume`` runs the rest."""
+
+    exit_code = 130

@@ -91,8 +91,12 @@ class AgentSession:
     ) -> Iterator[dict[str, Any]]:
         """Run the agent and yield its validated messages; check hello and eof."""
         argv = [python, self.agent_path, *args]
+        # The agent's temp files (cell dirs, multiprocessing's) go inside the private
+        # working directory, which the transport removes even after a killed agent.
+        env = {"TMPDIR": self.transport.workdir} if self.transport.workdir else None
         try:
-            lines = self.transport.run(argv, timeout=timeout, idle_timeout=IDLE_TIMEOUT_S)
+            lines = self.transport.run(argv, timeout=timeout, idle_timeout=IDLE_TIMEOUT_S,
+                                       env=env)
             yield from read_messages(lines, self.host, python)
         except CommandFailed as exc:
             raise describe_failure(exc, self.host, python) from exc

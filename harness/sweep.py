@@ -10,8 +10,10 @@ once; a host that fails is recorded with its reason and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import signal
 import sys
 import tempfile
 import threading
@@ -25,7 +27,7 @@ from typing import Any, Protocol
 from harness import __version__
 from harness.bundle import build_agent
 from harness.catalog import Workload, load_catalog
-from harness.errors import HarnessError, OptionError, TransportError
+from harness.errors import HarnessError, Interrupted, OptionError, TransportError
 from harness.inventory import Host, load_inventory
 from harness.plan import (
     Cell,
@@ -45,6 +47,8 @@ from harness.warehouse import Warehouse
 
 CONNECT_RETRIES = 3
 RETRY_BACKOFF_S = 1.0
+# Times a host whose connection broke mid-sweep is reconnected before it is given up.
+MAX_RECONNECTS = 2
 
 
 @dataclass(frozen=True)
@@ -197,12 +201,20 @@ class EnvRecorder:
         self.cells = tuple(cells)
         self._by_id = {c.cell_id: c for c in cells}
         self.finished: set[str] = set()
+        # Cells left out of this sweep's later runs (the agent died in them): --resume runs them.
+        self.skipped: set[str] = set()
         self._current: Cell | None = None
         self._samples: list[Mapping[str, Any]] = []
+        self.noted = False  # the same-machine note was shown
 
     @property
     def timeout(self) -> float:
         return sum(c.timeout_s for c in self.cells) + 60.0
+
+    def remaining(self) -> tuple[Cell, ...]:
+        """The cells still to run in this sweep, in plan order."""
+        return tuple(c for c in self.cells
+                     if c.cell_id not in self.finished and c.cell_id not in self.skipped)
 
     def _fail(self, reason: str) -> None:
         self.sweep.record_failure(Failure(self.host, self.python, reason))
@@ -235,12 +247,36 @@ class EnvRecorder:
         elif kind in ("error", "protocol_error"):
             self._fail(msg["message"])
 
+    def lose_current(self, reason: str) -> Cell | None:
+        """The stream broke: store the cell in flight as an attempt, not a result.
+
+        ``--resume`` runs such a cell again (the warehouse never counts an attempt as
+        done). Returns the cell, or None when no cell was in flight.
+        """
+        current, samples = self._current, self._samples
+        self._current, self._samples = None, []
+        if current is None or current.cell_id in self.finished:
+            return None
+        rows = measurement_rows(current, self.eid, samples, {
+            "status": "failed", "reason": reason, "params": dict(current.params)})
+        for row in rows:
+            row["status"], row["ok"] = "failed", False
+            row["error"] = row["error"] or reason
+        self.sweep.warehouse.add_attempt(self.sweep.sweep_id, self.eid, current.cell_id, rows)
+        self.sweep.observer.cell_finished(self.host, self.python, current, "failed")
+        return current
+
+    def give_up(self, reason: str) -> None:
+        """Nothing more runs in this sweep: record why and what is missing."""
+        missing = len(self.cells) - len(self.finished)
+        if missing:
+            why = f"{reason} ({missing} cells not run)"
+            self._fail(why)
+            self._mark_incomplete(why)
+
     def abort(self, exc: HarnessError) -> None:
         """The stream broke: the cell in flight failed with ``exc``; count what did not run."""
-        current = self._current
-        if current is not None and current.cell_id not in self.finished:
-            self._commit(current, {"status": "failed", "reason": str(exc),
-                                   "params": dict(current.params)})
+        self.lose_current(str(exc))
         missing = len(self.cells) - len(self.finished)
         reason = f"{exc} ({missing} cells not run)"
         self._fail(reason)
@@ -277,56 +313,150 @@ class _HostRun:
         raise AssertionError("unreachable")
 
     def __call__(self) -> None:
-        try:
-            transport = self.connect()
-        except HarnessError as exc:
-            reason = str(exc) if self.host.name in str(exc) else f"{self.host.name}: {exc}"
+        """Run every interpreter of the host; reconnect (bounded) when the connection breaks.
+
+        Only transport failures are retried: the connection is opened again up to
+        MAX_RECONNECTS times, with backoff, and the host goes on where it stopped (the
+        cell in flight is stored as an attempt and runs again). Anything else is
+        recorded and the host goes on with what it can still run.
+        """
+        sweep = self.sweep
+        pythons = list(host_pythons(self.host))
+        index = 0  # the interpreter being worked on
+        pending: EnvRecorder | None = None  # its recorder, once probed
+        lost = ""
+        delay = RETRY_BACKOFF_S
+        for round_ in range(MAX_RECONNECTS + 1):
+            if sweep.stopping:
+                return
+            if round_:
+                sweep.observer.note(f"{self.host.name}: connection lost ({lost}); "
+                                    f"reconnecting (attempt {round_} of {MAX_RECONNECTS})")
+            try:
+                transport = self.connect()
+            except HarnessError as exc:
+                reason = str(exc) if self.host.name in str(exc) else f"{self.host.name}: {exc}"
+                self._give_up(pythons, index, pending, reason)
+                return
+            try:
+                with transport:
+                    if not sweep.track(transport):
+                        return
+                    try:
+                        session = AgentSession(transport, sweep.agent_pyz, self.host.name)
+                        while index < len(pythons):
+                            if sweep.stopping:
+                                return
+                            if pending is None:
+                                pending = self.start_python(session, pythons[index])
+                            if pending is not None:
+                                self.run_cells(session, pending)
+                            pending = None
+                            index += 1
+                        return
+                    finally:
+                        sweep.untrack(transport)
+            except (_HostLost, TransportError) as exc:
+                lost = str(exc)
+                if sweep.stopping:
+                    return
+                if sweep.stop_event.wait(delay):
+                    return
+                delay *= 2
+            except HarnessError as exc:
+                self._give_up(pythons, index, pending, str(exc))
+                return
+        self._give_up(pythons, index, pending,
+                      f"{lost} (gave up after {MAX_RECONNECTS} reconnects)")
+
+    def _give_up(self, pythons: Sequence[str], index: int, pending: EnvRecorder | None,
+                 reason: str) -> None:
+        """Record ``reason`` for the interpreter in progress and every one after it."""
+        if self.sweep.stopping:
+            return
+        if pending is not None:
+            pending.give_up(reason)
+            index += 1
+        if index == 0:
             self.sweep.fail_env(self.host, None, reason)
             return
-        try:
-            with transport:
-                session = AgentSession(transport, self.sweep.agent_pyz, self.host.name)
-                for python in host_pythons(self.host):
-                    self.run_python(session, python)
-        except _HostLost:
-            return
-        except HarnessError as exc:
-            self.sweep.fail_env(self.host, None, str(exc))
+        for python in pythons[index:]:
+            self.sweep.fail_env(self.host, python, reason)
 
-    def run_python(self, session: AgentSession, python: str) -> None:
+    def start_python(self, session: AgentSession, python: str) -> EnvRecorder | None:
+        """Probe ``python`` and plan its cells; None when it has nothing to run."""
         sweep = self.sweep
         try:
             env = session.probe(python)
+        except TransportError:
+            raise
         except HarnessError as exc:
             sweep.fail_env(self.host, python, str(exc))
-            return
-        recorder = sweep.prepare_env(self.host, python, env)
-        if recorder is None:
-            return
-        lock, note = sweep.machine_locks.lock_for(env, self.host.name)
-        if note:
-            sweep.observer.note(note)
-        if lock is None:
+            return None
+        return sweep.prepare_env(self.host, python, env)
+
+    def run_python(self, session: AgentSession, python: str) -> None:
+        recorder = self.start_python(session, python)
+        if recorder is not None:
             self.run_cells(session, recorder)
-        else:
-            with lock:
-                self.run_cells(session, recorder)
 
     def run_cells(self, session: AgentSession, recorder: EnvRecorder) -> None:
-        try:
-            for msg in session.run(recorder.python, plan_document(recorder.cells),
-                                   timeout=recorder.timeout):
-                recorder.feed(msg)
-        except HarnessError as exc:
-            recorder.abort(exc)
-            if isinstance(exc, TransportError):
-                raise _HostLost(str(exc)) from exc
+        """Run the recorder's remaining cells, one after another, on this host."""
+        lock, note = self.sweep.machine_locks.lock_for(recorder.env, self.host.name)
+        if note and not recorder.noted:
+            recorder.noted = True
+            self.sweep.observer.note(note)
+        if lock is None:
+            self._run_cells(session, recorder)
+        else:
+            with lock:
+                self._run_cells(session, recorder)
+
+    def _run_cells(self, session: AgentSession, recorder: EnvRecorder) -> None:
+        """Run the agent until every cell is done or one run makes no progress.
+
+        A run that ends early -- the agent stopped after a cell that hung past its
+        timeout, or the agent died in a cell (that cell is skipped, and kept for
+        --resume) -- is followed by a new run of the cells after it.
+        """
+        sweep = self.sweep
+        last_error = ""
+        for _ in range(len(recorder.cells) + 1):
+            todo = recorder.remaining()
+            if not todo or sweep.stopping:
+                break
+            before = len(todo)
+            try:
+                for msg in session.run(recorder.python, plan_document(todo),
+                                       timeout=sum(c.timeout_s for c in todo) + 60.0):
+                    recorder.feed(msg)
+            except TransportError as exc:
+                reason = "interrupted by the user" if sweep.stopping else str(exc)
+                recorder.lose_current(reason)
+                raise _HostLost(reason) from exc
+            except HarnessError as exc:
+                if sweep.stopping:
+                    recorder.lose_current("interrupted by the user")
+                    break
+                last_error = str(exc)
+                lost = recorder.lose_current(last_error)
+                if lost is not None:
+                    recorder.skipped.add(lost.cell_id)
+                    recorder._fail(f"{lost.workload}/{lost.model}: {last_error}")
+            else:
+                if recorder.remaining():
+                    last_error = (f"agent finished without running "
+                                  f"{len(recorder.remaining())} cells")
+            if len(recorder.remaining()) >= before:
+                break  # no progress: do not loop
+        if sweep.stopping:
             return
-        recorder.close()
+        if recorder.remaining() or recorder.skipped:
+            recorder.give_up(last_error or "the agent stopped early")
 
 
 class _HostLost(Exception):
-    """The connection to a host broke; its failure is already recorded."""
+    """The connection to a host broke while cells ran; the cell in flight is an attempt."""
 
 
 class _Sweep:
@@ -357,6 +487,40 @@ class _Sweep:
             self.resumed = False
         self.started_at = now
         self.agent_pyz = Path()
+        self.stop_event = threading.Event()
+        self._transports: set[Any] = set()
+
+    @property
+    def stopping(self) -> bool:
+        """The user interrupted the sweep: start nothing new."""
+        return self.stop_event.is_set()
+
+    def track(self, transport: Any) -> bool:
+        """Remember an open transport so an interrupt can close it; False when stopping."""
+        with self._lock:
+            if self.stopping:
+                return False
+            self._transports.add(transport)
+            return True
+
+    def untrack(self, transport: Any) -> None:
+        with self._lock:
+            self._transports.discard(transport)
+
+    def interrupt(self, threads: Sequence[threading.Thread]) -> None:
+        """Stop every host: close its transport (which kills the agent's process group on
+        the host and removes the agent's working directory), then wait for the threads."""
+        self.stop_event.set()
+        self.observer.note("interrupted: stopping the agents on every host")
+        with self._lock:
+            transports = list(self._transports)
+        closers = [threading.Thread(target=_close_quietly, args=(t,), daemon=True)
+                   for t in transports]
+        for c in closers:
+            c.start()
+        deadline = time.monotonic() + INTERRUPT_WAIT_S
+        for t in [*closers, *threads]:
+            t.join(max(0.0, deadline - time.monotonic()))
 
     def record_failure(self, failure: Failure) -> None:
         with self._lock:
@@ -411,6 +575,8 @@ class _Sweep:
                 inventory=str(self.options.inventory), profile=self.profile.name,
                 plan=self.plan_summary())
         status = "interrupted"
+        threads: list[threading.Thread] = []
+        restore = _sigterm_interrupts()
         try:
             with tempfile.TemporaryDirectory(prefix="harness-agent-") as tmp:
                 self.agent_pyz = build_agent(Path(tmp))
@@ -418,7 +584,6 @@ class _Sweep:
                     from harness.engines.ansible import run_ansible
 
                     run_ansible(self, self.options.forks)
-                    threads = []
                 else:
                     threads = [threading.Thread(target=_HostRun(self, h), name=f"host-{h.name}",
                                                 daemon=True) for h in self.hosts]
@@ -428,10 +593,39 @@ class _Sweep:
                     while t.is_alive():
                         t.join(0.2)
             status = "failed" if self._failures else "complete"
+        except KeyboardInterrupt:
+            self.interrupt(threads)
+            raise Interrupted(
+                f"sweep {self.sweep_id} interrupted; {self.cells_run} cells were stored in "
+                f"{self.warehouse.root}",
+                hint=f"resume it: harness sweep --resume {self.sweep_id} "
+                     f"--inventory {self.options.inventory} --results {self.options.results}",
+            ) from None
         finally:
+            restore()
             self.warehouse.set_sweep_status(
                 self.sweep_id, status, finished_at=datetime.now(UTC))
         return SweepResult(self.sweep_id, self.cells_run, tuple(self._failures))
+
+
+INTERRUPT_WAIT_S = 30.0
+
+
+def _close_quietly(transport: Any) -> None:
+    with contextlib.suppress(Exception):
+        transport.close()
+
+
+def _sigterm_interrupts() -> Callable[[], None]:
+    """Make SIGTERM stop the sweep like SIGINT (in the main thread); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def run_sweep(options: SweepOptions, observer: Observer) -> SweepResult:
