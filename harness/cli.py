@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.catalog import WORKLOADS_DIR, load_catalog, load_workload_file
-from harness.errors import HarnessError, OptionError
+from harness.errors import HarnessError, OptionError, WarehouseInputError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = PROJECT_ROOT / "inventories" / "local.ini"
@@ -199,6 +199,50 @@ def matrix(
 ) -> None:
     """Print the matrix of each hardware profile of a sweep."""
     _print_matrix(results, sweep_id, as_json)
+
+
+SWEEPS_SQL = """
+SELECT s.sweep_id, s.status, strftime(s.started_at, '%Y-%m-%d %H:%M:%S') AS started,
+       CASE WHEN s.finished_at IS NOT NULL
+            THEN round(s.duration_s)::BIGINT END AS duration_s,
+       s.profile, s.n_hosts AS hosts, s.n_envs_failed AS envs_failed,
+       s.n_cells_ok AS ok, s.n_cells_failed + s.n_cells_partial AS failed,
+       s.n_cells_timeout AS timeout, s.n_cells_not_applicable AS n_a
+FROM sweep_summary s
+ORDER BY s.started_at, s.sweep_id
+"""
+
+
+@app.command()
+def sweeps(
+    results: ResultsOpt = DEFAULT_RESULTS,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, csv, json or markdown.")] = "table",
+) -> None:
+    """List the sweeps: status (running, interrupted, complete, failed) and cell counts."""
+    from harness import render
+    from harness.report_sql import connect, query
+    from harness.warehouse import Warehouse
+
+    if fmt not in ("table", "csv", "json", "markdown"):
+        raise OptionError(f"--format {fmt!r} is not a format",
+                          hint="use table, csv, json or markdown")
+    warehouse = Warehouse(results)
+    if not warehouse.sweep_ids():
+        raise WarehouseInputError(f"no sweep in {warehouse.root}", hint="run `harness sweep` first")
+    con = connect(warehouse)
+    try:
+        frame = query(con, SWEEPS_SQL)
+    finally:
+        con.close()
+    # cells whose only record is an unfinished attempt (host lost, agent killed, interrupt)
+    frame["unfinished"] = [len(warehouse.unfinished_cells(sid)) for sid in frame.sweep_id]
+    typer.echo(render.format_frame(frame, fmt))
+    pending = frame[frame.status.isin(["interrupted", "running"]) | (frame.unfinished > 0)]
+    if fmt == "table" and len(pending):
+        sid = pending.sweep_id.iloc[-1]
+        _stderr().print(f"resume with: harness sweep --resume {sid} --results {results} "
+                        "(and the sweep's --inventory)", markup=False)
 
 
 @app.command()

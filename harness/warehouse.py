@@ -579,6 +579,20 @@ class Warehouse:
                     done.add((unquote(env_part), unquote(cell_part)))
         return done
 
+    def unfinished_cells(self, sweep_id: str) -> set[tuple[str, str]]:
+        """The (env_id, cell_id) pairs with an attempt but no stored result: --resume runs
+        them."""
+        directory = self._partition("attempts", sweep_id)
+        tried: set[tuple[str, str]] = set()
+        if directory.is_dir():
+            for name in os.listdir(directory):
+                if name.startswith("attempt-") and name.endswith(".parquet"):
+                    env_part, _, rest = name[len("attempt-"):-len(".parquet")].partition("-")
+                    cell_part = rest.rpartition("-")[0]
+                    if cell_part:
+                        tried.add((unquote(env_part), unquote(cell_part)))
+        return tried - self.done_cells(sweep_id)
+
     def sweep_ids(self) -> list[str]:
         """All sweep ids, oldest first (by started_at, then id)."""
         directory = self._tables["sweeps"].directory

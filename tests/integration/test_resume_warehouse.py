@@ -41,12 +41,14 @@ def test_an_attempt_is_not_done_and_a_later_result_supersedes_it(wh: Warehouse) 
     assert wh.add_attempt("s1", "e1", "c1", rows("failed", [None], "h: connection lost")) == 1
     assert wh.add_attempt("s1", "e1", "c1", rows("failed", [None], "h: lost again")) == 2
     assert wh.done_cells("s1") == set()
+    assert wh.unfinished_cells("s1") == {("e1", "c1")}
     cells = wh.query("SELECT status, reason, n FROM cells")
     assert cells.to_dict("records") == [{"status": "failed", "reason": "h: lost again", "n": 0}]
     assert len(wh.query("SELECT * FROM attempts")) == 2
     # the resumed run finishes the cell: one result, the attempts stay as history
     assert wh.add_cell("s1", "e1", "c1", rows("ok", [1.0, 1.1, 1.2]))
     assert wh.done_cells("s1") == {("e1", "c1")}
+    assert wh.unfinished_cells("s1") == set()
     cells = wh.query("SELECT status, n FROM cells")
     assert cells.to_dict("records") == [{"status": "ok", "n": 3}]
     assert wh.query("SELECT count(*) AS n FROM measurements").n[0] == 3
