@@ -127,7 +127,9 @@ _PROBE_BLOCK: dict[str, Any] = {
         {
             "name": "harness probe",
             "ansible.builtin.command": {
-                "argv": "{{ [item, harness_dir ~ '/agent.pyz', 'probe'] }}",
+                # Through sh, as over ssh: a missing interpreter is status 127, "not found".
+                "argv": "{{ ['sh', '-c', 'exec \"$@\"', 'harness', item,"
+                        " harness_dir ~ '/agent.pyz', 'probe'] }}",
                 "chdir": "{{ harness_dir }}",
             },
             "loop": "{{ harness_me.pythons }}",
