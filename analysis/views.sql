@@ -115,10 +115,21 @@ CREATE OR REPLACE MACRO cell_status(n_good, n_bad, bad_status) AS
 
 ------------------------------------------------------------------ cells
 
+-- A cell whose coefficient of variation (stdev / mean of the timed repeats) exceeds this
+-- is flagged noisy in cells.noisy.
+CREATE OR REPLACE MACRO cv_noisy_threshold() AS 0.10;
+
 -- One row per (sweep_id, env_id, cell_id). Statistics over the timed good rows only;
 -- a cell with none has n = 0, null statistics, and its reason.
 -- ci_low_s/ci_high_s: the 95% rule above; ci975_low_s/ci975_high_s: the 97.5% rule
 -- (used by the speedup intervals in matrix).
+-- Rigor columns (after reason): rel_ci_width = (ci_high_s - ci_low_s) / median_s, the width
+-- the agent's calibration aims at; noisy when cv > cv_noisy_threshold(); warmup_s (median
+-- of the warmup runs, stored but excluded) and warmup_ratio = warmup_s / median_s; the
+-- noise facts the agent read when the cell started (loadavg_1m, cpu_governor, cpu_mhz,
+-- busy_procs: other runnable processes); calibration: calib_target_rel_ci, the width
+-- reached (calib_reached_rel_ci) and why repeats stopped (calib_stop: target, budget,
+-- max_repeats).
 CREATE OR REPLACE VIEW cells AS
 WITH agg AS (
     SELECT sweep_id, env_id, cell_id,
@@ -141,7 +152,17 @@ WITH agg AS (
            stddev_samp(wall_s) FILTER (WHERE timed AND good) AS stdev_s,
            quantile_cont(cpu_user_s + cpu_sys_s, 0.5) FILTER (WHERE timed AND good) AS median_cpu_s,
            max(peak_rss_bytes) FILTER (WHERE timed AND good) AS peak_rss_bytes,
-           string_agg(DISTINCT error, '; ' ORDER BY error) AS errors
+           string_agg(DISTINCT error, '; ' ORDER BY error) AS errors,
+           quantile_cont(wall_s, 0.5) FILTER (WHERE NOT timed AND good) AS warmup_s,
+           count(*) FILTER (WHERE NOT timed) AS n_warmup,
+           max(TRY_CAST(extra->>'loadavg_1m' AS DOUBLE)) AS loadavg_1m,
+           any_value(extra->>'cpu_governor') AS cpu_governor,
+           any_value(TRY_CAST(extra->>'cpu_mhz' AS DOUBLE)) AS cpu_mhz,
+           max(TRY_CAST(extra->>'busy_procs' AS INTEGER)) AS busy_procs,
+           max(TRY_CAST(extra->>'calib_target_rel_ci' AS DOUBLE)) AS calib_target_rel_ci,
+           max(TRY_CAST(extra->>'calib_reached_rel_ci' AS DOUBLE)) AS calib_reached_rel_ci,
+           any_value(extra->>'calib_stop') FILTER (WHERE extra->>'calib_stop' IS NOT NULL)
+               AS calib_stop
     FROM samples
     GROUP BY sweep_id, env_id, cell_id
 ), ranked AS (
@@ -164,7 +185,13 @@ SELECT sweep_id, env_id, cell_id, cell_key, workload, params, model, workers, he
        xs[1] AS min_s, xs[-1] AS max_s,
        median_cpu_s, peak_rss_bytes,
        CASE WHEN cell_status(n, n_bad, bad_status) = 'ok' THEN NULL
-            ELSE coalesce(errors, 'cell ended ' || bad_status, 'no timed repeat') END AS reason
+            ELSE coalesce(errors, 'cell ended ' || bad_status, 'no timed repeat') END AS reason,
+       -- added for measurement rigor (issue 4); columns above are stable
+       (xs[k95] - xs[j95]) / nullif(median_s, 0) AS rel_ci_width,
+       stdev_s / nullif(mean_s, 0) > cv_noisy_threshold() AS noisy,
+       warmup_s, n_warmup, warmup_s / nullif(median_s, 0) AS warmup_ratio,
+       loadavg_1m, cpu_governor, cpu_mhz, busy_procs,
+       calib_target_rel_ci, calib_reached_rel_ci, calib_stop
 FROM ranked;
 
 ------------------------------------------------------------------ profiles

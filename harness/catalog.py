@@ -17,6 +17,24 @@ per model and per-profile parameter overrides::
     [profiles.quick.params]
     task_s = 0.02
 
+A workload may also declare *dimensions*: extra (non-headline) cells that vary
+one thing at a time around the defaults, with per-profile point lists::
+
+    [dimensions.task_duration]
+    vary = "task_s"          # "workers", a param of [params], or an agent param
+    models = ["sequential", "threads", "processes", "mp_pool"]
+    set = { tasks = 4 }      # params fixed for this dimension (optional)
+    workers = "cpus"         # worker count when vary is not "workers" (optional)
+    values = [0.001, 0.01]   # points for every profile, unless the profile names its own:
+    quick = [0.001, 0.01]
+    standard = [0.0001, 0.001, 0.01, 0.1, 1.0]
+
+Agent params (understood by every workload): ``chunksize`` (int >= 1),
+``start_method`` (fork, spawn, forkserver), ``pinning`` (none, compact, spread),
+``memory`` (local, remote: ``numactl --membind``), ``gil`` (0 or 1: the cell
+runs with ``PYTHON_GIL`` set, on free-threaded builds only). Worker values are
+an int, ``"cpus"``, ``"2cpus"`` (oversubscription) or ``"tasks"``.
+
 Every problem is a WorkloadError naming the file and the field.
 """
 
@@ -25,7 +43,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -45,11 +63,46 @@ MODELS = (
 )
 PROFILE_NAMES = ("quick", "standard", "full")
 WORKER_WORDS = ("cpus", "tasks")
+DIMENSION_WORKER_WORDS = ("cpus", "2cpus", "tasks")
+AGENT_PARAMS: Mapping[str, tuple[str, Any]] = MappingProxyType({
+    "chunksize": ("a whole number of at least 1",
+                  lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    "start_method": ("fork, spawn or forkserver", lambda v: v in ("fork", "spawn", "forkserver")),
+    "pinning": ("none, compact or spread", lambda v: v in ("none", "compact", "spread")),
+    "memory": ("local or remote", lambda v: v in ("local", "remote")),
+    "gil": ("0 or 1", lambda v: v in (0, 1) and not isinstance(v, bool)),
+})
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _MAX_WORKERS = 4096
 # Upper bounds that catch typos (a size in bytes given in kilobytes, ...).
 _LIMITS = {"_s": 3600.0, "_bytes": 1 << 30, "tasks": 100_000}
+
+
+def resolve_workers(spec: int | str, params: Mapping[str, Any], usable_cpus: int) -> int:
+    """A worker spec (int, "cpus", "2cpus", "tasks") resolved against the host and params."""
+    if spec == "cpus":
+        return max(1, usable_cpus)
+    if spec == "2cpus":
+        return max(1, 2 * usable_cpus)
+    if spec == "tasks":
+        return max(1, int(params.get("tasks", 1)))
+    return int(spec)
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One swept dimension of a workload: ``vary`` takes each point of a profile."""
+
+    name: str
+    vary: str
+    models: tuple[str, ...]
+    points: Mapping[str, tuple[Any, ...]]
+    set: Mapping[str, Any]
+    workers: int | str | None
+
+    def points_for(self, profile: str) -> tuple[Any, ...]:
+        return self.points.get(profile, ())
 
 
 @dataclass(frozen=True)
@@ -65,6 +118,8 @@ class Workload:
     workers: Mapping[str, int | str]
     profiles: Mapping[str, Mapping[str, Any]]
     path: Path
+    dimensions: Mapping[str, Dimension] = field(default_factory=lambda: MappingProxyType({}))
+    headline: bool = True  # False: only dimension cells (not part of the matrix)
 
     def params_for(self, profile: str) -> dict[str, Any]:
         """The default params with the profile's overrides applied."""
@@ -75,11 +130,7 @@ class Workload:
     def workers_for(self, model: str, params: Mapping[str, Any], usable_cpus: int) -> int:
         """The worker count of ``model``, resolved against the host and params."""
         spec = self.workers.get(model, self.workers.get("default", "cpus"))
-        if spec == "cpus":
-            return max(1, usable_cpus)
-        if spec == "tasks":
-            return max(1, int(params.get("tasks", 1)))
-        return int(spec)
+        return resolve_workers(spec, params, usable_cpus)
 
 
 def _fail(path: Path, message: str) -> WorkloadError:
@@ -119,10 +170,93 @@ def _required_str(path: Path, data: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _check_worker_spec(path: Path, where: str, value: Any, words: tuple[str, ...]) -> None:
+    if isinstance(value, bool) or not (
+        value in words or (isinstance(value, int) and 1 <= value <= _MAX_WORKERS)
+    ):
+        raise _fail(path, f"{where} = {value!r} must be 1..{_MAX_WORKERS} or one of "
+                          f"{', '.join(repr(w) for w in words)}")
+
+
+def _check_dim_value(path: Path, where: str, key: str, value: Any) -> None:
+    if key in AGENT_PARAMS:
+        what, ok = AGENT_PARAMS[key]
+        if not ok(value):
+            raise _fail(path, f"{where} = {value!r}: {key} must be {what}")
+        return
+    _check_scalar(path, where.rsplit(".", 1)[0], key, value)
+
+
+def parse_dimensions(path: Path, table: Any, models: tuple[str, ...],
+                     params: Mapping[str, Any]) -> dict[str, Dimension]:
+    """Validate the ``[dimensions]`` table of ``path``."""
+    if not isinstance(table, dict):
+        raise _fail(path, "dimensions must be a table of tables")
+    known = {"vary", "models", "set", "workers", "values", *PROFILE_NAMES}
+    dims: dict[str, Dimension] = {}
+    for name, spec in table.items():
+        where = f"dimensions.{name}"
+        if not _NAME.match(name):
+            raise _fail(path, f"{where}: name must be lower-case letters, digits and _")
+        if not isinstance(spec, dict):
+            raise _fail(path, f"{where} must be a table")
+        for key in spec:
+            if key not in known:
+                raise _fail(path, f"{where}.{key}: unknown field "
+                                  f"(known: {', '.join(sorted(known))})")
+        vary = spec.get("vary")
+        if not isinstance(vary, str) or not (
+                vary == "workers" or vary in params or vary in AGENT_PARAMS):
+            raise _fail(path, f"{where}.vary = {vary!r} must be \"workers\", a param of "
+                              f"[params] or one of {', '.join(AGENT_PARAMS)}")
+        dim_models = spec.get("models", list(models))
+        if not isinstance(dim_models, list) or not dim_models:
+            raise _fail(path, f"{where}.models must be a non-empty list of model names")
+        for model in dim_models:
+            if model not in models:
+                raise _fail(path, f"{where}.models: {model!r} is not one of this "
+                                  f"workload's models ({', '.join(models)})")
+        fixed = spec.get("set", {})
+        if not isinstance(fixed, dict):
+            raise _fail(path, f"{where}.set must be a table")
+        for key, value in fixed.items():
+            if key not in params and key not in AGENT_PARAMS:
+                raise _fail(path, f"{where}.set.{key} is not a param of [params] or an "
+                                  f"agent param ({', '.join(AGENT_PARAMS)})")
+            _check_dim_value(path, f"{where}.set.{key}", key, value)
+        workers = spec.get("workers")
+        if workers is not None:
+            if vary == "workers":
+                raise _fail(path, f"{where}.workers: not allowed when vary = \"workers\"")
+            _check_worker_spec(path, f"{where}.workers", workers, DIMENSION_WORKER_WORDS)
+        points: dict[str, tuple[Any, ...]] = {}
+        default = spec.get("values")
+        if default is None and not any(p in spec for p in PROFILE_NAMES):
+            raise _fail(path, f"{where}: give the points as values = [...] or per profile "
+                              f"({', '.join(PROFILE_NAMES)})")
+        for pname in PROFILE_NAMES:
+            values = spec.get(pname, default)
+            if values is None:
+                continue
+            at = f"{where}.{pname if pname in spec else 'values'}"
+            if not isinstance(values, list):
+                raise _fail(path, f"{at} must be a list")
+            for value in values:
+                if vary == "workers":
+                    _check_worker_spec(path, at, value, DIMENSION_WORKER_WORDS)
+                else:
+                    _check_dim_value(path, f"{at}.{vary}", vary, value)
+            points[pname] = tuple(values)
+        dims[name] = Dimension(name=name, vary=vary, models=tuple(dim_models),
+                               points=MappingProxyType(points),
+                               set=MappingProxyType(dict(fixed)), workers=workers)
+    return dims
+
+
 def parse_workload(path: Path, data: Mapping[str, Any], impl_dir: Path) -> Workload:
     """Validate the decoded TOML ``data`` of ``path`` into a Workload."""
     known = {"name", "title", "implementation", "description", "models", "params", "workers",
-             "profiles"}
+             "profiles", "dimensions", "headline"}
     for key in data:
         if key not in known:
             raise _fail(path, f"unknown field {key!r} (known: {', '.join(sorted(known))})")
@@ -174,10 +308,17 @@ def parse_workload(path: Path, data: Mapping[str, Any], impl_dir: Path) -> Workl
             if key not in params:
                 raise _fail(path, f"profiles.{pname}.params.{key} overrides no default param")
         profiles[pname] = MappingProxyType(overrides)
+    dimensions = parse_dimensions(path, data.get("dimensions", {}), tuple(models), params)
+    headline = data.get("headline", True)
+    if not isinstance(headline, bool):
+        raise _fail(path, f"field 'headline' must be true or false, not {headline!r}")
+    if not headline and not dimensions:
+        raise _fail(path, "headline = false needs a [dimensions] table (nothing would run)")
     return Workload(
         name=name, title=title, implementation=implementation, description=description,
         models=tuple(models), params=MappingProxyType(params),
         workers=MappingProxyType(workers), profiles=MappingProxyType(profiles), path=path,
+        dimensions=MappingProxyType(dimensions), headline=headline,
     )
 
 

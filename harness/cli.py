@@ -94,6 +94,11 @@ def sweep(
                          "the fleet, --forks hosts at a time).")] = "ssh",
     forks: Annotated[int, typer.Option(
         "--forks", help="With --engine ansible: hosts handled at once (1 to 1000).")] = 8,
+    dimensions: Annotated[bool | None, typer.Option(
+        "--dimensions/--no-dimensions",
+        help="Also run the dimension cells (workers, task size, payload, start method, "
+             "NUMA, GIL; see workloads/*.toml). Default: on for standard and full, off "
+             "for quick.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the benchmark matrix on every selected host and interpreter, then print it."""
@@ -108,7 +113,8 @@ def sweep(
         inventory=inventory, results=results, profile=profile, limit=limit,
         workloads=tuple(workload or ()), models=tuple(model or ()), resume=resume,
         accept_new_host_keys=accept_new_host_keys, known_hosts=known_hosts,
-        parallel_same_machine=parallel_same_machine, engine=engine, forks=forks)
+        parallel_same_machine=parallel_same_machine, engine=engine, forks=forks,
+        dimensions=dimensions)
     with make_progress(_stderr()) as progress:
         result = run_sweep(options, progress)
     if as_json:

@@ -5,6 +5,17 @@ count, on one environment (host × interpreter). Its ``cell_key`` is derived fro
 its content alone (workload, params, model, workers), so the same cell on two
 hosts shares a key and pools by profile; its ``cell_id`` adds the host and the
 interpreter, so a resumed sweep recognises what it already ran.
+
+*Headline* cells are each workload at its default params and worker counts (the
+matrix). *Dimension* cells (``dimensions=True``) come from each workload's
+``[dimensions]`` table: one thing varied at a time around the defaults, the
+dimension's name in ``params.dimension`` and its value in ``params`` (or in
+``workers``), ``headline=False``; a sequential baseline at the same params is
+added for every point. Every cell carries the calibration of its profile
+(``min_repeats``, ``max_repeats``, ``target_rel_ci``, ``budget_s``): the agent
+stops repeating once the 95% interval of the median is that narrow, or the
+budget is spent. A cell with ``params.gil`` carries ``env = {"PYTHON_GIL": ...}``:
+the agent runs it in a child process with that variable set.
 """
 
 from __future__ import annotations
@@ -12,28 +23,48 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from harness.catalog import MODELS, Workload
+from harness.catalog import MODELS, Workload, resolve_workers
 from harness.errors import OptionError
 
 
 @dataclass(frozen=True)
 class Profile:
-    """How hard a sweep measures: warmups, repeats and the per-cell timeout."""
+    """How hard a sweep measures: warmups, repeats, calibration and the per-cell timeout.
+
+    ``repeats`` is the minimum of timed repeats of a headline cell; the agent goes on
+    up to ``max_repeats`` until the median's 95% interval is at most ``target_rel_ci``
+    of the median wide, or ``budget_s`` of the cell's time is spent. Dimension cells
+    use ``dim_repeats`` and ``dim_budget_s``. ``dimensions`` is whether a sweep plans
+    the dimension cells by default.
+    """
 
     name: str
     warmups: int
     repeats: int
     timeout_s: float
+    max_repeats: int = 0
+    target_rel_ci: float | None = None
+    budget_s: float | None = None
+    dim_repeats: int = 3
+    dim_max_repeats: int = 0
+    dim_budget_s: float | None = None
+    dimensions: bool = False
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
-    "quick": Profile("quick", warmups=1, repeats=3, timeout_s=120.0),
-    "standard": Profile("standard", warmups=1, repeats=7, timeout_s=600.0),
-    "full": Profile("full", warmups=2, repeats=15, timeout_s=1800.0),
+    "quick": Profile("quick", warmups=1, repeats=3, timeout_s=120.0, max_repeats=6,
+                     target_rel_ci=0.05, budget_s=3.0, dim_repeats=3, dim_max_repeats=5,
+                     dim_budget_s=1.0, dimensions=False),
+    "standard": Profile("standard", warmups=1, repeats=7, timeout_s=600.0, max_repeats=15,
+                        target_rel_ci=0.02, budget_s=10.0, dim_repeats=5, dim_max_repeats=11,
+                        dim_budget_s=4.0, dimensions=True),
+    "full": Profile("full", warmups=2, repeats=15, timeout_s=1800.0, max_repeats=30,
+                    target_rel_ci=0.01, budget_s=60.0, dim_repeats=9, dim_max_repeats=25,
+                    dim_budget_s=20.0, dimensions=True),
 })
 
 
@@ -52,10 +83,15 @@ class Cell:
     repeats: int
     timeout_s: float
     headline: bool
+    min_repeats: int | None = None
+    max_repeats: int | None = None
+    target_rel_ci: float | None = None
+    budget_s: float | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_plan(self) -> dict[str, Any]:
         """The cell as the agent's plan file holds it."""
-        return {
+        plan: dict[str, Any] = {
             "cell_id": self.cell_id,
             "workload": self.workload,
             "implementation": self.implementation,
@@ -66,6 +102,12 @@ class Cell:
             "repeats": self.repeats,
             "timeout_s": self.timeout_s,
         }
+        for key in ("min_repeats", "max_repeats", "target_rel_ci", "budget_s"):
+            if getattr(self, key) is not None:
+                plan[key] = getattr(self, key)
+        if self.env:
+            plan["env"] = dict(self.env)
+        return plan
 
 
 def canonical_json(value: Any) -> str:
@@ -115,6 +157,79 @@ def check_models(names: Sequence[str] | None) -> tuple[str, ...]:
     return models if "sequential" in models else ("sequential",) + models
 
 
+def _calibration(profile: Profile, headline: bool) -> dict[str, Any]:
+    if headline:
+        low = profile.repeats
+        high = max(low, profile.max_repeats)
+        budget = profile.budget_s
+    else:
+        low = min(profile.repeats, profile.dim_repeats)
+        high = max(low, profile.dim_max_repeats)
+        budget = profile.dim_budget_s
+    return {"min_repeats": low, "max_repeats": high, "target_rel_ci": profile.target_rel_ci,
+            "budget_s": budget}
+
+
+def dimension_cells(
+    workload: Workload,
+    profile: Profile,
+    *,
+    host: str,
+    python: str,
+    usable_cpus: int,
+    models: Sequence[str] = (),
+    seen: set[str] | None = None,
+) -> list[Cell]:
+    """The dimension cells of ``workload`` for one environment (``seen``: keys to skip)."""
+    seen = set() if seen is None else seen
+    base = workload.params_for(profile.name)
+    calib = _calibration(profile, headline=False)
+    cells: list[Cell] = []
+    for dim in workload.dimensions.values():
+        points = dim.points_for(profile.name)
+        if not points:
+            continue
+        dim_models = [m for m in dim.models if not models or m in models]
+        if "sequential" in workload.models and "sequential" not in dim_models:
+            dim_models.insert(0, "sequential")  # every point gets its baseline
+        for value in points:
+            params = dict(base)
+            params.update(dim.set)
+            if dim.vary != "workers":
+                params[dim.vary] = value
+            params["dimension"] = dim.name
+            for model in dim_models:
+                if model == "sequential":
+                    workers = 1
+                elif dim.vary == "workers":
+                    workers = resolve_workers(value, params, usable_cpus)
+                elif dim.workers is not None:
+                    workers = resolve_workers(dim.workers, params, usable_cpus)
+                else:
+                    workers = workload.workers_for(model, params, usable_cpus)
+                key = digest(workload.name, params, model, workers)
+                if key in seen:
+                    continue
+                seen.add(key)
+                env = {"PYTHON_GIL": str(params["gil"])} if "gil" in params else {}
+                cells.append(Cell(
+                    cell_id=digest(host, python, key),
+                    cell_key=key,
+                    workload=workload.name,
+                    implementation=workload.implementation,
+                    model=model,
+                    workers=workers,
+                    params=MappingProxyType(dict(params)),
+                    warmups=profile.warmups,
+                    repeats=calib["min_repeats"],
+                    timeout_s=profile.timeout_s,
+                    headline=False,
+                    env=MappingProxyType(env),
+                    **calib,
+                ))
+    return cells
+
+
 def plan_cells(
     workloads: Iterable[Workload],
     profile: Profile,
@@ -123,10 +238,19 @@ def plan_cells(
     python: str,
     usable_cpus: int,
     models: Sequence[str] = (),
+    dimensions: bool = False,
 ) -> tuple[Cell, ...]:
-    """The headline cells of ``workloads`` for one environment, in run order."""
+    """The cells of ``workloads`` for one environment, in run order.
+
+    The headline cells first (all workloads), then, with ``dimensions``, every
+    workload's dimension cells.
+    """
+    workloads = tuple(workloads)
+    calib = _calibration(profile, headline=True)
     cells: list[Cell] = []
     for workload in workloads:
+        if not workload.headline:
+            continue
         params = workload.params_for(profile.name)
         for model in workload.models:
             if models and model not in models:
@@ -146,7 +270,13 @@ def plan_cells(
                 repeats=profile.repeats,
                 timeout_s=profile.timeout_s,
                 headline=True,
+                **calib,
             ))
+    if dimensions:
+        seen = {c.cell_key for c in cells}
+        for workload in workloads:
+            cells.extend(dimension_cells(workload, profile, host=host, python=python,
+                                         usable_cpus=usable_cpus, models=models, seen=seen))
     return tuple(cells)
 
 

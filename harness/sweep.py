@@ -67,6 +67,7 @@ class SweepOptions:
     known_hosts: Path | None = None
     engine: str = "ssh"
     forks: int = 8
+    dimensions: bool | None = None  # plan the dimension cells (None: the profile's default)
 
 
 @dataclass(frozen=True)
@@ -472,6 +473,8 @@ class _Sweep:
         catalog = load_catalog()
         self.workloads: tuple[Workload, ...] = select_workloads(catalog, options.workloads)
         self.models = check_models(options.models)
+        self.dimensions = (self.profile.dimensions if options.dimensions is None
+                           else options.dimensions)
         self.hosts = load_inventory(options.inventory, options.limit)
         self.warehouse = Warehouse(options.results)
         self.machine_locks = _MachineLocks(parallel=options.parallel_same_machine)
@@ -540,7 +543,8 @@ class _Sweep:
         """Store the fingerprint, plan the cells; a recorder for what is left to run."""
         eid = env_id(self.sweep_id, host.name, python)
         cells = plan_cells(self.workloads, self.profile, host=host.name, python=python,
-                           usable_cpus=int(env.get("usable_cpus") or 1), models=self.models)
+                           usable_cpus=int(env.get("usable_cpus") or 1), models=self.models,
+                           dimensions=self.dimensions)
         self.observer.host_planned(f"{host.name} {python}", len(cells))
         # Written again on a resume: the host answered, whatever failed before.
         self.warehouse.add_environment(
@@ -564,6 +568,7 @@ class _Sweep:
             "models": list(self.models),
             "hosts": [h.name for h in self.hosts],
             "limit": self.options.limit,
+            "dimensions": self.dimensions,
         }
 
     def run(self) -> SweepResult:

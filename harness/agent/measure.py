@@ -102,6 +102,27 @@ def tree_rss_proc(root, exclude):
     return total
 
 
+def tree_rss_detail(root, exclude):
+    """``(total, largest descendant, descendants)`` of the RSS of ``root``'s tree."""
+    total = 0
+    largest = 0
+    kids = 0
+    stack = [root]
+    seen = 0
+    while stack and seen < MAX_TREE:
+        pid = stack.pop()
+        seen += 1
+        if pid in exclude:
+            continue
+        rss = _rss_proc(pid)
+        total += rss
+        if pid != root:
+            kids += 1
+            largest = max(largest, rss)
+        stack.extend(_children_proc(pid))
+    return total, largest, kids
+
+
 def tree_rss_psutil(psutil, root, exclude):
     try:
         proc = psutil.Process(root)
@@ -151,11 +172,18 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = None
         self.peak = 0
+        self.worker_peak = None  # largest single descendant (a pool worker), /proc only
+        self.procs_peak = None  # most descendants at once, /proc only
 
     def _sample(self):
         if _TREE_RSS is None:
             return
-        value = _TREE_RSS(os.getpid(), self._exclude)
+        if _TREE_RSS is tree_rss_proc:
+            value, largest, kids = tree_rss_detail(os.getpid(), self._exclude)
+            self.worker_peak = max(self.worker_peak or 0, largest)
+            self.procs_peak = max(self.procs_peak or 0, kids)
+        else:
+            value = _TREE_RSS(os.getpid(), self._exclude)
         if value > self.peak:
             self.peak = value
 
@@ -183,6 +211,8 @@ class Window:
         self._exclude = tuple(exclude)
         self._sampler = RssSampler(exclude)
         self.result = None
+        self.worker_peak_rss_bytes = None
+        self.procs_peak = None
 
     def __enter__(self):
         self._x0 = proc_cpu_s(self._exclude) if self._exclude else None
@@ -205,5 +235,7 @@ class Window:
         if u1.maxrss_bytes is not None:
             peak = max(peak, u1.maxrss_bytes)
         excluded = max(0.0, x1 - self._x0) if x1 is not None else None
+        self.worker_peak_rss_bytes = self._sampler.worker_peak or None
+        self.procs_peak = self._sampler.procs_peak
         self.result = Measurement(wall, user, sys_, int(peak) if peak else None, excluded)
         return False

@@ -1,10 +1,14 @@
 """The execution models: run every task of a workload one way.
 
-``run(model, module, setup, workers, start_method)`` runs the whole batch once
+``run(model, module, setup, workers, start_method, chunksize=None, cpus=None)``
+runs the whole batch once
 (the timed region of one repeat: create the pool or loop, run all tasks, shut it
 down) and returns ``(results, extra)``, where ``extra`` holds ``startup_s`` for
 pool models: the time to create the pool and have its workers answer a no-op
 (``workloads.noop``), which is part of the timed region, as for a user.
+``chunksize`` is passed to ``map`` (processes, mp_pool; default 1); ``cpus``
+pins the run (``os.sched_setaffinity``): each pool worker through its
+initializer, the agent's own thread (and the threads it starts) otherwise.
 
 Model names are exact: sequential, threads, processes, mp_pool, asyncio,
 asyncio_to_thread, interpreters.
@@ -12,7 +16,9 @@ asyncio_to_thread, interpreters.
 
 import asyncio
 import concurrent.futures
+import contextlib
 import multiprocessing
+import os
 import platform
 import sys
 import time
@@ -46,39 +52,53 @@ def default_start_method():
     return multiprocessing.get_start_method(allow_none=False)
 
 
+def pin_worker(cpus):
+    """Pool initializer: restrict this worker to ``cpus``."""
+    if cpus:
+        os.sched_setaffinity(0, set(cpus))
+
+
+def _pool_init(cpus):
+    return (pin_worker, (tuple(cpus),)) if cpus else (None, ())
+
+
 def _warm_executor(executor, workers):
     futures = [executor.submit(workloads.noop, i) for i in range(workers)]
     for fut in futures:
         fut.result()
 
 
-def run_sequential(module, setup, workers, start_method):
+def run_sequential(module, setup, workers, start_method, chunksize=None, cpus=None):
     return [module.task(arg) for arg in setup.args], {}
 
 
-def _run_executor(executor_factory, module, setup, workers):
+def _run_executor(executor_factory, module, setup, workers, chunksize=None):
     t0 = time.perf_counter()
     with executor_factory() as executor:
         _warm_executor(executor, workers)
         startup = time.perf_counter() - t0
-        results = list(executor.map(module.task, setup.args))
-    return results, {"startup_s": startup}
+        t1 = time.perf_counter()
+        results = list(executor.map(module.task, setup.args, chunksize=chunksize or 1))
+        tasks_s = time.perf_counter() - t1
+    return results, {"startup_s": startup, "tasks_s": tasks_s}
 
 
-def run_threads(module, setup, workers, start_method):
+def run_threads(module, setup, workers, start_method, chunksize=None, cpus=None):
     return _run_executor(
         lambda: concurrent.futures.ThreadPoolExecutor(max_workers=workers),
         module, setup, workers)
 
 
-def run_processes(module, setup, workers, start_method):
+def run_processes(module, setup, workers, start_method, chunksize=None, cpus=None):
     ctx = multiprocessing.get_context(start_method)
+    init, initargs = _pool_init(cpus)
     return _run_executor(
-        lambda: concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx),
-        module, setup, workers)
+        lambda: concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=init, initargs=initargs),
+        module, setup, workers, chunksize)
 
 
-def run_interpreters(module, setup, workers, start_method):
+def run_interpreters(module, setup, workers, start_method, chunksize=None, cpus=None):
     factory = getattr(concurrent.futures, "InterpreterPoolExecutor", None)
     if factory is None:
         raise NotApplicable(not_applicable_reason("interpreters", module))
@@ -91,21 +111,24 @@ def run_interpreters(module, setup, workers, start_method):
                          module, setup, workers)
 
 
-def run_mp_pool(module, setup, workers, start_method):
+def run_mp_pool(module, setup, workers, start_method, chunksize=None, cpus=None):
     ctx = multiprocessing.get_context(start_method)
+    init, initargs = _pool_init(cpus)
     t0 = time.perf_counter()
-    pool = ctx.Pool(workers)
+    pool = ctx.Pool(workers, initializer=init, initargs=initargs)
     try:
         pool.map(workloads.noop, range(workers), chunksize=1)
         startup = time.perf_counter() - t0
-        results = pool.map(module.task, setup.args, chunksize=1)
+        t1 = time.perf_counter()
+        results = pool.map(module.task, setup.args, chunksize=chunksize or 1)
+        tasks_s = time.perf_counter() - t1
         pool.close()
     except BaseException:
         pool.terminate()
         raise
     finally:
         pool.join()  # reaps the workers inside the window
-    return results, {"startup_s": startup}
+    return results, {"startup_s": startup, "tasks_s": tasks_s}
 
 
 async def _gather_all(coros):
@@ -118,7 +141,7 @@ async def _gather_all(coros):
     return [t.result() for t in tasks]
 
 
-def run_asyncio(module, setup, workers, start_method):
+def run_asyncio(module, setup, workers, start_method, chunksize=None, cpus=None):
     atask = getattr(module, "atask", None)
 
     async def main():
@@ -135,7 +158,7 @@ def run_asyncio(module, setup, workers, start_method):
     return asyncio.run(main()), {}
 
 
-def run_asyncio_to_thread(module, setup, workers, start_method):
+def run_asyncio_to_thread(module, setup, workers, start_method, chunksize=None, cpus=None):
     state = {}
 
     async def main():
@@ -161,6 +184,23 @@ RUNNERS = {
 }
 
 
-def run(model, module, setup, workers, start_method):
+@contextlib.contextmanager
+def _pinned_here(cpus):
+    """Pin the calling thread (and threads it starts) to ``cpus``, restored after."""
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(cpus))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def run(model, module, setup, workers, start_method, chunksize=None, cpus=None):
     """Run all tasks of ``setup`` under ``model``; ``(results, extra)``."""
-    return RUNNERS[model](module, setup, workers, start_method)
+    if model in PROCESS_MODELS:
+        return RUNNERS[model](module, setup, workers, start_method, chunksize, cpus)
+    with _pinned_here(cpus):
+        return RUNNERS[model](module, setup, workers, start_method, chunksize, cpus)

@@ -10,24 +10,40 @@ processes this agent started, and exits 0 (the protocol is complete).
 import collections
 import contextlib
 import importlib
+import json
 import multiprocessing
 import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-from harness.agent import AGENT_VERSION, measure, models, probe, protocol
+from harness.agent import AGENT_VERSION, measure, models, noise, numa, probe, protocol, stats
 
 WATCHDOG_GRACE_S = 10.0  # at most; 1 s + 10 % of timeout_s below that
 _IMPL_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 Cell = collections.namedtuple(
-    "Cell", "cell_id workload implementation model workers params warmups repeats timeout_s")
-Plan = collections.namedtuple("Plan", "keepalive_s cells")
+    "Cell", "cell_id workload implementation model workers params warmups repeats timeout_s "
+            "min_repeats max_repeats target_rel_ci budget_s env",
+    defaults=(None, None, None, None, None))
+Plan = collections.namedtuple("Plan", "keepalive_s cells child", defaults=(False,))
+
+# Params every workload accepts, read by the agent itself (the dimensions).
+AGENT_PARAMS = {
+    "chunksize": lambda v: _is_int(v) and v >= 1,
+    "start_method": lambda v: isinstance(v, str),
+    "pinning": lambda v: v in ("none", "compact", "spread"),
+    "memory": lambda v: v in ("local", "remote"),
+    "gil": lambda v: v in (0, 1) and not isinstance(v, bool),
+}
+_ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+NUMA_ROOT = numa.NODE_ROOT
+CHILD_GRACE_S = 30.0
 
 
 class PlanError(ValueError):
@@ -79,10 +95,28 @@ def parse_plan(data):
         for key, value in raw["params"].items():
             if not isinstance(value, (str, int, float, bool)):
                 raise PlanError("%s.params.%s must be a number, string or bool" % (where, key))
+            if key in AGENT_PARAMS and not AGENT_PARAMS[key](value):
+                raise PlanError("%s.params.%s has an invalid value %r" % (where, key, value))
+        optional = (("min_repeats", lambda v: _is_int(v) and v >= 1),
+                    ("max_repeats", lambda v: _is_int(v) and v >= 1),
+                    ("target_rel_ci", lambda v: _is_num(v) and v > 0),
+                    ("budget_s", lambda v: _is_num(v) and v > 0),
+                    ("env", lambda v: isinstance(v, dict) and all(
+                        isinstance(k, str) and _ENV_NAME_RE.match(k) and isinstance(x, str)
+                        for k, x in v.items())))
+        for key, ok in optional:
+            if raw.get(key) is not None and not ok(raw[key]):
+                raise PlanError("%s.%s has an invalid value %r" % (where, key, raw[key]))
+        min_r = raw.get("min_repeats") or raw["repeats"]
+        max_r = raw.get("max_repeats") or max(min_r, raw["repeats"])
+        if max_r < min_r:
+            raise PlanError("%s: max_repeats %d < min_repeats %d" % (where, max_r, min_r))
         cells.append(Cell(raw["cell_id"], raw["workload"], raw["implementation"],
                           raw["model"], raw["workers"], dict(raw["params"]),
-                          raw["warmups"], raw["repeats"], float(raw["timeout_s"])))
-    return Plan(float(keepalive_s), tuple(cells))
+                          raw["warmups"], raw["repeats"], float(raw["timeout_s"]),
+                          min_r, max_r, raw.get("target_rel_ci"), raw.get("budget_s"),
+                          dict(raw.get("env") or {})))
+    return Plan(float(keepalive_s), tuple(cells), bool(data.get("child", False)))
 
 
 # ---------------------------------------------------------------- output
@@ -199,13 +233,122 @@ class Runner:
         thread.start()
         base = tempfile.mkdtemp(prefix="harness-agent-")
         try:
-            for cell in self.plan.cells:
-                self.run_cell(cell, base)
+            cells = list(self.plan.cells)
+            i = 0
+            while i < len(cells):
+                cell = cells[i]
+                where, detail = self.placement(cell)
+                if where == "child":
+                    group = [cell]
+                    while i + len(group) < len(cells) and \
+                            self.placement(cells[i + len(group)]) == (where, detail):
+                        group.append(cells[i + len(group)])
+                    self.run_child(group, *detail)
+                    self.cells_done += len(group)
+                    i += len(group)
+                    continue
+                if where == "not_applicable":
+                    self.not_applicable(cell, detail)
+                else:
+                    self.run_cell(cell, base)
                 self.cells_done += 1
+                i += 1
         finally:
             self._stop.set()
             thread.join(timeout=5)
             shutil.rmtree(base, ignore_errors=True)
+
+    # -- where a cell runs: here, in a child agent (env vars, numactl), or not at all
+    def numa_nodes(self):
+        if not hasattr(self, "_nodes"):
+            self._nodes = numa.read_nodes(NUMA_ROOT)
+        return self._nodes
+
+    def placement(self, cell):
+        """``("here", None)``, ``("child", (env, prefix))`` or ``("not_applicable", reason)``."""
+        params = cell.params
+        env = dict(cell.env or {})
+        prefix = ()
+        if ("gil" in params or "PYTHON_GIL" in env) and not probe_free_threaded():
+            return "not_applicable", ("PYTHON_GIL=%s needs a free-threaded build "
+                                      "(this is a standard build)" % params.get("gil", "?"))
+        if params.get("pinning", "none") != "none" or "memory" in params:
+            reason = numa.not_applicable(self.numa_nodes())
+            if reason is not None:
+                return "not_applicable", reason
+        if "memory" in params and not self.plan.child:
+            tool = shutil.which("numactl")
+            if tool is None:
+                return "not_applicable", "numactl is not installed"
+            pairs = numa.membind_pairs(self.numa_nodes())
+            cpu_node, mem_node = pairs[params["memory"]]
+            prefix = (tool, "--cpunodebind=%d" % cpu_node, "--membind=%d" % mem_node)
+        if self.plan.child or (not env and not prefix):
+            return "here", None
+        return "child", (tuple(sorted(env.items())), prefix)
+
+    def not_applicable(self, cell, reason):
+        self.out.send("cell_start", cell_id=cell.cell_id, workload=cell.workload,
+                      model=cell.model, workers=cell.workers)
+        params = dict(cell.params)
+        self._sample(cell, 0, False, params, error=reason)
+        self._finish(cell, "not_applicable", reason, params)
+
+    def run_child(self, cells, env_items, prefix):
+        """Run ``cells`` in a child agent (own env vars / numactl) and relay its lines."""
+        plan = {"protocol": protocol.PROTOCOL_VERSION, "keepalive_s": self.plan.keepalive_s,
+                "child": True, "cells": [_cell_plan(c) for c in cells]}
+        boot = ("import sys\nsys.path[:0] = %r\nfrom harness.agent.__main__ import main\n"
+                "main(['run', '-'])\n" % ([p for p in sys.path if p],))
+        argv = list(prefix) + [sys.executable, "-c", boot]
+        env = dict(os.environ)
+        env.update(dict(env_items))
+        done = set()
+        reason = None
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    env=env, close_fds=True)
+        except OSError as exc:
+            proc = None
+            reason = "cannot start a child agent: %s" % one_line_error(exc)
+        if proc is not None:
+            limit = sum(c.timeout_s + _grace(c) for c in cells) + CHILD_GRACE_S
+            timer = threading.Timer(limit, proc.kill)
+            timer.daemon = True
+            timer.start()
+            try:
+                proc.stdin.write(json.dumps(plan).encode("utf-8"))
+                proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                for line in proc.stdout:
+                    try:
+                        msg = protocol.parse_line(line)
+                    except protocol.ProtocolViolation as exc:
+                        sys.stderr.write("harness agent: child line dropped: %s\n" % exc)
+                        continue
+                    kind = msg.pop("type")
+                    if kind in ("hello", "env", "eof", "keepalive"):
+                        continue
+                    if kind == "cell_done":
+                        done.add(msg["cell_id"])
+                    if kind == "sample":
+                        msg["extra"] = dict(msg["extra"], child_env=",".join(
+                            "%s=%s" % kv for kv in env_items) or None,
+                            child_prefix=" ".join(prefix) or None)
+                    self.out.send(kind, **msg)
+            finally:
+                code = proc.wait()
+                timer.cancel()
+            reason = "child agent exited with status %d" % code
+        for cell in cells:
+            if cell.cell_id not in done:
+                self.out.send("cell_start", cell_id=cell.cell_id, workload=cell.workload,
+                              model=cell.model, workers=cell.workers)
+                params = dict(cell.params)
+                self._sample(cell, 0, False, params, error=reason)
+                self._finish(cell, "failed", reason, params)
 
     # -- one cell
     def _sample(self, cell, repeat, warmup, params, measurement=None, ok=False, error=None,
@@ -249,6 +392,11 @@ class Runner:
                 reason = "start method %r is not available here" % (start_method,)
                 self._sample(cell, 0, False, params, error=reason)
                 return self._finish(cell, "not_applicable", reason, params)
+        cpus = None
+        pinning = params.get("pinning", "none")
+        if pinning != "none":
+            cpus = numa.numa_plan(self.numa_nodes(), cell.workers)["pinning"][pinning]
+        facts = noise.cell_noise()
         deadline = time.monotonic() + cell.timeout_s
         workdir = tempfile.mkdtemp(prefix="cell-", dir=base)
         setup = None
@@ -262,7 +410,8 @@ class Runner:
             params = _clean_params(setup.params)
             if start_method is not None:
                 params["start_method"] = start_method
-            status, reason = self._repeats(cell, module, setup, params, start_method, deadline)
+            status, reason = self._repeats(cell, module, setup, params, start_method, deadline,
+                                           facts, cpus)
         finally:
             if setup is not None:
                 try:
@@ -273,8 +422,23 @@ class Runner:
             shutil.rmtree(workdir, ignore_errors=True)
         return self._finish(cell, status, reason, params)
 
-    def _repeats(self, cell, module, setup, params, start_method, deadline):
-        total = cell.warmups + cell.repeats
+    def _repeats(self, cell, module, setup, params, start_method, deadline, facts=None,
+                 cpus=None):
+        """Warmups, then timed repeats until the calibration says stop (stats.Calibration)."""
+        min_r = cell.min_repeats or cell.repeats
+        max_r = max(min_r, cell.max_repeats or cell.repeats)
+        calib = stats.Calibration(min_r, max_r, cell.target_rel_ci, cell.budget_s)
+        total = cell.warmups + max_r
+        base_extra = dict(facts or {})
+        base_extra["calib_min_repeats"] = min_r
+        base_extra["calib_max_repeats"] = max_r
+        base_extra["calib_target_rel_ci"] = cell.target_rel_ci
+        base_extra["calib_budget_s"] = cell.budget_s
+        if cpus:
+            base_extra["pinned_cpus"] = ",".join(str(c) for c in cpus)
+        chunksize = params.get("chunksize")
+        timed = []
+        t_start = time.monotonic()
         for repeat in range(total):
             warmup = repeat < cell.warmups
             if time.monotonic() > deadline:
@@ -290,7 +454,7 @@ class Runner:
                 with window:
                     try:
                         results, extra = models.run(cell.model, module, setup, cell.workers,
-                                                    start_method)
+                                                    start_method, chunksize, cpus)
                     except Exception as exc:
                         error = one_line_error(exc)
             finally:
@@ -304,11 +468,39 @@ class Runner:
                     error = "wrong result: " + one_line_error(exc)
             if window.result is not None and window.result.excluded_cpu_s is not None:
                 extra = dict(extra, server_cpu_s=round(window.result.excluded_cpu_s, 4))
+            extra = dict(base_extra, **extra)
+            extra["worker_peak_rss_bytes"] = window.worker_peak_rss_bytes
+            extra["procs_peak"] = window.procs_peak
+            stop = None
+            if error is None and not warmup and window.result is not None:
+                timed.append(window.result.wall_s)
+                stop = calib.stop_reason(timed, time.monotonic() - t_start)
+                if stop is None and repeat == total - 1:
+                    stop = "max_repeats"
+                if stop is not None:
+                    width = stats.rel_ci_width(timed)
+                    extra["calib_stop"] = stop
+                    extra["calib_reached_rel_ci"] = None if width is None else round(width, 6)
+                    extra["calib_repeats"] = len(timed)
             self._sample(cell, repeat, warmup, params, window.result, ok=error is None,
                          error=error, extra=extra)
             if error is not None:
                 return "failed", "repeat %d failed: %s" % (repeat, error)
+            if stop is not None:
+                break
         return "ok", None
+
+
+def probe_free_threaded():
+    import sysconfig  # noqa: PLC0415
+
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def _cell_plan(cell):
+    plan = dict(cell._asdict())
+    plan["env"] = None  # the child runs with the env already set
+    return {k: v for k, v in plan.items() if v is not None}
 
 
 def _grace(cell):

@@ -59,7 +59,8 @@ def test_plan_document_is_what_the_agent_reads() -> None:
     assert doc["protocol"] == 1
     cell = doc["cells"][0]
     assert set(cell) == {"cell_id", "workload", "implementation", "model", "workers", "params",
-                         "warmups", "repeats", "timeout_s"}
+                         "warmups", "repeats", "timeout_s", "min_repeats", "max_repeats",
+                         "target_rel_ci", "budget_s"}
 
 
 def test_profile_and_env_ids() -> None:
