@@ -276,6 +276,8 @@ class LocalTransport:
         finally:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
+            if proc.returncode not in (0, None):
+                _kill_group(proc)  # it died: what it started may still run
             for stream in (proc.stdout, proc.stderr):
                 with contextlib.suppress(OSError):
                     stream.close()

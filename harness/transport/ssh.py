@@ -475,13 +475,17 @@ class SSHTransport:
                 what=what,
             )
         finally:
+            if channel.exit_status_ready() and channel.exit_status not in (0, -1):
+                # The command died (killed, crashed): what it started may still run.
+                self._kill(channel, pid_file, even_if_exited=True)
             channel.close()
             with self._lock:
                 self._running.pop(number, None)
 
-    def _kill(self, channel: paramiko.Channel, pid_file: str) -> None:
+    def _kill(self, channel: paramiko.Channel, pid_file: str, even_if_exited: bool = False
+              ) -> None:
         """Kill the command's whole process group on the host, then drop the channel."""
-        if channel.exit_status_ready() and channel.exit_status != -1:
+        if channel.exit_status_ready() and channel.exit_status != -1 and not even_if_exited:
             channel.close()
             return
         quoted = shlex.quote(pid_file)
