@@ -226,14 +226,16 @@ GROUP BY sweep_id, env_id, workload, model;
 -- Time per task by payload size and model (dimensions 'payload' and 'payload_shm'):
 -- per_task_s = median_s / tasks; vs_threads = this model's median over threads' at the
 -- same payload and transport (above 1: slower than threads); loses_to_threads when
--- significantly slower (Mann-Whitney p < 0.05); lose_from_bytes: the smallest payload
+-- significantly slower (Mann-Whitney p < 0.05, or the two 95% median intervals do not
+-- overlap: with 3 repeats each no U test can reach p < 0.05); lose_from_bytes: the smallest payload
 -- from which this model loses to threads at every larger payload.
 CREATE OR REPLACE VIEW transfer_cost AS
 WITH t AS (
     SELECT d.*, th.median_s AS threads_median_s,
            d.median_s / nullif(th.median_s, 0) AS vs_threads,
-           CASE WHEN d.model = 'threads' THEN NULL
-                ELSE d.median_s > th.median_s AND mann_whitney_p(d.xs, th.xs) < 0.05 END
+           CASE WHEN d.model IN ('threads', 'sequential') THEN NULL
+                ELSE d.median_s > th.median_s AND (mann_whitney_p(d.xs, th.xs) < 0.05
+                                                   OR d.ci_low_s > th.ci_high_s) END
                AS loses_to_threads
     FROM dimension_cells d
     LEFT JOIN dimension_cells th
@@ -251,7 +253,8 @@ SELECT sweep_id, env_id, profile_id, host, python, workload, model, workers,
        payload_bytes, tasks, task_s, status, reason, n, median_s, ci_low_s, ci_high_s,
        median_s / nullif(tasks, 0) AS per_task_s, seq_median_s, speedup,
        threads_median_s, vs_threads, loses_to_threads,
-       CASE WHEN model <> 'threads' THEN min(payload_bytes) FILTER (WHERE loses_from_here)
+       CASE WHEN model NOT IN ('threads', 'sequential')
+            THEN min(payload_bytes) FILTER (WHERE loses_from_here)
            OVER (PARTITION BY sweep_id, env_id, dimension, model) END AS lose_from_bytes,
        peak_rss_bytes
 FROM l;
