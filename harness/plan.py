@@ -56,7 +56,7 @@ class Profile:
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
-    "quick": Profile("quick", warmups=1, repeats=3, timeout_s=120.0, max_repeats=6,
+    "quick": Profile("quick", warmups=1, repeats=7, timeout_s=120.0, max_repeats=9,
                      target_rel_ci=0.05, budget_s=3.0, dim_repeats=3, dim_max_repeats=5,
                      dim_budget_s=1.0, dimensions=False),
     "standard": Profile("standard", warmups=1, repeats=7, timeout_s=600.0, max_repeats=11,
