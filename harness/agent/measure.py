@@ -5,7 +5,8 @@
   workers are reaped at pool shutdown, inside the window, so they count);
 * peak RSS: a sampler thread sums the RSS of this process and its descendants
   every ~50 ms (``/proc/<pid>/task/*/children`` walk, psutil as fallback), and
-  the result is at least this process's ``ru_maxrss``.
+  the result is at least this process's ``ru_maxrss`` when that grew during the
+  window (a lifetime peak reached before the window says nothing about it).
 
 Processes listed in ``exclude`` (e.g. the latency server of the network
 workload, with its descendants) are not counted; their own CPU time during the
@@ -232,7 +233,10 @@ class Window:
             user = max(0.0, u1.user_s - u0.user_s)
             sys_ = max(0.0, u1.sys_s - u0.sys_s)
         peak = self._sampler.peak
-        if u1.maxrss_bytes is not None:
+        # ru_maxrss is the lifetime peak: it says something about this window only
+        # when it grew inside it (then this process peaked here, between samples).
+        if u1.maxrss_bytes is not None and u0.maxrss_bytes is not None \
+                and u1.maxrss_bytes > u0.maxrss_bytes:
             peak = max(peak, u1.maxrss_bytes)
         excluded = max(0.0, x1 - self._x0) if x1 is not None else None
         self.worker_peak_rss_bytes = self._sampler.worker_peak or None
