@@ -477,6 +477,7 @@ class _Sweep:
                            else options.dimensions)
         self.hosts = load_inventory(options.inventory, options.limit)
         self.warehouse = Warehouse(options.results)
+        self.warehouse.check_schema()  # never add to a warehouse a newer harness wrote
         self.machine_locks = _MachineLocks(parallel=options.parallel_same_machine)
         self._failures: list[Failure] = []
         self._lock = threading.Lock()

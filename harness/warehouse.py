@@ -650,6 +650,18 @@ class Warehouse:
                     hint="upgrade harness to read it",
                 )
 
+    def check_schema(self) -> None:
+        """Refuse (WarehouseInputError) a warehouse holding files of a newer schema."""
+        if not self.root.is_dir():
+            return
+        con = duckdb.connect(":memory:")
+        try:
+            self._check_schema_versions(con)
+        except duckdb.Error as e:
+            raise WarehouseInputError(f"cannot read the warehouse {self.root}: {e}") from e
+        finally:
+            con.close()
+
     def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
         """views.sql first, then every other analysis/*.sql in name order (each file
         builds on views.sql and on the files before it; all are CREATE OR REPLACE)."""
