@@ -196,17 +196,6 @@ def sql(
     typer.echo(render.format_frame(frame, fmt))
 
 
-@app.command()
-def matrix(
-    sweep_id: Annotated[str | None, typer.Option(
-        "--sweep", "-s", help="Sweep id (default: the latest).")] = None,
-    results: ResultsOpt = DEFAULT_RESULTS,
-    as_json: JsonOpt = False,
-) -> None:
-    """Print the matrix of each hardware profile of a sweep."""
-    _print_matrix(results, sweep_id, as_json)
-
-
 SWEEPS_SQL = """
 SELECT s.sweep_id, s.status, strftime(s.started_at, '%Y-%m-%d %H:%M:%S') AS started,
        CASE WHEN s.finished_at IS NOT NULL
@@ -249,6 +238,17 @@ def sweeps(
         sid = pending.sweep_id.iloc[-1]
         _stderr().print(f"resume with: harness sweep --resume {sid} --results {results} "
                         "(and the sweep's --inventory)", markup=False)
+
+
+@app.command()
+def matrix(
+    sweep_id: Annotated[str | None, typer.Option(
+        "--sweep", "-s", help="Sweep id (default: the latest).")] = None,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the matrix of each hardware profile of a sweep."""
+    _print_matrix(results, sweep_id, as_json)
 
 
 @app.command()
