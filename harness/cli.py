@@ -99,6 +99,10 @@ def sweep(
         help="Also run the dimension cells (workers, task size, payload, start method, "
              "NUMA, GIL; see workloads/*.toml). Default: on for standard and full, off "
              "for quick.")] = None,
+    dimension: Annotated[list[str] | None, typer.Option(
+        "--dimension", "-d",
+        help="Only this dimension (repeatable, e.g. workers, task_duration, payload); "
+             "implies --dimensions.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the benchmark matrix on every selected host and interpreter, then print it."""
@@ -114,7 +118,7 @@ def sweep(
         workloads=tuple(workload or ()), models=tuple(model or ()), resume=resume,
         accept_new_host_keys=accept_new_host_keys, known_hosts=known_hosts,
         parallel_same_machine=parallel_same_machine, engine=engine, forks=forks,
-        dimensions=dimensions)
+        dimensions=dimensions, dimension_names=tuple(dimension or ()))
     with make_progress(_stderr()) as progress:
         result = run_sweep(options, progress)
     if as_json:

@@ -157,6 +157,20 @@ def check_models(names: Sequence[str] | None) -> tuple[str, ...]:
     return models if "sequential" in models else ("sequential",) + models
 
 
+def check_dimensions(workloads: Sequence[Workload],
+                     names: Sequence[str] | None) -> tuple[str, ...]:
+    """Validate ``--dimension`` values against the selected workloads; empty means every
+    dimension."""
+    if not names:
+        return ()
+    known = list(dict.fromkeys(d for w in workloads for d in w.dimensions))
+    for name in names:
+        if name not in known:
+            raise OptionError(f"--dimension {name!r} is not a dimension of the selected "
+                              "workloads", hint=f"known dimensions: {', '.join(known)}")
+    return tuple(dict.fromkeys(names))
+
+
 def _calibration(profile: Profile, headline: bool) -> dict[str, Any]:
     if headline:
         low = profile.repeats
@@ -179,13 +193,17 @@ def dimension_cells(
     usable_cpus: int,
     models: Sequence[str] = (),
     seen: set[str] | None = None,
+    names: Sequence[str] = (),
 ) -> list[Cell]:
-    """The dimension cells of ``workload`` for one environment (``seen``: keys to skip)."""
+    """The dimension cells of ``workload`` for one environment (``seen``: keys to skip;
+    ``names``: only these dimensions, empty: every one)."""
     seen = set() if seen is None else seen
     base = workload.params_for(profile.name)
     calib = _calibration(profile, headline=False)
     cells: list[Cell] = []
     for dim in workload.dimensions.values():
+        if names and dim.name not in names:
+            continue
         points = dim.points_for(profile.name)
         if not points:
             continue
@@ -239,11 +257,12 @@ def plan_cells(
     usable_cpus: int,
     models: Sequence[str] = (),
     dimensions: bool = False,
+    dimension_names: Sequence[str] = (),
 ) -> tuple[Cell, ...]:
     """The cells of ``workloads`` for one environment, in run order.
 
     The headline cells first (all workloads), then, with ``dimensions``, every
-    workload's dimension cells.
+    workload's dimension cells (only those named in ``dimension_names`` when given).
     """
     workloads = tuple(workloads)
     calib = _calibration(profile, headline=True)
@@ -276,7 +295,8 @@ def plan_cells(
         seen = {c.cell_key for c in cells}
         for workload in workloads:
             cells.extend(dimension_cells(workload, profile, host=host, python=python,
-                                         usable_cpus=usable_cpus, models=models, seen=seen))
+                                         usable_cpus=usable_cpus, models=models, seen=seen,
+                                         names=dimension_names))
     return tuple(cells)
 
 

@@ -33,6 +33,7 @@ from harness.plan import (
     Cell,
     Profile,
     canonical_json,
+    check_dimensions,
     check_models,
     env_id,
     get_profile,
@@ -68,6 +69,7 @@ class SweepOptions:
     engine: str = "ssh"
     forks: int = 8
     dimensions: bool | None = None  # plan the dimension cells (None: the profile's default)
+    dimension_names: tuple[str, ...] = ()  # only these dimensions (implies dimensions)
 
 
 @dataclass(frozen=True)
@@ -473,8 +475,12 @@ class _Sweep:
         catalog = load_catalog()
         self.workloads: tuple[Workload, ...] = select_workloads(catalog, options.workloads)
         self.models = check_models(options.models)
-        self.dimensions = (self.profile.dimensions if options.dimensions is None
-                           else options.dimensions)
+        self.dimension_names = check_dimensions(self.workloads, options.dimension_names)
+        if self.dimension_names and options.dimensions is False:
+            raise OptionError("--dimension needs the dimension cells",
+                              hint="drop --no-dimensions")
+        self.dimensions = ((bool(self.dimension_names) or self.profile.dimensions)
+                           if options.dimensions is None else options.dimensions)
         self.hosts = load_inventory(options.inventory, options.limit)
         self.warehouse = Warehouse(options.results)
         self.warehouse.check_schema()  # never add to a warehouse a newer harness wrote
@@ -545,7 +551,7 @@ class _Sweep:
         eid = env_id(self.sweep_id, host.name, python)
         cells = plan_cells(self.workloads, self.profile, host=host.name, python=python,
                            usable_cpus=int(env.get("usable_cpus") or 1), models=self.models,
-                           dimensions=self.dimensions)
+                           dimensions=self.dimensions, dimension_names=self.dimension_names)
         self.observer.host_planned(f"{host.name} {python}", len(cells))
         # Written again on a resume: the host answered, whatever failed before.
         self.warehouse.add_environment(
@@ -570,6 +576,7 @@ class _Sweep:
             "hosts": [h.name for h in self.hosts],
             "limit": self.options.limit,
             "dimensions": self.dimensions,
+            "dimension_names": list(self.dimension_names),
         }
 
     def run(self) -> SweepResult:
