@@ -120,3 +120,134 @@ SELECT sweep_id, profile_id, workload,
 FROM marked
 LEFT JOIN guide g USING (workload)
 GROUP BY sweep_id, profile_id, workload;
+
+------------------------------------------------------------------ measured thresholds
+
+-- The guide's fixed numbers (run CPU tasks under 100 ms sequentially, avoid processes for
+-- large data, no more workers than cores, 10-50 ms to spawn a process, asyncio above 100
+-- connections), measured per (sweep, profile) from the dimension views
+-- (analysis/dimensions.sql). One row per threshold and model (and variant):
+--   cpu_crossover        (crossover)     value: task duration (s) from which the model beats
+--                                        sequential; low: the largest duration where it did not
+--   transfer_lose_from   (transfer_cost) value: payload (bytes) from which the model loses to
+--                                        threads, per transport (variant); low: the largest
+--                                        payload where it did not
+--   scaling_knee         (scaling)       value: the fewest workers reaching 95% of the best
+--                                        speedup; speedup: the best speedup
+--   spawn_per_worker     (spawn_cost)    value: median pool start-up per worker (s) over the
+--                                        worker counts, per start method (variant); low/high:
+--                                        the smallest and largest
+--   asyncio_over_threads (io_latency)    value: the concurrency from which asyncio is
+--                                        significantly faster than threads (non-overlapping
+--                                        95% median intervals) at every larger one
+-- status: found; never (not up to tested_max); below_range (already at tested_min);
+-- not_run (the cells did not run: speedups missing). Hosts of one profile pool: the
+-- threshold holds on every host (value = the largest host's, low = the largest low).
+-- No row: not measured in these sweeps.
+CREATE OR REPLACE VIEW thresholds AS
+WITH cx AS (
+    SELECT sweep_id, profile_id, 'cpu_crossover' AS threshold, workload, model,
+           NULL::VARCHAR AS variant,
+           CASE WHEN bool_or(points = 0) THEN NULL ELSE max(crossover_task_s) END AS value,
+           max(crossover_low_s) AS low, max(crossover_task_s) AS high, 's' AS unit,
+           CASE WHEN bool_and(crossover_task_s IS NULL AND crossover_low_s IS NULL)
+                THEN 'not_run'
+                WHEN bool_or(crossover_task_s IS NULL) THEN 'never'
+                WHEN bool_and(crossover_low_s IS NULL) THEN 'below_range'
+                ELSE 'found' END AS status,
+           min(min_task_s) AS tested_min, max(max_task_s) AS tested_max,
+           max(points) AS points,
+           arg_max(speedup_at_crossover, crossover_task_s) AS speedup,
+           arg_max(speedup_ci_low_at_crossover, crossover_task_s) AS speedup_ci_low,
+           arg_max(speedup_ci_high_at_crossover, crossover_task_s) AS speedup_ci_high,
+           count(DISTINCT env_id) AS n_envs
+    FROM crossover
+    GROUP BY sweep_id, profile_id, workload, model
+), tc_env AS (
+    SELECT sweep_id, env_id, profile_id, workload, model, transport,
+           any_value(lose_from_bytes) AS lose_from,
+           max(payload_bytes) FILTER (WHERE payload_bytes < lose_from_bytes) AS low,
+           min(payload_bytes) AS tested_min, max(payload_bytes) AS tested_max,
+           count(*) AS points,
+           bool_and(loses_to_threads IS NULL) AS not_run
+    FROM transfer_cost
+    WHERE model NOT IN ('threads', 'sequential')
+    GROUP BY sweep_id, env_id, profile_id, workload, model, transport
+), tc AS (
+    SELECT sweep_id, profile_id, 'transfer_lose_from' AS threshold, workload, model,
+           transport AS variant,
+           CASE WHEN bool_or(lose_from IS NULL) THEN NULL ELSE max(lose_from) END AS value,
+           max(low) AS low, max(lose_from) AS high, 'bytes' AS unit,
+           CASE WHEN bool_and(not_run) THEN 'not_run'
+                WHEN bool_or(lose_from IS NULL) THEN 'never'
+                WHEN bool_and(low IS NULL) THEN 'below_range'
+                ELSE 'found' END AS status,
+           min(tested_min) AS tested_min, max(tested_max) AS tested_max,
+           max(points) AS points, NULL::DOUBLE AS speedup, NULL::DOUBLE AS speedup_ci_low,
+           NULL::DOUBLE AS speedup_ci_high, count(DISTINCT env_id) AS n_envs
+    FROM tc_env
+    GROUP BY sweep_id, profile_id, workload, model, transport
+), kn AS (
+    SELECT sweep_id, profile_id, 'scaling_knee' AS threshold, workload, model,
+           NULL::VARCHAR AS variant, max(knee_workers)::DOUBLE AS value,
+           NULL::DOUBLE AS low, NULL::DOUBLE AS high, 'workers' AS unit,
+           CASE WHEN max(knee_workers) IS NULL THEN 'not_run' ELSE 'found' END AS status,
+           min(workers)::DOUBLE AS tested_min, max(workers)::DOUBLE AS tested_max,
+           count(DISTINCT workers) AS points,
+           min(best_speedup) AS speedup,
+           min(speedup_ci_low) FILTER (WHERE speedup = best_speedup) AS speedup_ci_low,
+           max(speedup_ci_high) FILTER (WHERE speedup = best_speedup) AS speedup_ci_high,
+           count(DISTINCT env_id) AS n_envs
+    FROM scaling
+    GROUP BY sweep_id, profile_id, workload, model
+), sp AS (
+    SELECT sweep_id, profile_id, 'spawn_per_worker' AS threshold, workload, model,
+           start_method AS variant, median(per_worker_s) AS value,
+           min(per_worker_s) AS low, max(per_worker_s) AS high, 's' AS unit,
+           CASE WHEN count(per_worker_s) = 0 THEN 'not_run' ELSE 'found' END AS status,
+           min(workers)::DOUBLE AS tested_min, max(workers)::DOUBLE AS tested_max,
+           count(DISTINCT workers) AS points, NULL::DOUBLE AS speedup,
+           NULL::DOUBLE AS speedup_ci_low, NULL::DOUBLE AS speedup_ci_high,
+           count(DISTINCT env_id) AS n_envs
+    FROM spawn_cost
+    GROUP BY sweep_id, profile_id, workload, model, start_method
+), io_pair AS (
+    SELECT a.sweep_id, a.env_id, a.profile_id, a.workload, a.concurrency,
+           a.ci_high_s < t.ci_low_s AS faster
+    FROM io_latency a
+    JOIN io_latency t ON t.sweep_id = a.sweep_id AND t.env_id = a.env_id
+     AND t.workload = a.workload AND t.dimension = a.dimension
+     AND t.concurrency = a.concurrency AND t.model = 'threads'
+    WHERE a.dimension = 'concurrency' AND a.model = 'asyncio'
+), io_env AS (
+    SELECT *, bool_and(coalesce(faster, false)) OVER (
+               PARTITION BY sweep_id, env_id, workload ORDER BY concurrency DESC
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS faster_from_here
+    FROM io_pair
+), io_e AS (
+    SELECT sweep_id, env_id, profile_id, workload,
+           min(concurrency) FILTER (WHERE faster_from_here) AS over_from,
+           max(concurrency) FILTER (WHERE NOT faster_from_here) AS low,
+           min(concurrency) AS tested_min, max(concurrency) AS tested_max, count(*) AS points,
+           bool_and(faster IS NULL) AS not_run
+    FROM io_env GROUP BY sweep_id, env_id, profile_id, workload
+), io AS (
+    SELECT sweep_id, profile_id, 'asyncio_over_threads' AS threshold, workload,
+           'asyncio' AS model, 'threads' AS variant,
+           CASE WHEN bool_or(over_from IS NULL) THEN NULL ELSE max(over_from) END::DOUBLE
+               AS value,
+           max(low)::DOUBLE AS low, max(over_from)::DOUBLE AS high, 'concurrency' AS unit,
+           CASE WHEN bool_and(not_run) THEN 'not_run'
+                WHEN bool_or(over_from IS NULL) THEN 'never'
+                WHEN bool_and(low IS NULL) THEN 'below_range'
+                ELSE 'found' END AS status,
+           min(tested_min)::DOUBLE AS tested_min, max(tested_max)::DOUBLE AS tested_max,
+           max(points) AS points, NULL::DOUBLE AS speedup, NULL::DOUBLE AS speedup_ci_low,
+           NULL::DOUBLE AS speedup_ci_high, count(DISTINCT env_id) AS n_envs
+    FROM io_e GROUP BY sweep_id, profile_id, workload
+)
+SELECT * FROM cx
+UNION ALL BY NAME SELECT * FROM tc
+UNION ALL BY NAME SELECT * FROM kn
+UNION ALL BY NAME SELECT * FROM sp
+UNION ALL BY NAME SELECT * FROM io;

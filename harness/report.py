@@ -14,7 +14,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +48,10 @@ METHOD_NOTES = (
     "Decision guide: the fastest model, alone when its median interval does not overlap "
     "any other model's (a significant lead), else 'any of' the models it does not beat "
     "significantly (analysis/report.sql, decisions).",
+    "Thresholds: the guide's fixed numbers measured from the dimension cells (sweep "
+    "--dimensions; analysis/report.sql, thresholds): a crossover or loss counts from the "
+    "smallest point from which the difference is significant at every larger point, "
+    "with the largest point where it was not as its lower bound.",
 )
 
 
@@ -62,6 +66,7 @@ class ProfileSection:
     claims: pandas.DataFrame
     decisions: pandas.DataFrame
     figure: Figure
+    thresholds: pandas.DataFrame = field(default_factory=pandas.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,9 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
         matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
         claims = query(con, f"SELECT * FROM claims WHERE sweep_id IN {_in(p)}", p)
         decisions = query(con, f"SELECT * FROM decisions WHERE sweep_id IN {_in(p)}", p)
+        thresholds = (query(con, f"SELECT * FROM thresholds WHERE sweep_id IN {_in(p)}", p)
+                      if relation_exists(con, "thresholds") else pandas.DataFrame(
+                          columns=["sweep_id", "profile_id", "threshold"]))
         sections: list[ProfileSection] = []
         titles: dict[tuple[str, str], str] = {}
         for i, prof in enumerate(profiles.to_dict("records")):
@@ -189,7 +197,9 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
             c = claims[(claims["sweep_id"] == sid) & (claims["profile_id"] == pid)]
             d = decisions[(decisions["sweep_id"] == sid) & (decisions["profile_id"] == pid)]
             fig = speedup_figure(f"speedup{i}", title, m, guide)
-            sections.append(ProfileSection(sid, pid, title, m, _ordered(c), _ordered(d), fig))
+            t = thresholds[(thresholds["sweep_id"] == sid) & (thresholds["profile_id"] == pid)]
+            sections.append(ProfileSection(sid, pid, title, m, _ordered(c), _ordered(d), fig,
+                                           t.reset_index(drop=True)))
         return ReportData(
             generated_at=datetime.now(UTC), root=warehouse.root, sweep_ids=tuple(sweeps),
             sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
@@ -279,6 +289,162 @@ def decision_text(row: dict[str, object]) -> tuple[str, str, str]:
     if not render._missing(level):
         why += f" (confidence ≥ {float(level):.0%})"  # type: ignore[arg-type]
     return use, measured, why
+
+
+def fmt_seconds(value: object) -> str:
+    """A short duration: '420 µs', '12.3 ms', '1.5 s'."""
+    if render._missing(value):
+        return "—"
+    v = float(value)  # type: ignore[arg-type]
+    if v < 1e-3:
+        return f"{v * 1e6:.3g} µs"
+    if v < 1:
+        return f"{v * 1e3:.3g} ms"
+    return f"{v:.3g} s"
+
+
+def fmt_size(value: object) -> str:
+    """A payload size: '1 KiB', '16 MiB'."""
+    if render._missing(value):
+        return "—"
+    v = float(value)  # type: ignore[arg-type]
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if v >= size:
+            return f"{v / size:.3g} {unit}"
+    return f"{v:.0f} B"
+
+
+def _fmt_unit(value: object, unit: object) -> str:
+    if unit == "s":
+        return fmt_seconds(value)
+    if unit == "bytes":
+        return fmt_size(value)
+    if render._missing(value):
+        return "—"
+    return f"{float(value):g}"  # type: ignore[arg-type]
+
+
+# The guide's fixed numbers, each replaced by its measured threshold (thresholds view).
+THRESHOLD_RULES: tuple[tuple[str, str, str], ...] = (
+    ("cpu_crossover", "CPU-bound: task duration below which to run sequentially",
+     "Task duration < 100ms → run sequentially; 100ms-1s → ProcessPoolExecutor or "
+     "multiprocessing.Pool"),
+    ("transfer_lose_from", "Large data: payload from which processes lose to threads",
+     "Large data transfer → avoid multiprocessing (pickling overhead)"),
+    ("scaling_knee", "Workers: count beyond which more workers stop helping",
+     "More workers than CPU cores causes context-switch overhead"),
+    ("spawn_per_worker", "Process pool start-up, per worker",
+     "Process spawn time ~10-50ms per process"),
+    ("asyncio_over_threads", "I/O: concurrency from which asyncio beats threads",
+     "High connection count (>100) → asyncio"),
+)
+PROCESS_MODELS = ("processes", "mp_pool", "interpreters")
+
+
+def _workers(value: object) -> str:
+    n = float(value)  # type: ignore[arg-type]
+    return f"{n:g} worker" + ("" if n == 1 else "s")
+
+
+def _threshold_detail(r: dict[str, object]) -> str:
+    """One measured threshold in words, with its interval or why there is none."""
+    kind, unit, status = r["threshold"], r["unit"], r["status"]
+    u = lambda v: _fmt_unit(v, unit)  # noqa: E731
+    tested = f"{u(r['tested_min'])} to {u(r['tested_max'])}, {r['points']} points"
+    model = str(r["model"]) + ("" if render._missing(r.get("variant")) or kind in (
+        "asyncio_over_threads",) else f" ({r['variant']})")
+    if status == "not_run":
+        return f"{model}: did not run here"
+    if kind == "scaling_knee":
+        best = fmt_speedup(r["speedup"], r.get("speedup_ci_low"), r.get("speedup_ci_high"))
+        return (f"{model}: knee at {_workers(r['value'])} (best speedup {best}; "
+                f"tested {tested})")
+    if kind == "spawn_per_worker":
+        return (f"{model}: {u(r['value'])} per worker [{u(r['low'])}-{u(r['high'])}] "
+                f"over {r['points']} worker counts ({float(r['tested_min']):g}-"
+                f"{float(r['tested_max']):g} workers)")
+    verb = {"cpu_crossover": "beats sequential from",
+            "transfer_lose_from": "loses to threads from",
+            "asyncio_over_threads": "beats threads from concurrency"}[str(kind)]
+    never = {"cpu_crossover": "never beat sequential significantly",
+             "transfer_lose_from": "never lost to threads significantly",
+             "asyncio_over_threads": "never beat threads significantly"}[str(kind)]
+    if status == "never":
+        return f"{model}: {never} (tested {tested})"
+    if status == "below_range":
+        return f"{model}: {verb} {u(r['value'])}, the smallest tested (tested {tested})"
+    text = f"{model}: {verb} {u(r['value'])} (between {u(r['low'])} and {u(r['value'])}"
+    if kind == "cpu_crossover" and not render._missing(r.get("speedup")):
+        text += f"; {fmt_speedup(r['speedup'], r['speedup_ci_low'], r['speedup_ci_high'])} there"
+    return text + f"; tested {tested})"
+
+
+def _threshold_summary(kind: str, t: pandas.DataFrame) -> str:
+    """The rule with the measured number in place of the guide's."""
+    found = t[t["status"].isin(["found", "below_range"])]
+    if kind == "cpu_crossover":
+        procs = found[found["model"].isin(PROCESS_MODELS)]
+        if not procs.empty:
+            r = procs.loc[procs["value"].astype(float).idxmin()]
+            low = ("the shortest tested" if r["status"] == "below_range"
+                   else f"[{fmt_seconds(r['low'])}, {fmt_seconds(r['value'])}]")
+            return (f"Run CPU tasks shorter than {fmt_seconds(r['value'])} sequentially: "
+                    f"measured crossover for {r['model']} is {fmt_seconds(r['value'])} {low}.")
+        top = fmt_seconds(t["tested_max"].max())
+        return (f"Run CPU tasks of up to {top} sequentially: no process model beat "
+                f"sequential significantly at any measured task duration.")
+    if kind == "transfer_lose_from":
+        pickle = found[found["variant"].eq("pickle")]
+        if not pickle.empty:
+            r = pickle.loc[pickle["value"].astype(float).idxmin()]
+            low = ("" if r["status"] == "below_range"
+                   else f" [{fmt_size(r['low'])}, {fmt_size(r['value'])}]")
+            return (f"Pass payloads of {fmt_size(r['value'])} or more to threads, not "
+                    f"processes: measured {r['model']} loses to threads from "
+                    f"{fmt_size(r['value'])}{low} (pickle).")
+        return (f"Processes never lost to threads significantly up to "
+                f"{fmt_size(t['tested_max'].max())} payloads (pickle).")
+    if kind == "scaling_knee":
+        procs = found[found["model"].isin(PROCESS_MODELS)]
+        if not procs.empty:
+            r = procs.loc[procs["speedup"].astype(float).idxmax()]
+            best = fmt_speedup(r["speedup"], r.get("speedup_ci_low"), r.get("speedup_ci_high"))
+            if render._missing(r.get("speedup_ci_low")) or float(r["speedup_ci_low"]) <= 1:
+                return (f"More process workers did not help significantly here: best "
+                        f"speedup of {r['model']} {best} (knee at {_workers(r['value'])}).")
+            return (f"Use up to {_workers(r['value'])} for CPU-bound work: measured knee of "
+                    f"{r['model']} at {_workers(r['value'])} (best speedup {best}).")
+        return "No process model's scaling was measured."
+    if kind == "spawn_per_worker":
+        parts = [f"{m}: {fmt_seconds(g['value'].astype(float).median())}"
+                 for m, g in found.groupby("variant", sort=True)]
+        return ("Budget for pool start-up per worker, by start method: " + ", ".join(parts)
+                + ".") if parts else "Pool start-up did not run here."
+    if kind == "asyncio_over_threads":
+        if not found.empty:
+            r = found.loc[found["value"].astype(float).idxmin()]
+            return (f"Use asyncio from {r['value']:g} concurrent operations: measured "
+                    f"crossover over threads at {r['value']:g}"
+                    + ("" if r["status"] == "below_range"
+                       else f" [{r['low']:g}, {r['value']:g}]") + f" ({r['workload']}).")
+        return (f"asyncio never beat threads significantly up to "
+                f"{t['tested_max'].max():g} concurrent operations.")
+    return ""
+
+
+def threshold_rows(thresholds: pandas.DataFrame) -> list[tuple[str, str, list[str], str]]:
+    """(rule, measured summary, per-model details, the guide's number) for every rule of
+    THRESHOLD_RULES; a rule without rows says it was not measured in these sweeps."""
+    out = []
+    for kind, rule, guide in THRESHOLD_RULES:
+        t = thresholds[thresholds["threshold"] == kind] if not thresholds.empty else thresholds
+        if t.empty:
+            out.append((rule, NOT_MEASURED.capitalize() + ".", [], guide))
+            continue
+        t = _ordered(t)
+        details = [_threshold_detail(r) for r in t.to_dict("records")]
+        out.append((rule, _threshold_summary(kind, t), details, guide))
+    return out
 
 
 # --------------------------------------------------------------------------- markdown
@@ -403,6 +569,11 @@ def markdown(data: ReportData, image_dir: str | None) -> str:
                              [[render.WORKLOAD_ROWS.get(r["workload"], r["workload"]),
                                *decision_text(r), f"{r['guide_choice']} {r['guide_claim']}"]
                               for r in s.decisions.to_dict("records")]))
+        out.append("\nThresholds measured here, in place of the guide's numbers:\n")
+        out.append(_md_table(["rule", "measured here", "details", "the guide says"],
+                             [[rule, summary, "; ".join(details), guide]
+                              for rule, summary, details, guide
+                              in threshold_rows(s.thresholds)]))
     out.append("\n## Method\n")
     out += [f"- {n}" for n in METHOD_NOTES]
     return "\n".join(out) + "\n"

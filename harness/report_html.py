@@ -27,6 +27,7 @@ from harness.report import (
     fmt_time,
     guide_grid,
     problem_tables,
+    threshold_rows,
 )
 
 CSS = """
@@ -171,7 +172,8 @@ def _views(views: Sequence[ViewSection]) -> str:
                        f"(view <code>{_e(v.spec.view)}</code> {why}).</p>")
             continue
         out += [_figure(f) for f in v.figures]
-        if any(f.svg is None for f in v.figures) and not v.rows.empty:
+        if any(f.svg is None and "none of the columns" in f.caption
+               for f in v.figures) and not v.rows.empty:
             rows = v.rows.head(60)
             out.append(_table([_e(c) for c in rows.columns],
                               [[_e(render._text(x)) for x in r]
@@ -270,6 +272,14 @@ def html(data: ReportData) -> str:
               *[_e(x) for x in decision_text(r)],
               _e(f"{r['guide_choice']} {r['guide_claim']}")]
              for r in s.decisions.to_dict("records")]))
+        parts.append('<p class="caption">Thresholds measured here, in place of the '
+                     "guide's numbers:</p>")
+        parts.append(_table(
+            ["rule", "measured here", "details", "the guide says"],
+            [[_e(rule), (_e(summary), "" if details else "none"),
+              "<br>".join(_e(d) for d in details), _e(guide)]
+             for rule, summary, details, guide in threshold_rows(s.thresholds)],
+            "thresholds"))
 
     parts.append('<h2 id="method">Method</h2><ul>')
     parts += [f"<li>{_e(n)}</li>" for n in METHOD_NOTES]

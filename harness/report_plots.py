@@ -24,6 +24,7 @@ from harness import render  # noqa: E402
 
 NOT_MEASURED = "not measured in these sweeps"
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 COLORS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a9f")
 
 
@@ -168,7 +169,15 @@ def builds_figure(key: str, title: str, cells: pandas.DataFrame, a_name: str,
 
 @dataclass(frozen=True)
 class ViewPlot:
-    """A line plot of an optional view: x against y, one line per series column."""
+    """A line plot of a dimension view: x against y, one line per series.
+
+    ``x``/``y`` list acceptable column names (the first present is used); ``series``
+    the columns whose values name a line (those present, plus workload/model/python
+    when they vary); ``agg``: how several rows at one (series, x) are combined
+    (``max`` or ``median``; None: plotted as they are); ``y_scale`` multiplies y (units);
+    ``ideal``: a column drawn as a dashed grey reference line; ``ref``: a horizontal
+    reference (speedup 1).
+    """
 
     view: str
     title: str
@@ -176,25 +185,42 @@ class ViewPlot:
     y: tuple[str, ...]
     logx: bool = False
     logy: bool = False
+    series: tuple[str, ...] = ("model",)
+    agg: str | None = None
+    x_label: str | None = None
+    y_label: str | None = None
+    y_scale: float = 1.0
+    ideal: str | None = None
+    ref: float | None = None
+    y_zero: bool = False  # the y axis starts at 0
+    dash_by: str | None = None  # a series column whose values after the first are dashed
 
 
 VIEW_PLOTS: tuple[ViewPlot, ...] = (
-    ViewPlot("scaling", "Speedup by number of workers",
-             ("workers",), ("speedup", "median_speedup"), logx=True, logy=True),
-    ViewPlot("crossover", "CPU-bound: speedup by task duration (where parallel pays off)",
-             ("task_s", "task_duration_s", "calibrated_task_s", "duration_s"),
-             ("speedup", "median_speedup"), logx=True, logy=True),
+    ViewPlot("scaling", "CPU-bound: speedup by number of workers",
+             ("workers",), ("speedup",), logx=True, logy=True,
+             x_label="workers (log scale)",
+             y_label="speedup over sequential (log scale)", ideal="ideal_speedup", ref=1.0),
+    ViewPlot("crossover_points",
+             "CPU-bound: speedup by task duration (where parallel pays off)",
+             ("task_s",), ("speedup",), logx=True, logy=True,
+             x_label="duration of one task, s (log scale)",
+             y_label="speedup over sequential (log scale)", ref=1.0),
     ViewPlot("transfer_cost", "Transfer cost by payload size",
-             ("payload_bytes", "bytes", "payload"),
-             ("per_task_s", "overhead_s", "transfer_s", "median_s", "speedup"),
-             logx=True, logy=True),
-    ViewPlot("worker_memory", "Memory per worker",
-             ("workers",),
-             ("rss_per_worker_bytes", "per_worker_bytes", "peak_rss_bytes", "rss_bytes"),
-             logx=False),
-    ViewPlot("gil_effect", "Free-threaded against GIL build",
-             ("workers", "threads", "task_s"),
-             ("speedup", "ratio", "speed_ratio", "time_ratio"), logx=True),
+             ("payload_bytes",), ("per_task_s",), logx=True, logy=True,
+             series=("model", "transport"), x_label="payload per task, bytes (log scale)",
+             y_label="wall time per task, ms (log scale)", y_scale=1e3,
+             dash_by="transport"),
+    ViewPlot("worker_memory", "Peak memory of one worker process",
+             ("workers",), ("worker_peak_rss_bytes",), series=("workload", "model"),
+             agg="max", x_label="workers",
+             y_label="largest worker's peak RSS, MiB (max over the cells)",
+             y_scale=1 / 2**20, y_zero=True),
+    ViewPlot("gil_effect", "Free-threaded build: GIL off (0) against on (1)",
+             ("gil",), ("speedup",),
+             x_label="PYTHON_GIL (0: GIL off, 1: GIL on)",
+             y_label="speedup over sequential (same GIL setting)",
+             ref=1.0),
 )
 
 
@@ -203,7 +229,7 @@ def _pick(columns: Sequence[str], wanted: Sequence[str]) -> str | None:
 
 
 def view_figure(spec: ViewPlot, key: str, title: str, rows: pandas.DataFrame) -> Figure:
-    """One line per (workload, model) of ``rows`` (the view's rows of one profile)."""
+    """One line per series of ``rows`` (the view's rows of one profile)."""
     x, y = _pick(list(rows.columns), spec.x), _pick(list(rows.columns), spec.y)
     if rows.empty:
         return Figure(key, title, None, NOT_MEASURED)
@@ -213,30 +239,84 @@ def view_figure(spec: ViewPlot, key: str, title: str, rows: pandas.DataFrame) ->
                       f"(x: {', '.join(spec.x)}; y: {', '.join(spec.y)}); its rows are "
                       "listed below")
     series = [c for c in ("workload", "model", "python") if c in rows.columns
-              and rows[c].nunique(dropna=True) > 1] or [c for c in ("model",) if c in rows]
-    data = rows[[x, y, *series]].copy()
+              and rows[c].nunique(dropna=True) > 1]
+    series += [c for c in spec.series if c in rows.columns and c not in series]
+    keep = [x, y, *series] + ([spec.ideal] if spec.ideal in rows.columns else [])
+    if y == "speedup" and "model" in rows.columns:
+        rows = rows[rows["model"].ne("sequential")]  # 1.0 against itself by definition
+    data = rows[list(dict.fromkeys(keep))].copy()
     data[x] = pandas.to_numeric(data[x], errors="coerce")
-    data[y] = pandas.to_numeric(data[y], errors="coerce")
+    data[y] = pandas.to_numeric(data[y], errors="coerce") * spec.y_scale
     data = data.dropna(subset=[x, y])
     if data.empty:
-        return Figure(key, title, None, f"view {spec.view}: no numeric {x}/{y} values")
+        reasons = (sorted(set(rows["reason"].dropna().astype(str)))
+                   if "reason" in rows.columns else [])
+        return Figure(key, title, None, f"no {y} measured here"
+                      + (": " + "; ".join(reasons) if reasons else ""))
+    if spec.agg and series:
+        data = data.groupby([*series, x], dropna=False, as_index=False).agg(
+            {y: spec.agg, **({spec.ideal: "max"} if spec.ideal in data else {})})
     with matplotlib.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(7.0, 3.6))
+        if spec.ideal and spec.ideal in data:
+            ideal = data.groupby(x)[spec.ideal].max().dropna().sort_index()
+            if not ideal.empty:
+                ax.plot(ideal.index, ideal.values, linestyle="--", color="#999999",
+                        linewidth=1, label="ideal (min of workers and CPUs)")
+        if spec.ref is not None:
+            ax.axhline(spec.ref, color="#444444", linewidth=0.8, linestyle=":")
+        plain = [c for c in series if c != spec.dash_by]
+        keys = list(dict.fromkeys(
+            tuple(r) for r in data[plain].astype(str).itertuples(index=False)))
+        order = list(render.MODEL_COLUMNS)
+        if plain == ["model"] and all(k[0] in order for k in keys):
+            colors = {k: COLORS[order.index(k[0]) % len(COLORS)] for k in keys}
+        else:  # one colour per line, in order of appearance
+            colors = {k: COLORS[i % len(COLORS)] for i, k in enumerate(keys)}
+        dashed = (sorted(set(data[spec.dash_by].astype(str)))[1:]
+                  if spec.dash_by in data else [])
         groups = data.groupby(series, dropna=False) if series else [((), data)]
         for i, (name, g) in enumerate(groups):
-            label = " · ".join(str(n) for n in (name if isinstance(name, tuple) else (name,)))
+            name = name if isinstance(name, tuple) else (name,)
+            label = " · ".join(str(n) for n in name)
+            values = dict(zip(series, (str(n) for n in name), strict=True))
+            color = colors.get(tuple(values[c] for c in plain), COLORS[i % len(COLORS)])
+            style = "--" if values.get(spec.dash_by or "") in dashed else "-"
+            if not spec.dash_by and i >= len(COLORS):
+                style = "--"
             g = g.sort_values(x)
-            ax.plot(g[x], g[y], marker="o", markersize=4, color=COLORS[i % len(COLORS)],
-                    label=label or None)
+            ax.plot(g[x], g[y], marker=MARKERS[i % len(MARKERS)], markersize=4, color=color,
+                    label=label or None, linestyle=style)
         if spec.logx and (data[x] > 0).all():
             ax.set_xscale("log")
+            xs = sorted(data[x].unique())
+            if len(xs) <= 8:
+                ax.set_xticks(xs, [_tick(v) for v in xs])
+                ax.minorticks_off()
         if spec.logy and (data[y] > 0).all():
             ax.set_yscale("log")
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
+            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+                lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        elif spec.y_zero:
+            ax.set_ylim(bottom=0, top=max(float(data[y].max()) * 1.1, 1e-9))
+        if not spec.logx and data[x].nunique() <= 8:
+            ax.set_xticks(sorted(data[x].unique()))
+        ax.set_xlabel(spec.x_label or x)
+        ax.set_ylabel(spec.y_label or y)
         ax.grid(color="#dddddd", linewidth=0.6)
-        if series:
-            ax.legend(fontsize=7, loc="best")
-        ax.set_title(title, loc="left", fontsize=10)
+        if series or spec.ideal:
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                      frameon=False)
+        ax.set_title(title.replace(" — ", "\n", 1), loc="left", fontsize=10)
         svg = _svg(fig, key)
     return Figure(key, title, svg, f"from the view {spec.view}")
+
+
+def _tick(v: float) -> str:
+    """A log-axis tick label: 1024 -> 1Ki, 1048576 -> 1Mi, 0.001 -> 0.001."""
+    for unit, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if v >= size and v % size == 0:
+            return f"{v / size:g}{unit}"
+    return f"{v:g}"
