@@ -67,6 +67,7 @@ class ProfileSection:
     decisions: pandas.DataFrame
     figure: Figure
     thresholds: pandas.DataFrame = field(default_factory=pandas.DataFrame)
+    thresholds_error: str | None = None  # the thresholds view failed (e.g. a view replaced)
 
 
 @dataclass(frozen=True)
@@ -182,9 +183,14 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
         matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
         claims = query(con, f"SELECT * FROM claims WHERE sweep_id IN {_in(p)}", p)
         decisions = query(con, f"SELECT * FROM decisions WHERE sweep_id IN {_in(p)}", p)
-        thresholds = (query(con, f"SELECT * FROM thresholds WHERE sweep_id IN {_in(p)}", p)
-                      if relation_exists(con, "thresholds") else pandas.DataFrame(
-                          columns=["sweep_id", "profile_id", "threshold"]))
+        thresholds = pandas.DataFrame(columns=["sweep_id", "profile_id", "threshold"])
+        thresholds_error = None
+        if relation_exists(con, "thresholds"):
+            try:
+                thresholds = query(con, "SELECT * FROM thresholds WHERE sweep_id IN "
+                                        f"{_in(p)}", p)
+            except WarehouseInputError as e:  # a dimension view redefined without a column
+                thresholds_error = e.message
         sections: list[ProfileSection] = []
         titles: dict[tuple[str, str], str] = {}
         for i, prof in enumerate(profiles.to_dict("records")):
@@ -199,7 +205,7 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
             fig = speedup_figure(f"speedup{i}", title, m, guide)
             t = thresholds[(thresholds["sweep_id"] == sid) & (thresholds["profile_id"] == pid)]
             sections.append(ProfileSection(sid, pid, title, m, _ordered(c), _ordered(d), fig,
-                                           t.reset_index(drop=True)))
+                                           t.reset_index(drop=True), thresholds_error))
         return ReportData(
             generated_at=datetime.now(UTC), root=warehouse.root, sweep_ids=tuple(sweeps),
             sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
@@ -432,11 +438,16 @@ def _threshold_summary(kind: str, t: pandas.DataFrame) -> str:
     return ""
 
 
-def threshold_rows(thresholds: pandas.DataFrame) -> list[tuple[str, str, list[str], str]]:
+def threshold_rows(thresholds: pandas.DataFrame,
+                   error: str | None = None) -> list[tuple[str, str, list[str], str]]:
     """(rule, measured summary, per-model details, the guide's number) for every rule of
-    THRESHOLD_RULES; a rule without rows says it was not measured in these sweeps."""
+    THRESHOLD_RULES; a rule without rows says it was not measured in these sweeps
+    (``error``: the thresholds view failed, said instead)."""
     out = []
     for kind, rule, guide in THRESHOLD_RULES:
+        if error:
+            out.append((rule, f"Could not be computed: {error}", [], guide))
+            continue
         t = thresholds[thresholds["threshold"] == kind] if not thresholds.empty else thresholds
         if t.empty:
             out.append((rule, NOT_MEASURED.capitalize() + ".", [], guide))
@@ -573,7 +584,7 @@ def markdown(data: ReportData, image_dir: str | None) -> str:
         out.append(_md_table(["rule", "measured here", "details", "the guide says"],
                              [[rule, summary, "; ".join(details), guide]
                               for rule, summary, details, guide
-                              in threshold_rows(s.thresholds)]))
+                              in threshold_rows(s.thresholds, s.thresholds_error)]))
     out.append("\n## Method\n")
     out += [f"- {n}" for n in METHOD_NOTES]
     return "\n".join(out) + "\n"

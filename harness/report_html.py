@@ -278,7 +278,8 @@ def html(data: ReportData) -> str:
             ["rule", "measured here", "details", "the guide says"],
             [[_e(rule), (_e(summary), "" if details else "none"),
               "<br>".join(_e(d) for d in details), _e(guide)]
-             for rule, summary, details, guide in threshold_rows(s.thresholds)],
+             for rule, summary, details, guide
+             in threshold_rows(s.thresholds, s.thresholds_error)],
             "thresholds"))
 
     parts.append('<h2 id="method">Method</h2><ul>')

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,26 @@ def test_thresholds_and_report(swept: Path, views: dict[str, pandas.DataFrame],
     for image in ("scaling0", "crossover_points0", "transfer_cost0", "worker_memory0"):
         assert (tmp_path / "dims_files" / f"{image}.svg").exists(), image
     assert "Budget for pool start-up per worker" in text
+
+
+@pytest.mark.slow
+def test_docs_dimension_examples_run(swept: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every SQL example of the dimension section of docs/views.md, as a user runs it in
+    the DuckDB shell from the project root: `.read analysis/views.sql`, `.read
+    analysis/dimensions.sql` (and claims/report for thresholds), then the query."""
+    import duckdb
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "docs" / "views.md").read_text()
+    section = text[text.index("## Dimension views"):text.index("## Example queries")]
+    blocks = re.findall(r"```sql\n(.*?)```", section, re.S)
+    assert len(blocks) == 9
+    monkeypatch.chdir(swept.parent)  # the files read 'results/...' relative to the cwd
+    con = duckdb.connect()
+    try:
+        for name in ("views.sql", "dimensions.sql", "claims.sql", "report.sql"):
+            con.execute((root / "analysis" / name).read_text())
+        for sql in blocks:
+            assert len(con.execute(sql).fetchall()) > 0, sql
+    finally:
+        con.close()

@@ -184,6 +184,8 @@ def test_optional_view_is_drawn_when_it_has_rows(warehouse: Warehouse, tmp_path:
     assert "(view <code>scaling</code>" not in text
     # analysis/dimensions.sql defines the dimension views; this warehouse has no rows for them
     assert "(view <code>crossover_points</code> has no rows for them)" in text
+    # thresholds read the real scaling view; with it replaced they say why they are missing
+    assert "Could not be computed: SQL error" in text
 
 
 def test_bad_out_suffix_and_unknown_sweep_exit_2(warehouse: Warehouse, tmp_path: Path) -> None:
