@@ -43,6 +43,7 @@ AcceptKeysOpt = Annotated[bool, typer.Option(
 KnownHostsOpt = Annotated[Path | None, typer.Option(
     "--known-hosts", help="A known_hosts file checked besides ~/.ssh/known_hosts.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, csv, json or markdown.")]
 
 
 def _stdout() -> Console:
@@ -186,16 +187,13 @@ def sql(
     query: Annotated[str, typer.Argument(help="SQL over the views sweeps, environments, "
                                               "measurements, cells, matrix, profile_matrix.")],
     results: ResultsOpt = DEFAULT_RESULTS,
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="table, csv, json or markdown.")] = "table",
+    fmt: FormatOpt = "table",
 ) -> None:
     """Run SQL over the warehouse."""
     from harness import render
     from harness.warehouse import Warehouse
 
-    if fmt not in ("table", "csv", "json", "markdown"):
-        raise OptionError(f"--format {fmt!r} is not a format",
-                          hint="use table, csv, json or markdown")
+    render.check_format(fmt)
     frame = Warehouse(results).query(query)
     typer.echo(render.format_frame(frame, fmt))
 
@@ -215,17 +213,14 @@ ORDER BY s.started_at, s.sweep_id
 @app.command()
 def sweeps(
     results: ResultsOpt = DEFAULT_RESULTS,
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="table, csv, json or markdown.")] = "table",
+    fmt: FormatOpt = "table",
 ) -> None:
     """List the sweeps: status (running, interrupted, complete, failed) and cell counts."""
     from harness import render
     from harness.report_sql import connect, query
     from harness.warehouse import Warehouse
 
-    if fmt not in ("table", "csv", "json", "markdown"):
-        raise OptionError(f"--format {fmt!r} is not a format",
-                          hint="use table, csv, json or markdown")
+    render.check_format(fmt)
     warehouse = Warehouse(results)
     if not warehouse.sweep_ids():
         raise WarehouseInputError(f"no sweep in {warehouse.root}", hint="run `harness sweep` first")

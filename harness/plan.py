@@ -184,6 +184,32 @@ def _calibration(profile: Profile, headline: bool) -> dict[str, Any]:
             "budget_s": budget}
 
 
+def _cell(workload: Workload, profile: Profile, host: str, python: str, model: str,
+          workers: int, params: Mapping[str, Any], *, headline: bool) -> Cell:
+    """One cell; its key is derived from its content, its id adds the environment.
+
+    A ``gil`` param runs the cell in an agent with that PYTHON_GIL setting.
+    """
+    key = digest(workload.name, params, model, workers)
+    calib = _calibration(profile, headline=headline)
+    env = {"PYTHON_GIL": str(params["gil"])} if "gil" in params else {}
+    return Cell(
+        cell_id=digest(host, python, key),
+        cell_key=key,
+        workload=workload.name,
+        implementation=workload.implementation,
+        model=model,
+        workers=workers,
+        params=MappingProxyType(dict(params)),
+        warmups=profile.warmups,
+        repeats=calib["min_repeats"],
+        timeout_s=profile.timeout_s,
+        headline=headline,
+        env=MappingProxyType(env),
+        **calib,
+    )
+
+
 def dimension_cells(
     workload: Workload,
     profile: Profile,
@@ -199,7 +225,6 @@ def dimension_cells(
     ``names``: only these dimensions, empty: every one)."""
     seen = set() if seen is None else seen
     base = workload.params_for(profile.name)
-    calib = _calibration(profile, headline=False)
     cells: list[Cell] = []
     for dim in workload.dimensions.values():
         if names and dim.name not in names:
@@ -225,26 +250,12 @@ def dimension_cells(
                     workers = resolve_workers(dim.workers, params, usable_cpus)
                 else:
                     workers = workload.workers_for(model, params, usable_cpus)
-                key = digest(workload.name, params, model, workers)
-                if key in seen:
+                cell = _cell(workload, profile, host, python, model, workers, params,
+                             headline=False)
+                if cell.cell_key in seen:
                     continue
-                seen.add(key)
-                env = {"PYTHON_GIL": str(params["gil"])} if "gil" in params else {}
-                cells.append(Cell(
-                    cell_id=digest(host, python, key),
-                    cell_key=key,
-                    workload=workload.name,
-                    implementation=workload.implementation,
-                    model=model,
-                    workers=workers,
-                    params=MappingProxyType(dict(params)),
-                    warmups=profile.warmups,
-                    repeats=calib["min_repeats"],
-                    timeout_s=profile.timeout_s,
-                    headline=False,
-                    env=MappingProxyType(env),
-                    **calib,
-                ))
+                seen.add(cell.cell_key)
+                cells.append(cell)
     return cells
 
 
@@ -265,7 +276,6 @@ def plan_cells(
     workload's dimension cells (only those named in ``dimension_names`` when given).
     """
     workloads = tuple(workloads)
-    calib = _calibration(profile, headline=True)
     cells: list[Cell] = []
     for workload in workloads:
         if not workload.headline:
@@ -276,21 +286,8 @@ def plan_cells(
                 continue
             workers = 1 if model == "sequential" else workload.workers_for(
                 model, params, usable_cpus)
-            key = digest(workload.name, params, model, workers)
-            cells.append(Cell(
-                cell_id=digest(host, python, key),
-                cell_key=key,
-                workload=workload.name,
-                implementation=workload.implementation,
-                model=model,
-                workers=workers,
-                params=MappingProxyType(dict(params)),
-                warmups=profile.warmups,
-                repeats=profile.repeats,
-                timeout_s=profile.timeout_s,
-                headline=True,
-                **calib,
-            ))
+            cells.append(_cell(workload, profile, host, python, model, workers, params,
+                               headline=True))
     if dimensions:
         seen = {c.cell_key for c in cells}
         for workload in workloads:

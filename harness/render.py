@@ -39,6 +39,13 @@ MODEL_COLUMNS: tuple[str, ...] = (
 
 FORMATS = ("table", "csv", "json", "markdown")
 
+
+def check_format(fmt: str) -> None:
+    """An OptionError unless ``fmt`` is one of FORMATS (checked before any work)."""
+    if fmt not in FORMATS:
+        raise OptionError(f"--format {fmt!r} is not a format",
+                          hint=f"use one of {', '.join(FORMATS)}")
+
 MISSING = "—"
 
 
@@ -252,8 +259,7 @@ def _text(value: Any) -> str:
 
 def format_frame(df: pandas.DataFrame, fmt: str = "table") -> str:
     """A query answer as text: table (plain), csv, json (records array), markdown (pipes)."""
-    if fmt not in FORMATS:
-        raise OptionError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    check_format(fmt)
     columns = [str(c) for c in df.columns]
     records = [[_plain(v) for v in row] for row in df.itertuples(index=False, name=None)]
     if fmt == "csv":
