@@ -12,6 +12,13 @@ Layout under ROOT (``sweep_id`` lives only in the directory name)::
                                  attempt of a cell that has no cell file
     warehouse.duckdb                                            views only; deleting it is safe
 
+When a sweep ends ('complete' or 'failed') with at least COMPACT_MIN_FILES files in its
+measurements or environments partition, :meth:`Warehouse.compact` merges them into one
+``part-<digest>.parquet`` (rows sorted by env and cell), so large sweeps do not leave
+thousands of tiny files: every reader pays for each file it opens. A cell or an
+environment in a part file is stored exactly as one in its own file (done_cells,
+has_environment, add_cell, add_environment all look in both).
+
 Every file is written to a hidden temp file in the same directory, fsynced, renamed
 (a cell file is linked, so an existing one is never replaced) and the directory fsynced:
 a file is whole or absent. Every file carries ``schema_version``; a file written by a
@@ -28,13 +35,16 @@ Schema version history:
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +149,14 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
 }
 _ATTEMPTS_KEPT = 1000  # attempts of one cell at most (a bound, never reached in practice)
 
+# A finished sweep partition with at least this many files is compacted into one file
+# (measurements and environments). Fewer files cost little to read and keep one file
+# per cell, which is easiest to inspect by hand.
+COMPACT_MIN_FILES = 16
+_COMPACTED = ("measurements", "environments")
+_PART_PREFIX = "part-"
+_SORT_KEYS = {"measurements": ["env_id", "cell_id", "repeat"], "environments": ["env_id"]}
+
 # Columns stored as JSON text; a dict/list given for them is serialised.
 _JSON_COLUMNS = frozenset({"plan", "numa_cpus", "probe", "params", "extra"})
 
@@ -204,6 +222,53 @@ def _mkdirs(directory: Path) -> None:
         with contextlib.suppress(FileExistsError):
             m.mkdir()
         _fsync_dir(m.parent)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange_dirs(a: Path, b: Path) -> bool:
+    """Swap two directories in one atomic step (Linux renameat2 RENAME_EXCHANGE).
+
+    False when this system or file system cannot (no renameat2, EINVAL, ENOSYS...):
+    the caller then changes nothing.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def _parquet_names(directory: Path) -> list[str]:
+    """The data files of one partition (hidden temp files excluded), sorted."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if n.endswith(".parquet") and not n.startswith("."))
+
+
+def _part_rows(directory: Path, columns: list[str]) -> list[tuple[Any, ...]]:
+    """``columns`` of every row of the partition's compacted part files."""
+    found: list[tuple[Any, ...]] = []
+    for name in _parquet_names(directory):
+        if name.startswith(_PART_PREFIX):
+            try:
+                t = pq.read_table(directory / name, columns=columns)
+            except (OSError, pa.ArrowException) as e:
+                raise WarehouseInputError(f"cannot read {directory / name}: {e}") from e
+            found.extend(zip(*(t.column(c).to_pylist() for c in columns), strict=True))
+    return found
 
 
 def write_parquet_atomic(table: pa.Table, final: Path, *, replace: bool) -> bool:
@@ -316,6 +381,7 @@ def _empty_relation(schema: pa.Schema) -> str:
     return "(SELECT " + ", ".join(cols) + " WHERE false)"
 
 
+_DEFINED_RE = re.compile(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO|TABLE)\s+(\w+)", re.I)
 _READER_RE = re.compile(r"read_parquet\(\s*'results/(\w+)/[^']*'[^()]*\)", re.S)
 
 
@@ -324,11 +390,15 @@ def analysis_files() -> list[Path]:
     return sorted(p for p in VIEWS_SQL.parent.glob("*.sql") if p.name != VIEWS_SQL.name)
 
 
-def view_sql(root: str | Path, sql: str | None = None) -> str:
+def view_sql(root: str | Path, sql: str | None = None, *,
+             uniform: Collection[str] = ()) -> str:
     """analysis/views.sql with its ``results/`` paths pointing at ``root``.
 
     The reader of a table without any file becomes a typed empty relation, so the
-    views answer (with no rows) on an empty warehouse.
+    views answer (with no rows) on an empty warehouse. The readers of the tables named
+    in ``uniform`` (every file of one schema version, so of the same columns) drop
+    ``union_by_name``: with it DuckDB opens every file of the table each time a view
+    over it is bound, which costs seconds with thousands of files.
     """
     root = Path(root).resolve()
     if sql is None:
@@ -347,7 +417,10 @@ def view_sql(root: str | Path, sql: str | None = None) -> str:
         if table in TABLE_SCHEMAS and not files.has_files():
             return _empty_relation(TABLE_SCHEMAS[table])
         prefix = str(root).replace("'", "''")
-        return match.group(0).replace("'results/", f"'{prefix}/", 1)
+        text = match.group(0).replace("'results/", f"'{prefix}/", 1)
+        if table in uniform:
+            text = re.sub(r"union_by_name\s*=\s*true", "union_by_name = false", text)
+        return text
 
     return _READER_RE.sub(reader, text)
 
@@ -461,6 +534,10 @@ class Warehouse:
         row["finished_at"] = finished_at
         table = _to_table([row], SWEEP_SCHEMA, f"sweep {sweep_id}")
         write_parquet_atomic(table, self._sweep_file(sweep_id), replace=True)
+        if status in ("complete", "failed"):
+            # best effort as well: a partition left uncompacted is still whole
+            with contextlib.suppress(WarehouseInputError, OSError, pa.ArrowException):
+                self.compact(sweep_id, min_files=COMPACT_MIN_FILES)
         if status != "running":
             with contextlib.suppress(WarehouseInputError, duckdb.Error, OSError):
                 self.refresh_views()
@@ -470,7 +547,9 @@ class Warehouse:
 
     def has_environment(self, sweep_id: str, env_id: str) -> bool:
         """Whether an environments row for ``env_id`` is stored in the sweep."""
-        return self._env_file(sweep_id, env_id).exists()
+        if self._env_file(sweep_id, env_id).exists():
+            return True
+        return (env_id,) in _part_rows(self._partition("environments", sweep_id), ["env_id"])
 
     def add_environment(self, sweep_id: str, env: Mapping[str, Any]) -> None:
         """Store one host x interpreter; a later call for the same env_id replaces it.
@@ -498,7 +577,44 @@ class Warehouse:
         # Fingerprint facts without a column of their own stay in `probe` (full JSON).
         table = _to_table([row], ENVIRONMENT_SCHEMA, f"environment {env_id or env.get('host')}",
                           strict=False)
+        if self._replace_compacted_env(sweep_id, path.name, table):
+            return
         write_parquet_atomic(table, path, replace=True)
+
+    def _replace_compacted_env(self, sweep_id: str, name: str, row: pa.Table) -> bool:
+        """When the sweep's environments were compacted and hold this environment (a
+        resumed sweep probes again), swap in a partition whose part file has the new
+        row instead of the old one, so the environment is never listed twice."""
+        live = self._partition("environments", sweep_id)
+        names = _parquet_names(live)
+        parts = [n for n in names if n.startswith(_PART_PREFIX)]
+        if not parts:
+            return False
+        env_id, host, python = (row.column(c)[0].as_py() for c in ("env_id", "host", "python"))
+        new: dict[str, pa.Table] = {}
+        hit = False
+        for part in parts:
+            t = pq.read_table(live / part).cast(ENVIRONMENT_SCHEMA)
+            if env_id:
+                same = [e == env_id for e in t.column("env_id").to_pylist()]
+            else:
+                same = [e is None and h == host and p == python for e, h, p in zip(
+                    t.column("env_id").to_pylist(), t.column("host").to_pylist(),
+                    t.column("python").to_pylist(), strict=True)]
+            if any(same):
+                hit = True
+                rest = t.filter(pa.array([not x for x in same]))
+                new[part] = pa.concat_tables([rest, row]).sort_by([("env_id", "ascending")])
+        if not hit:
+            return False
+        digest = hashlib.sha1(("\0".join(sorted(new)) + str(datetime.now(UTC))).encode())
+        renamed = {f"{_PART_PREFIX}{digest.hexdigest()[:16]}-{i}.parquet": t
+                   for i, t in enumerate(new.values())}
+        keep = [n for n in names if n not in new and n != name]
+        if not self._swap_partition("environments", sweep_id, renamed, keep=keep):
+            raise WarehouseInputError(f"cannot replace environment {env_id or host} in the "
+                                      f"compacted partition {live}")
+        return True
 
     def add_cell(
         self, sweep_id: str, env_id: str, cell_id: str, rows: Sequence[Mapping[str, Any]]
@@ -510,6 +626,9 @@ class Warehouse:
         """
         fixed = self._cell_rows(sweep_id, env_id, cell_id, rows)
         table = _to_table(fixed, MEASUREMENT_SCHEMA, f"cell {env_id}/{cell_id}")
+        if (env_id, cell_id) in _part_rows(self._partition("measurements", sweep_id),
+                                           ["env_id", "cell_id"]):
+            return False  # stored, in the sweep's compacted file
         name = f"cell-{_file_part(env_id)}-{_file_part(cell_id)}.parquet"
         return write_parquet_atomic(table, self._partition("measurements", sweep_id) / name,
                                     replace=False)
@@ -561,6 +680,80 @@ class Warehouse:
                 return number
         raise WarehouseInputError(f"cell {env_id}/{cell_id}: more than {_ATTEMPTS_KEPT} attempts")
 
+    # ------------------------------------------------------------------ compaction
+
+    def compact(self, sweep_id: str, *, min_files: int = 2) -> dict[str, int]:
+        """Merge a sweep's cell files, and its environment files, into one file each.
+
+        Per table (measurements, environments) a partition holding at least
+        ``min_files`` files becomes one ``part-<digest>.parquet`` with the same rows
+        (sorted by env and cell). Returns the number of files merged per table (0: left
+        as it was). Only for a sweep that no process is writing: the sweep calls it
+        itself when it ends (set_sweep_status).
+
+        The merged partition is built beside the live one, in a hidden directory the
+        views' globs and done_cells never read (``.compact-sweep_id=<id>``), fsynced,
+        then swapped with the live directory in one atomic step (renameat2
+        RENAME_EXCHANGE): a reader sees every old file or the merged one, never both,
+        never neither (a query that listed the old files just before the swap may fail
+        to open one and must be run again; it never counts a row twice). A crash before
+        the swap leaves the hidden directory with the merged file, after it the hidden
+        directory with the old files: either is removed by the next compaction. Where
+        directories cannot be swapped atomically nothing is changed.
+        """
+        self._check_writable()
+        self._sweep_row(sweep_id)
+        merged: dict[str, int] = {}
+        for table in _COMPACTED:
+            live = self._partition(table, sweep_id)
+            stale = live.parent / f".compact-{live.name}"
+            if stale.exists():
+                shutil.rmtree(stale)  # left by an interrupted compaction
+            names = _parquet_names(live)
+            merged[table] = 0
+            if len(names) < max(2, min_files):
+                continue
+            schema = TABLE_SCHEMAS[table]
+            parts = []
+            for name in names:
+                try:
+                    t = pq.read_table(live / name)
+                except (OSError, pa.ArrowException) as e:
+                    raise WarehouseInputError(f"cannot read {live / name}: {e}") from e
+                if t.schema.names != schema.names:
+                    break  # another schema version: leave the partition alone
+                parts.append(t.cast(schema))
+            else:
+                rows = pa.concat_tables(parts).sort_by([(k, "ascending")
+                                                        for k in _SORT_KEYS[table]])
+                digest = hashlib.sha1("\0".join(names).encode()).hexdigest()[:16]
+                if self._swap_partition(table, sweep_id, {f"{_PART_PREFIX}{digest}.parquet":
+                                                          rows}, keep=()):
+                    merged[table] = len(names)
+        return merged
+
+    def _swap_partition(self, table: str, sweep_id: str, new: Mapping[str, pa.Table],
+                        keep: Collection[str]) -> bool:
+        """Make the partition hold exactly ``new`` (written) plus the files named in
+        ``keep`` (hard-linked), in one atomic swap; False when the system cannot swap."""
+        live = self._partition(table, sweep_id)
+        staging = live.parent / f".compact-{live.name}"
+        if staging.exists():
+            shutil.rmtree(staging)  # left by an interrupted compaction
+        _mkdirs(staging)
+        try:
+            for name in keep:
+                os.link(live / name, staging / name)
+            for name, rows in new.items():
+                write_parquet_atomic(rows, staging / name, replace=False)
+            _fsync_dir(staging)
+            if not _exchange_dirs(staging, live):
+                return False
+            _fsync_dir(live.parent)
+            return True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
     # ------------------------------------------------------------------ reads
 
     def done_cells(self, sweep_id: str) -> set[tuple[str, str]]:
@@ -577,6 +770,8 @@ class Warehouse:
                 env_part, sep, cell_part = name[len("cell-"):-len(".parquet")].partition("-")
                 if sep:
                     done.add((unquote(env_part), unquote(cell_part)))
+        # a compacted sweep: the cells of its part file(s)
+        done.update(_part_rows(directory, ["env_id", "cell_id"]))  # type: ignore[arg-type]
         return done
 
     def unfinished_cells(self, sweep_id: str) -> set[tuple[str, str]]:
@@ -635,20 +830,27 @@ class Warehouse:
             hint=f"the latest is {ids[-1]}; `harness sql \"SELECT * FROM sweeps\"` lists them",
         )
 
-    def _check_schema_versions(self, con: duckdb.DuckDBPyConnection) -> None:
-        for files in self._tables.values():
+    def _check_schema_versions(self, con: duckdb.DuckDBPyConnection) -> set[str]:
+        """Refuse a newer schema; return the tables whose files share one version (a
+        version fixes the columns exactly, so their views need no union_by_name)."""
+        uniform: set[str] = set()
+        for name, files in self._tables.items():
             if not files.has_files():
                 continue
-            (newest,) = con.execute(
-                "SELECT max(schema_version) FROM read_parquet(?, union_by_name = true)",
+            # schema_version is in every file of every version: no union_by_name needed
+            oldest, newest = con.execute(
+                "SELECT min(schema_version), max(schema_version) FROM read_parquet(?)",
                 [files.glob],
             ).fetchone()
+            if oldest == newest:  # (None: only empty files, all written by begin_sweep)
+                uniform.add(name)
             if newest is not None and newest > SCHEMA_VERSION:
                 raise WarehouseInputError(
                     f"{files.directory} holds data written by a newer harness "
                     f"(schema {newest} > {SCHEMA_VERSION})",
                     hint="upgrade harness to read it",
                 )
+        return uniform
 
     def check_schema(self) -> None:
         """Refuse (WarehouseInputError) a warehouse holding files of a newer schema."""
@@ -662,21 +864,35 @@ class Warehouse:
         finally:
             con.close()
 
-    def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _create_views(self, con: duckdb.DuckDBPyConnection, for_sql: str | None = None) -> None:
         """views.sql first, then every other analysis/*.sql in name order (each file
-        builds on views.sql and on the files before it; all are CREATE OR REPLACE)."""
-        self._check_schema_versions(con)
+        builds on views.sql and on the files before it; all are CREATE OR REPLACE).
+
+        With ``for_sql`` the analysis files after the last one defining a name that
+        ``for_sql`` mentions are skipped: binding each view reads the file list of
+        every table under it, which adds up with a thousand sweeps.
+        """
+        uniform = self._check_schema_versions(con)
         try:
-            con.execute(view_sql(self.root))
+            con.execute(view_sql(self.root, uniform=uniform))
         except duckdb.Error as e:
             raise WarehouseInputError(f"cannot create the views over {self.root}: {e}") from e
+        texts: list[tuple[Path, str]] = []
         for path in analysis_files():
             try:
-                text = path.read_text(encoding="utf-8")
+                texts.append((path, path.read_text(encoding="utf-8")))
             except OSError as e:
                 raise WarehouseInputError(f"cannot read {path}: {e.strerror}") from e
+        if for_sql is not None:
+            words = {w.lower() for w in re.findall(r"\w+", for_sql)}
+            last = -1
+            for i, (_, text) in enumerate(texts):
+                if words & {n.lower() for n in _DEFINED_RE.findall(text)}:
+                    last = i
+            texts = texts[:last + 1]
+        for path, text in texts:
             try:
-                con.execute(view_sql(self.root, text))
+                con.execute(view_sql(self.root, text, uniform=uniform))
             except duckdb.Error as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise WarehouseInputError(f"{path.name}: cannot create its views: {first}") from e
@@ -697,8 +913,16 @@ class Warehouse:
         return con
 
     def query(self, sql: str, params: list[Any] | None = None) -> pandas.DataFrame:
-        """Run one SQL statement over the views; a SQL error is a WarehouseInputError."""
-        con = self.connect()
+        """Run one SQL statement over the views; a SQL error is a WarehouseInputError.
+
+        Only the analysis files up to the last one defining a name the statement
+        mentions are loaded (views.sql always)."""
+        con = duckdb.connect(":memory:")
+        try:
+            self._create_views(con, for_sql=sql)
+        except BaseException:
+            con.close()
+            raise
         try:
             try:
                 return con.execute(sql, params or []).fetchdf()
