@@ -1,0 +1,167 @@
+"""Fan-out: a trivial sweep over 1, 4, 8 and 16 loopback sshd hosts, and the per-host
+cost of connecting, uploading the agent, starting it and tearing down.
+
+    .venv/bin/python benchmarks/fanout.py [--hosts 1,4,8,16] [--engines ssh,ansible]
+        [--rounds 2] [--json]
+
+For each fleet size a fresh test fleet (tests/fleet/fleet.py: one sshd per host on
+127.0.0.11+, one port each) is started, then per engine
+``harness sweep --parallel-same-machine --profile quick -w empty -m threads
+--dimensions`` (five cells of empty tasks per interpreter) runs into a temporary
+warehouse. Reported per run: the command's wall time (interpreter start, inventory,
+probe, cells, compaction, warehouse.duckdb), the sweep's own duration (finished_at -
+started_at), and the controller's peak RSS (wait4 rusage of the harness process, so
+ansible-runner's children are not in it). The fleet's hosts 2 and 3 carry extra
+interpreters (3.13t when built, 3.12), so 16 hosts run 16-18 environments.
+
+Then, on the largest fleet, per host one after another through harness's own SSH
+transport and AgentSession: connect (SSH handshake, auth, private workdir), upload of
+the agent zipapp, agent start (``probe`` until its hello line, and the whole probe),
+teardown (close: workdir removed, connection closed). The fleet is stopped at the end
+(its daemons by pid), whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FLEET = ROOT / "tests" / "fleet" / "fleet.py"
+sys.path.insert(0, str(FLEET.parent))
+
+import fleet as fleet_mod  # noqa: E402
+
+from harness.bundle import build_agent  # noqa: E402
+from harness.inventory import load_inventory  # noqa: E402
+from harness.remote import AgentSession, read_messages  # noqa: E402
+from harness.transport.factory import open_transport  # noqa: E402
+from harness.warehouse import Warehouse  # noqa: E402
+
+SWEEP = ["--parallel-same-machine", "--profile", "quick", "-w", "empty", "-m", "threads",
+         "--dimensions"]
+
+
+def run_sweep(fleet, engine: str, results: Path) -> dict:
+    argv = [sys.executable, "-m", "harness", "sweep", "--inventory", str(fleet.inventory),
+            "--known-hosts", str(fleet.known_hosts), "--results", str(results),
+            "--engine", engine, *SWEEP]
+    if engine == "ansible":
+        argv += ["--forks", "16"]
+    with tempfile.TemporaryFile() as log:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        out = log.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"sweep failed ({proc.returncode}):\n{out[-2000:]}")
+    wh = Warehouse(results)
+    sid = wh.latest_sweep_id()
+    row = wh.query("SELECT epoch(finished_at) - epoch(started_at) AS s, "
+                   "(SELECT count(*) FROM cells WHERE sweep_id = ?) AS cells, "
+                   "(SELECT count(*) FROM environments WHERE sweep_id = ?) AS envs "
+                   "FROM sweeps WHERE sweep_id = ?", [sid, sid, sid]).iloc[0]
+    return {"wall_s": wall, "sweep_s": float(row.s), "cells": int(row.cells),
+            "envs": int(row.envs), "controller_peak_rss_bytes": usage.ru_maxrss * 1024}
+
+
+def per_host_costs(fleet, agent: Path) -> list[dict]:
+    hosts = load_inventory(fleet.inventory)
+    out = []
+    for host in hosts:
+        t0 = time.perf_counter()
+        transport = open_transport(host, known_hosts=fleet.known_hosts)
+        t1 = time.perf_counter()
+        session = AgentSession(transport, agent, host.name)
+        t2 = time.perf_counter()
+        python = host.pythons[0] if getattr(host, "pythons", None) else "python3"
+        argv = [python, session.agent_path, "probe"]
+        hello = None
+        for _msg in read_messages(transport.run(argv, timeout=120), host.name, python):
+            if hello is None:
+                hello = time.perf_counter()
+        t3 = time.perf_counter()
+        transport.close()
+        t4 = time.perf_counter()
+        out.append({"host": host.name, "connect_s": t1 - t0, "upload_s": t2 - t1,
+                    "start_to_hello_s": (hello or t3) - t2, "probe_s": t3 - t2,
+                    "teardown_s": t4 - t3, "upload_and_start_s": (hello or t3) - t1})
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", default="1,4,8,16")
+    parser.add_argument("--engines", default="ssh,ansible")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    ns = parser.parse_args()
+    sizes = [int(x) for x in ns.hosts.split(",")]
+    engines = ns.engines.split(",")
+    if not all(1 <= n <= 32 for n in sizes) or not 1 <= ns.rounds <= 10:
+        raise SystemExit("--hosts each 1..32, --rounds 1..10")
+    result: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
+                                "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")},
+                    "sweeps": [], "per_host": []}
+    with tempfile.TemporaryDirectory(prefix="harness-fanout-") as tmp:
+        for n in sizes:
+            fdir = Path(tmp) / f"fleet{n}"
+            fleet = fleet_mod.up(fdir, n)
+            try:
+                for engine in engines:
+                    for r in range(ns.rounds):
+                        res = run_sweep(fleet, engine, Path(tmp) / f"r-{n}-{engine}-{r}")
+                        res.update(hosts=n, engine=engine, round=r,
+                                   loadavg=os.getloadavg()[0])
+                        result["sweeps"].append(res)
+                        print(json.dumps(res), file=sys.stderr)
+                if n == max(sizes):
+                    agent = build_agent(Path(tmp) / "agent")
+                    result["per_host"] = per_host_costs(fleet, agent)
+            finally:
+                fleet_mod.down(fdir)
+    print(json.dumps(result, indent=1) if ns.json else render(result))
+    return 0
+
+
+def render(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"machine: {m['cores']} cores, Python {m['python']}, {m['date']}", "",
+             "| engine | hosts | envs | cells | wall (s) | sweep (s) | vs 1 host | "
+             "controller peak RSS |", "|---|---|---|---|---|---|---|---|"]
+    by: dict[tuple[str, int], list[dict]] = {}
+    for s in r["sweeps"]:
+        by.setdefault((s["engine"], s["hosts"]), []).append(s)
+    for (engine, n), runs in sorted(by.items()):
+        wall = statistics.median(x["wall_s"] for x in runs)
+        sweep = statistics.median(x["sweep_s"] for x in runs)
+        one = by.get((engine, 1))
+        ratio = (f"{wall / statistics.median(x['wall_s'] for x in one):.2f}x" if one else "")
+        rss = max(x["controller_peak_rss_bytes"] for x in runs) / 2**20
+        lines.append(f"| {engine} | {n} | {runs[0]['envs']} | {runs[0]['cells']} | "
+                     f"{wall:.2f} | {sweep:.2f} | {ratio} | {rss:.0f} MiB |")
+    if r["per_host"]:
+        lines += ["", "per host, one after another (ms): median / max", ""]
+        lines += ["| step | median | max |", "|---|---|---|"]
+        for key in ("connect_s", "upload_s", "start_to_hello_s", "upload_and_start_s",
+                    "probe_s", "teardown_s"):
+            xs = [h[key] for h in r["per_host"]]
+            lines.append(f"| {key[:-2]} | {statistics.median(xs) * 1000:.0f} | "
+                         f"{max(xs) * 1000:.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

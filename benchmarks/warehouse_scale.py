@@ -1,0 +1,379 @@
+"""The warehouse at scale: synthesize, ingest, query, report, measure size and memory.
+
+    .venv/bin/python benchmarks/warehouse_scale.py [--rows 10000000] [--sweeps 1000]
+        [--hosts 100] [--root DIR] [--keep] [--json]
+
+Synthesizes ``--rows`` measurement rows across ``--sweeps`` sweeps and ``--hosts``
+hosts with the real schemas (harness.warehouse MEASUREMENT_SCHEMA, ENVIRONMENT_SCHEMA,
+SWEEP_SCHEMA): per sweep and host, 4 headline workloads x 5 models, each cell one warmup
+and timed repeats, 4 hardware profiles of 25 hosts. Each sweep is stored as a finished
+sweep is after :meth:`Warehouse.compact` -- one measurements file and one environments
+file per sweep partition, written with the warehouse's own atomic writer
+(write_parquet_atomic: temp file, fsync, link, directory fsync). Then:
+
+* ingest rate: rows per second of the measurement writes (encode + fsync + rename);
+  the synthesis of the Arrow tables is timed apart and not counted;
+* the real path for one sweep of ``--hosts`` hosts: every cell through
+  ``Warehouse.add_cell`` (one fsynced file per cell, as a sweep writes them) and
+  ``Warehouse.compact``, with the file counts before and after;
+* Parquet bytes per million rows;
+* ``SELECT * FROM matrix WHERE sweep_id = ?`` through ``Warehouse(root).query`` (the
+  latest sweep and a middle one), the cross-host compare (``harness compare --by host
+  --sweep ID``) and the full report (``harness report --sweep ID --out report.html``),
+  each as a subprocess timed end to end (interpreter start and view creation
+  included), with the peak RSS of that process (``/usr/bin/time``-style, from
+  ``wait4``'s rusage).
+
+Prints a Markdown summary (or ``--json``). The data goes to a temporary directory
+unless ``--root``; ``--keep`` keeps it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from harness.warehouse import (
+    ATTEMPT_SCHEMA,
+    ENVIRONMENT_SCHEMA,
+    MEASUREMENT_SCHEMA,
+    SCHEMA_VERSION,
+    SWEEP_SCHEMA,
+    Warehouse,
+    write_parquet_atomic,
+)
+
+WORKLOADS = ("cpu_bound", "net_low_latency", "net_high_latency", "disk_io")
+MODELS = ("sequential", "threads", "processes", "mp_pool", "asyncio")
+PROFILES = 4
+EXTRA = json.dumps({"busy_procs": 0, "calib_budget_s": 5.0, "calib_max_repeats": 11,
+                    "calib_min_repeats": 7, "calib_target_rel_ci": 0.05, "cpu_governor": None,
+                    "cpu_mhz": 2596.1, "gil_enabled": True, "loadavg_1m": 0.12,
+                    "procs_peak": 2, "worker_peak_rss_bytes": 31457280}, sort_keys=True)
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def sweep_ids(n: int) -> list[str]:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return [f"{(start + timedelta(minutes=10 * i)):%Y%m%dT%H%M%SZ}-{i:06x}" for i in range(n)]
+
+
+class Synth:
+    """Arrow tables of one sweep, vectorised (the per-sweep constants built once)."""
+
+    def __init__(self, hosts: int, rows_per_sweep: int, seed: int = 7) -> None:
+        self.hosts = hosts
+        cells = [(w, m) for w in WORKLOADS for m in MODELS]
+        per_cell = max(2, rows_per_sweep // (hosts * len(cells)))  # 1 warmup + timed
+        self.per_cell = per_cell
+        self.rng = np.random.default_rng(seed)
+        n_env_cells = hosts * len(cells)
+        self.n = n_env_cells * per_cell
+        idx_cell = np.tile(np.repeat(np.arange(len(cells)), per_cell), hosts)
+        self.idx_host = np.repeat(np.arange(hosts), len(cells) * per_cell)
+        self.idx_cell = idx_cell
+        self.cells = cells
+        workers = np.array([1 if m == "sequential" else 4 for _, m in cells])
+        self.workers = pa.array(workers[idx_cell], pa.int64())
+        self.repeat = pa.array(np.tile(np.arange(per_cell), n_env_cells), pa.int64())
+        self.warmup = pa.array(np.tile(np.arange(per_cell) == 0, n_env_cells), pa.bool_())
+        self.true = pa.array(np.ones(self.n, dtype=bool), pa.bool_())
+        params = [json.dumps({"n": 2_000_000, "tasks": 8} if w == "cpu_bound" else
+                             {"delay_s": 0.05, "tasks": 64} if w.startswith("net") else
+                             {"file_bytes": 1048576, "tasks": 16}, sort_keys=True)
+                  for w, _ in cells]
+        keys = [_digest(w, p, m) for (w, m), p in zip(cells, params, strict=True)]
+        take = pa.array(idx_cell, pa.int32())
+        self.workload = pc.take(pa.array([w for w, _ in cells]), take)
+        self.model = pc.take(pa.array([m for _, m in cells]), take)
+        self.params = pc.take(pa.array(params), take)
+        self.cell_key = pc.take(pa.array(keys), take)
+        self.cell_ids = [f"{w}.{m}.{k[:8]}" for (w, m), k in zip(cells, keys, strict=True)]
+        self.cell_id = pc.take(pa.array(self.cell_ids), take)
+        self.status = pa.array(["ok"] * self.n, pa.string())
+        self.extra = pa.array([EXTRA] * self.n, pa.string())
+        self.nulls = pa.nulls(self.n, pa.string())
+        self.version = pa.array(np.full(self.n, SCHEMA_VERSION, np.int32), pa.int32())
+        base = np.array([{"sequential": 1.0, "threads": 0.9, "processes": 0.35, "mp_pool": 0.34,
+                          "asyncio": 0.95}[m] for _, m in cells])
+        self.base = base[idx_cell] * (1 + 0.2 * (self.idx_host % PROFILES))
+
+    def env_id(self, sweep_id: str, host: int) -> str:
+        return _digest(sweep_id, f"node{host:03d}", "python3.13")
+
+    def measurements(self, sweep_id: str) -> pa.Table:
+        envs = pa.array([self.env_id(sweep_id, h) for h in range(self.hosts)])
+        wall = self.base * self.rng.lognormal(0.0, 0.03, self.n)
+        cols = {
+            "env_id": pc.take(envs, pa.array(self.idx_host, pa.int32())),
+            "cell_id": self.cell_id, "cell_key": self.cell_key, "workload": self.workload,
+            "params": self.params, "model": self.model, "workers": self.workers,
+            "repeat": self.repeat, "warmup": self.warmup, "headline": self.true,
+            "wall_s": pa.array(wall), "cpu_user_s": pa.array(wall * 0.97),
+            "cpu_sys_s": pa.array(wall * 0.02),
+            "peak_rss_bytes": pa.array(30_000_000 + self.idx_host * 1000, pa.int64()),
+            "ok": self.true, "error": self.nulls, "status": self.status, "extra": self.extra,
+            "schema_version": self.version,
+        }
+        return pa.Table.from_pydict(cols, schema=MEASUREMENT_SCHEMA)
+
+    def environments(self, sweep_id: str) -> pa.Table:
+        rows = []
+        for h in range(self.hosts):
+            p = h % PROFILES
+            rows.append({
+                "host": f"node{h:03d}", "python": "python3.13",
+                "env_id": self.env_id(sweep_id, h), "profile_id": f"profile{p}",
+                "hostname": f"node{h:03d}", "os": "Linux", "kernel": "6.1.0", "arch": "x86_64",
+                "cpu_model": f"Synthetic CPU {p}", "logical_cpus": 8 * (p + 1),
+                "physical_cores": 4 * (p + 1), "usable_cpus": 8 * (p + 1), "numa_nodes": 1,
+                "numa_cpus": "[]", "mem_total_bytes": 16 << 30, "python_version": "3.13.1",
+                "implementation": "CPython", "free_threaded": False, "gil_enabled": True,
+                "executable": "/usr/bin/python3.13", "machine_id": _digest("m", h),
+                "boot_id": _digest("b", h), "status": "ok", "error": None,
+                "probe": json.dumps({"host": f"node{h:03d}"}), "schema_version": SCHEMA_VERSION,
+            })
+        return pa.Table.from_pylist(rows, schema=ENVIRONMENT_SCHEMA)
+
+    def sweep(self, sweep_id: str, index: int) -> pa.Table:
+        started = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=10 * index)
+        row = {"started_at": started, "finished_at": started + timedelta(minutes=9),
+               "status": "complete", "harness_version": "0.1.0", "inventory": "fleet.ini",
+               "profile": "standard",
+               "plan": json.dumps({"profile": "standard", "workloads": list(WORKLOADS),
+                                   "models": list(MODELS)}),
+               "schema_version": SCHEMA_VERSION}
+        return pa.Table.from_pylist([row], schema=SWEEP_SCHEMA)
+
+
+def ingest(root: Path, synth: Synth, ids: list[str]) -> dict:
+    """Write every sweep in its compacted layout; time the measurement writes."""
+    synth_s = write_s = other_s = 0.0
+    rows = 0
+    for i, sid in enumerate(ids):
+        t0 = time.perf_counter()
+        table = synth.measurements(sid)
+        t1 = time.perf_counter()
+        write_parquet_atomic(table, root / "measurements" / f"sweep_id={sid}" /
+                             "part-synthetic.parquet", replace=False)
+        t2 = time.perf_counter()
+        write_parquet_atomic(synth.environments(sid), root / "environments" /
+                             f"sweep_id={sid}" / "part-synthetic.parquet", replace=False)
+        write_parquet_atomic(synth.sweep(sid, i), root / "sweeps" / f"sweep_id={sid}" /
+                             "sweep.parquet", replace=False)
+        # begin_sweep writes an empty attempts file in every sweep
+        write_parquet_atomic(ATTEMPT_SCHEMA.empty_table(), root / "attempts" /
+                             f"sweep_id={sid}" / "attempts-none.parquet", replace=False)
+        t3 = time.perf_counter()
+        synth_s += t1 - t0
+        write_s += t2 - t1
+        other_s += t3 - t2
+        rows += table.num_rows
+    return {"rows": rows, "synth_s": synth_s, "write_s": write_s,
+            "rows_per_s": rows / write_s, "env_and_sweep_files_s": other_s}
+
+
+def real_path(root: Path, synth: Synth) -> dict:
+    """One sweep the way `harness sweep` stores it: a file per cell, then compact()."""
+    wh = Warehouse(root)
+    sid = "zz-real-path-sweep"
+    wh.begin_sweep(sid, started_at=datetime.now(UTC), harness_version="0.1.0",
+                   inventory="fleet.ini", profile="standard", plan={"synthetic": True})
+    for env in synth.environments(sid).to_pylist():
+        wh.add_environment(sid, env)
+    table = synth.measurements(sid)
+    rows = table.to_pylist()
+    per = synth.per_cell
+    t0 = time.perf_counter()
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        wh.add_cell(sid, chunk[0]["env_id"], chunk[0]["cell_id"], chunk)
+    t1 = time.perf_counter()
+    before = _count_files(root, sid)
+    t2 = time.perf_counter()
+    compacted = wh.compact(sid) if hasattr(wh, "compact") else None
+    t3 = time.perf_counter()
+    after = _count_files(root, sid)
+    wh.set_sweep_status(sid, "complete", finished_at=datetime.now(UTC))
+    (n_db,) = wh.query("SELECT count(*) AS n FROM measurements WHERE sweep_id = ?",
+                       [sid]).n.tolist()
+    return {"sweep_id": sid, "cells": len(rows) // per, "rows": len(rows),
+            "add_cell_s": t1 - t0, "add_cell_rows_per_s": len(rows) / (t1 - t0),
+            "files_before": before, "compact_s": t3 - t2, "files_after": after,
+            "compacted": compacted, "rows_in_view": int(n_db)}
+
+
+def _count_files(root: Path, sid: str) -> dict[str, int]:
+    return {t: len(list((root / t / f"sweep_id={sid}").glob("*.parquet")))
+            for t in ("measurements", "environments", "attempts", "sweeps")}
+
+
+def timed(argv: list[str], repeats: int = 3) -> dict:
+    """Run ``argv`` ``repeats`` times; wall times and the child's own peak RSS (wait4)."""
+    walls, rss = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryFile() as log:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(proc.pid, 0)
+            walls.append(time.perf_counter() - t0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                log.seek(0)
+                tail = log.read().decode(errors="replace")[-800:]
+                raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {tail}")
+        rss.append(usage.ru_maxrss * 1024)
+    return {"wall_s": walls, "median_s": sorted(walls)[len(walls) // 2],
+            "peak_rss_bytes": max(rss)}
+
+
+QUERY_SNIPPET = """
+import sys, time, json, resource
+t0 = time.perf_counter()
+from harness.warehouse import Warehouse
+t1 = time.perf_counter()
+wh = Warehouse(sys.argv[1])
+df = wh.query("SELECT * FROM matrix WHERE sweep_id = ?", [sys.argv[2]])
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "query_s": t2 - t1, "rows": len(df),
+                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def matrix_query(root: Path, sid: str, repeats: int = 3) -> dict:
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", QUERY_SNIPPET, str(root), sid],
+                             check=True, capture_output=True, text=True)
+        runs.append(json.loads(out.stdout))
+    runs.sort(key=lambda r: r["query_s"])
+    best = runs[len(runs) // 2]
+    return {**best, "query_s_all": [r["query_s"] for r in runs]}
+
+
+def parquet_bytes(root: Path, table: str) -> tuple[int, int]:
+    files = list((root / table).glob("sweep_id=*/*.parquet"))
+    return sum(f.stat().st_size for f in files), len(files)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--sweeps", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--root", type=Path)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    ns = parser.parse_args()
+    if not 1 <= ns.sweeps <= 100_000 or not 1 <= ns.hosts <= 10_000:
+        raise SystemExit("--sweeps 1..100000, --hosts 1..10000")
+    tmp = None
+    if ns.root is None:
+        tmp = tempfile.mkdtemp(prefix="harness-wh-scale-")
+        root = Path(tmp)
+    else:
+        root = ns.root.resolve()
+        if root.exists() and any(root.iterdir()):
+            raise SystemExit(f"{root} is not empty")
+    try:
+        synth = Synth(ns.hosts, ns.rows // ns.sweeps)
+        ids = sweep_ids(ns.sweeps)
+        result: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
+                                    "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                                    "loadavg": os.getloadavg()},
+                        "args": {"rows": ns.rows, "sweeps": ns.sweeps, "hosts": ns.hosts,
+                                 "rows_per_cell": synth.per_cell}}
+        result["ingest"] = ingest(root, synth, ids)
+        size, files = parquet_bytes(root, "measurements")
+        result["size"] = {"measurement_bytes": size, "measurement_files": files,
+                          "bytes_per_million_rows": size / (result["ingest"]["rows"] / 1e6)}
+        result["real_path"] = real_path(root, synth)
+        latest = result["real_path"]["sweep_id"]
+        middle = ids[len(ids) // 2]
+        result["matrix_query"] = {"middle": matrix_query(root, middle, ns.repeats),
+                                  "latest": matrix_query(root, latest, ns.repeats)}
+        hx = [sys.executable, "-m", "harness"]
+        # Cross-host: the hardware profiles of the sweep pooled and paired (4 profiles,
+        # 6 pairs), and one host against each of the other hosts (hosts - 1 pairs).
+        # Every pair of 100 hosts (4,950 matrices) is not a question anyone reads.
+        result["compare"] = timed([*hx, "compare", "--by", "profile", "--sweep", middle,
+                                   "--results", str(root)], ns.repeats)
+        result["compare_host"] = timed([*hx, "compare", "--by", "host", "--sweep", middle,
+                                        "--baseline", "node000", "--results", str(root)],
+                                       ns.repeats)
+        out = root.parent / f"{root.name}-report.html"
+        result["report"] = timed([*hx, "report", "--sweep", middle, "--out", str(out),
+                                  "--results", str(root)], ns.repeats)
+        out.unlink(missing_ok=True)
+        totals = {t: parquet_bytes(root, t) for t in ("measurements", "environments",
+                                                     "attempts", "sweeps")}
+        result["files"] = {t: n for t, (_, n) in totals.items()}
+    finally:
+        if tmp and not ns.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if ns.json:
+        print(json.dumps(result, indent=1, default=str))
+    else:
+        print(render(result))
+    return 0
+
+
+def render(r: dict) -> str:
+    i, s, p, m = r["ingest"], r["size"], r["real_path"], r["matrix_query"]
+    lines = [
+        f"machine: {r['machine']['cores']} cores, Python {r['machine']['python']}, "
+        f"{r['machine']['date']}, load {r['machine']['loadavg'][0]:.2f}",
+        f"data: {i['rows']:,} measurement rows, {r['args']['sweeps']} sweeps, "
+        f"{r['args']['hosts']} hosts, {r['args']['rows_per_cell']} rows per cell",
+        "",
+        "| figure | value | target |",
+        "|---|---|---|",
+        f"| ingest (compacted layout, encode+fsync+rename) | {i['rows_per_s'] / 1e6:.2f} M rows/s "
+        f"({i['write_s']:.1f} s; synthesis {i['synth_s']:.1f} s not counted) | >= 1 M rows/s |",
+        f"| Parquet size | {s['bytes_per_million_rows'] / 2**20:.2f} MiB per million rows "
+        f"({s['measurement_files']} files) | reported |",
+        f"| add_cell path, one {r['args']['hosts']}-host sweep | {p['cells']} cells in "
+        f"{p['add_cell_s']:.2f} s ({p['add_cell_rows_per_s']:,.0f} rows/s) | reported |",
+        f"| compact() that sweep | {p['compact_s']:.3f} s; files {p['files_before']} -> "
+        f"{p['files_after']}; rows in view {p['rows_in_view']:,} of {p['rows']:,} | "
+        "few files per sweep |",
+        f"| matrix WHERE sweep_id (middle sweep) | {m['middle']['query_s']:.3f} s "
+        f"({m['middle']['rows']} rows; all "
+        f"{', '.join(f'{x:.3f}' for x in m['middle']['query_s_all'])}) | < 1 s |",
+        f"| matrix WHERE sweep_id (latest sweep) | {m['latest']['query_s']:.3f} s "
+        f"({m['latest']['rows']} rows) | < 1 s |",
+        f"| harness compare --by profile (process, end to end) | {r['compare']['median_s']:.2f} s "
+        f"(all {', '.join(f'{x:.2f}' for x in r['compare']['wall_s'])}) | < 1 s |",
+        f"| harness compare --by host --baseline node000 ({r['args']['hosts'] - 1} pairs) | "
+        f"{r['compare_host']['median_s']:.2f} s | < 1 s |",
+        f"| harness report (process, end to end) | {r['report']['median_s']:.2f} s "
+        f"(all {', '.join(f'{x:.2f}' for x in r['report']['wall_s'])}) | < 10 s |",
+        f"| peak RSS: matrix query process | {m['middle']['peak_rss_bytes'] / 2**20:.0f} MiB "
+        "| < 1 GiB |",
+        f"| peak RSS: compare / report processes | {r['compare']['peak_rss_bytes'] / 2**20:.0f} "
+        f"/ {r['report']['peak_rss_bytes'] / 2**20:.0f} MiB | < 1 GiB |",
+        f"| files per table | {r['files']} | no thousands of tiny files |",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
