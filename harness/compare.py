@@ -162,14 +162,23 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
         pairs = pair_units(units, by, sweeps)
         if baseline:
             pairs = _apply_baseline(pairs, baseline)
+        if not pairs:
+            return []
+        # All pairs in one query: a query per pair is quadratic in hosts at fleet scale.
+        wanted = pandas.DataFrame(
+            [(i, a.sweep_id, a.unit_id, b.sweep_id, b.unit_id) for i, (a, b) in enumerate(pairs)],
+            columns=["pair_no", "a_sweep_id", "a_unit_id", "b_sweep_id", "b_unit_id"])
+        con.register("wanted_pairs", wanted)
+        cells = query(con, "SELECT w.pair_no, cp.* FROM compare_pairs cp JOIN wanted_pairs w "
+                           "USING (a_sweep_id, a_unit_id, b_sweep_id, b_unit_id) "
+                           "WHERE cp.unit_kind = ?", [kind])
+        groups = dict(tuple(cells.groupby("pair_no", sort=False))) if not cells.empty else {}
+        empty = cells.drop(columns="pair_no").iloc[0:0]
         out: list[Comparison] = []
-        for a, b in pairs:
-            cells = query(con, "SELECT * FROM compare_pairs WHERE unit_kind = ? "
-                               "AND a_sweep_id = ? AND a_unit_id = ? "
-                               "AND b_sweep_id = ? AND b_unit_id = ?",
-                          [kind, a.sweep_id, a.unit_id, b.sweep_id, b.unit_id])
-            cells = _sorted_cells(cells)
-            out.append(Comparison(a, b, cells))
+        for i, (a, b) in enumerate(pairs):
+            mine = groups.get(i)
+            mine = empty if mine is None else mine.drop(columns="pair_no").reset_index(drop=True)
+            out.append(Comparison(a, b, _sorted_cells(mine)))
         return out
     finally:
         con.close()
