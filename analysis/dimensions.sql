@@ -148,17 +148,10 @@ WITH d AS (
 SELECT d.*, cs.xs,
        s.cell_id AS seq_cell_id, s.n AS seq_n, s.median_s AS seq_median_s,
        s.peak_rss_bytes AS seq_peak_rss_bytes,
-       CASE WHEN d.n = 0 OR s.n = 0 THEN NULL
-            WHEN d.cell_id = s.cell_id THEN 1.0
-            ELSE s.median_s / nullif(d.median_s, 0) END AS speedup,
-       CASE WHEN d.n = 0 OR s.n = 0 THEN NULL
-            WHEN d.cell_id = s.cell_id THEN 1.0
-            ELSE s.ci975_low_s / nullif(d.ci975_high_s, 0) END AS speedup_ci_low,
-       CASE WHEN d.n = 0 OR s.n = 0 THEN NULL
-            WHEN d.cell_id = s.cell_id THEN 1.0
-            ELSE s.ci975_high_s / nullif(d.ci975_low_s, 0) END AS speedup_ci_high,
-       CASE WHEN d.n = 0 OR s.n = 0 OR d.cell_id = s.cell_id THEN NULL
-            ELSE greatest(0.0, d.ci975_level + s.ci975_level - 1) END AS speedup_ci_level,
+       speedup_ratio(d.cell_id = s.cell_id, d.n, s.n, s.median_s, d.median_s) AS speedup,
+       speedup_ratio(d.cell_id = s.cell_id, d.n, s.n, s.ci975_low_s, d.ci975_high_s) AS speedup_ci_low,
+       speedup_ratio(d.cell_id = s.cell_id, d.n, s.n, s.ci975_high_s, d.ci975_low_s) AS speedup_ci_high,
+       speedup_level(d.cell_id = s.cell_id, d.n, s.n, d.ci975_level, s.ci975_level) AS speedup_ci_level,
        CASE WHEN d.n = 0 OR s.n = 0 OR d.cell_id = s.cell_id THEN NULL
             ELSE mann_whitney_p(cs.xs, s.xs) END AS vs_seq_mw_p
 FROM d

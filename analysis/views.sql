@@ -87,6 +87,20 @@ CREATE OR REPLACE MACRO median_ci_level(n, j, k) AS
         [exp(lgamma(n + 1) - lgamma(i + 1) - lgamma(n - i + 1) - n * ln(2)) FOR i IN range(j, k)]
     ), 0.0) END;
 
+-- A cell's speedup over its sequential baseline, seq / cell, or an end of its interval:
+-- (seq median, cell median) for the point, (seq ci975_low, cell ci975_high) for the low
+-- end, (seq ci975_high, cell ci975_low) for the high end. ``same`` is true on the
+-- baseline itself (1.0); a side without samples gives NULL.
+CREATE OR REPLACE MACRO speedup_ratio(same, cell_n, seq_n, seq_value, cell_value) AS
+    CASE WHEN cell_n = 0 OR seq_n = 0 THEN NULL
+         WHEN same THEN 1.0
+         ELSE seq_value / nullif(cell_value, 0) END;
+
+-- The Bonferroni lower bound of that interval's confidence (NULL on the baseline).
+CREATE OR REPLACE MACRO speedup_level(same, cell_n, seq_n, cell_level, seq_level) AS
+    CASE WHEN cell_n = 0 OR seq_n = 0 OR same THEN NULL
+         ELSE greatest(0.0, cell_level + seq_level - 1) END;
+
 -- One row per stored measurement, with the environment's profile and host, and the
 -- flags the statistics use: timed (not a warmup), good (ok with a wall time), and
 -- bad_status, set on a row that is not good or that carries a cell status other than
@@ -249,17 +263,10 @@ WITH h AS (
 SELECT h.sweep_id, h.env_id, h.profile_id, h.host, h.python, h.workload, h.model, h.workers,
        h.cell_id, h.params, h.n, h.median_s, h.ci_low_s, h.ci_high_s,
        s.n AS seq_n, s.median_s AS seq_median_s,
-       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
-            WHEN h.cell_id = s.cell_id THEN 1.0
-            ELSE s.median_s / nullif(h.median_s, 0) END AS speedup,
-       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
-            WHEN h.cell_id = s.cell_id THEN 1.0
-            ELSE s.ci975_low_s / nullif(h.ci975_high_s, 0) END AS speedup_ci_low,
-       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
-            WHEN h.cell_id = s.cell_id THEN 1.0
-            ELSE s.ci975_high_s / nullif(h.ci975_low_s, 0) END AS speedup_ci_high,
-       CASE WHEN h.n = 0 OR s.n = 0 OR h.cell_id = s.cell_id THEN NULL
-            ELSE greatest(0.0, h.ci975_level + s.ci975_level - 1) END AS speedup_ci_level,
+       speedup_ratio(h.cell_id = s.cell_id, h.n, s.n, s.median_s, h.median_s) AS speedup,
+       speedup_ratio(h.cell_id = s.cell_id, h.n, s.n, s.ci975_low_s, h.ci975_high_s) AS speedup_ci_low,
+       speedup_ratio(h.cell_id = s.cell_id, h.n, s.n, s.ci975_high_s, h.ci975_low_s) AS speedup_ci_high,
+       speedup_level(h.cell_id = s.cell_id, h.n, s.n, h.ci975_level, s.ci975_level) AS speedup_ci_level,
        h.status,
        coalesce(h.reason,
                 CASE WHEN s.cell_id IS NULL THEN 'no sequential baseline'
@@ -331,17 +338,10 @@ WITH h AS (
 SELECT h.sweep_id, h.profile_id, h.hosts, h.n_envs, h.workload, h.model, h.workers,
        h.cell_key, h.params, h.n, h.median_s, h.ci_low_s, h.ci_high_s,
        s.n AS seq_n, s.median_s AS seq_median_s,
-       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
-            WHEN h.cell_key = s.cell_key THEN 1.0
-            ELSE s.median_s / nullif(h.median_s, 0) END AS speedup,
-       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
-            WHEN h.cell_key = s.cell_key THEN 1.0
-            ELSE s.ci975_low_s / nullif(h.ci975_high_s, 0) END AS speedup_ci_low,
-       CASE WHEN h.n = 0 OR s.n = 0 THEN NULL
-            WHEN h.cell_key = s.cell_key THEN 1.0
-            ELSE s.ci975_high_s / nullif(h.ci975_low_s, 0) END AS speedup_ci_high,
-       CASE WHEN h.n = 0 OR s.n = 0 OR h.cell_key = s.cell_key THEN NULL
-            ELSE greatest(0.0, h.ci975_level + s.ci975_level - 1) END AS speedup_ci_level,
+       speedup_ratio(h.cell_key = s.cell_key, h.n, s.n, s.median_s, h.median_s) AS speedup,
+       speedup_ratio(h.cell_key = s.cell_key, h.n, s.n, s.ci975_low_s, h.ci975_high_s) AS speedup_ci_low,
+       speedup_ratio(h.cell_key = s.cell_key, h.n, s.n, s.ci975_high_s, h.ci975_low_s) AS speedup_ci_high,
+       speedup_level(h.cell_key = s.cell_key, h.n, s.n, h.ci975_level, s.ci975_level) AS speedup_ci_level,
        h.status,
        coalesce(h.reason,
                 CASE WHEN s.cell_key IS NULL THEN 'no sequential baseline'

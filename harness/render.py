@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from harness.catalog import MODELS
 from harness.errors import OptionError
 
 WORKLOAD_ROWS: dict[str, str] = {
@@ -27,15 +28,8 @@ WORKLOAD_ROWS: dict[str, str] = {
     "disk_io": "I/O-bound (disk)",
 }
 
-MODEL_COLUMNS: tuple[str, ...] = (
-    "sequential",
-    "threads",
-    "processes",
-    "mp_pool",
-    "asyncio",
-    "asyncio_to_thread",
-    "interpreters",
-)
+# Matrix columns in the guide's order: the model names of the catalogue.
+MODEL_COLUMNS: tuple[str, ...] = MODELS
 
 FORMATS = ("table", "csv", "json", "markdown")
 

@@ -90,17 +90,8 @@ def _has_children_files():
 
 
 def tree_rss_proc(root, exclude):
-    total = 0
-    stack = [root]
-    seen = 0
-    while stack and seen < MAX_TREE:
-        pid = stack.pop()
-        seen += 1
-        if pid in exclude:
-            continue
-        total += _rss_proc(pid)
-        stack.extend(_children_proc(pid))
-    return total
+    """The summed RSS of ``root``'s tree (the processes in ``exclude`` left out)."""
+    return tree_rss_detail(root, exclude)[0]
 
 
 def tree_rss_detail(root, exclude):
