@@ -140,6 +140,7 @@ class SSHTransport:
         self._counter = itertools.count(1)
         self._closed = False
         self.workdir = ""
+        self._created_top = ""  # the topmost directory _make_workdir created
         self.endpoint = ""
         try:
             self._client = self._connect_chain()
@@ -347,9 +348,11 @@ class SSHTransport:
             channel.close()
 
     def _make_workdir(self) -> str:
+        """Create the private working directory; remember the topmost directory this
+        transport created (``mkdir -p`` may make parents too), which close removes."""
         wanted = self.host.workdir
         if wanted is None:
-            script = 'd=$(mktemp -d "${TMPDIR:-/tmp}/harness.XXXXXXXX")'
+            script = 'd=$(mktemp -d "${TMPDIR:-/tmp}/harness.XXXXXXXX") && top=$d'
         else:
             if wanted.startswith("~/"):
                 target = f'"$HOME"/{shlex.quote(wanted[2:])}'
@@ -357,15 +360,22 @@ class SSHTransport:
                 target = shlex.quote(wanted)
             # An existing directory is the user's: work in a fresh one inside it.
             script = (
-                f"if [ -e {target} ]; then d=$(mktemp -d {target}/harness.XXXXXXXX); "
-                f"else mkdir -p -- {target} && d={target}; fi"
+                f"if [ -e {target} ]; then d=$(mktemp -d {target}/harness.XXXXXXXX) && top=$d; "
+                f"else top={target}; "
+                'while p=$(dirname -- "$top") && [ ! -e "$p" ]; do top=$p; done; '
+                f"mkdir -p -- {target} && d={target}; fi"
             )
-        script += ' && d=$(cd -- "$d" && pwd) && chmod 700 -- "$d" && printf "%s\\n" "$d"'
+        # NUL-terminated: a directory name may hold newlines (only NUL cannot occur).
+        script += (' && d=$(cd -- "$d" && pwd) && top=$(cd -- "$top" && pwd)'
+                   ' && chmod 700 -- "$d" && printf "%s\\0%s\\0" "$d" "$top"')
         status, out, err = self._exec(script)
-        path = out.strip()
-        if status != 0 or not path.startswith("/") or "\n" in path:
+        parts = out.split("\0")
+        ok = status == 0 and len(parts) == 3 and parts[2] == ""
+        path, top = (parts[0], parts[1]) if ok else ("", "")
+        if not ok or not path.startswith("/") or not top.startswith("/"):
             reason = err.strip().splitlines()[-1] if err.strip() else f"status {status}"
             raise TransportError(f"{self.host.name}: cannot create a working directory: {reason}")
+        self._created_top = top
         return path
 
     # -- the Transport protocol --------------------------------------------
@@ -508,9 +518,10 @@ class SSHTransport:
         for channel, pid_file in running:
             with contextlib.suppress(Exception):
                 self._kill(channel, pid_file)
-        if self.workdir:
+        remove = self._created_top or self.workdir
+        if remove:
             with contextlib.suppress(TransportError):
-                self._exec(f"rm -rf -- {shlex.quote(self.workdir)}")
+                self._exec(f"rm -rf -- {shlex.quote(remove)}")
         self._release()
 
     def _release(self) -> None:
