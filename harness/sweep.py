@@ -645,5 +645,3 @@ def run_sweep(options: SweepOptions, observer: Observer) -> SweepResult:
     """Run (or resume) a sweep; bad input raises before anything is written."""
     return _Sweep(options, observer).run()
 
-
-ObserverFactory = Callable[[], Observer]

@@ -897,13 +897,11 @@ class Warehouse:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise WarehouseInputError(f"{path.name}: cannot create its views: {first}") from e
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with the views created over the current files.
 
-        Nothing is kept open or locked between calls. The views only read Parquet, so
-        ``read_only`` changes nothing; it is accepted for callers that state intent.
+        Nothing is kept open or locked between calls; the views only read Parquet.
         """
-        del read_only
         con = duckdb.connect(":memory:")
         try:
             self._create_views(con)

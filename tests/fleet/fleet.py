@@ -240,7 +240,11 @@ def start_host(fleet: Fleet, name: str) -> int:
 
 
 def stop_host(fleet: Fleet, name: str) -> None:
-    """Stop one host's sshd (and its sessions) by the pid in its pid file."""
+    """Stop one host's sshd listener by the pid in its pid file.
+
+    Sessions already open go on (sshd forks one per connection); ``crash_host``
+    kills those too, for a host that dies.
+    """
     host = fleet.host(name)
     pid = host.pid()
     if pid is None:
