@@ -104,6 +104,11 @@ def sweep(
         "--dimension", "-d",
         help="Only this dimension (repeatable, e.g. workers, task_duration, payload); "
              "implies --dimensions.")] = None,
+    recalibrate: Annotated[bool, typer.Option(
+        "--recalibrate",
+        help="Measure each host's CPU loop rate again instead of reusing the one an "
+             "earlier sweep stored in RESULTS/calibration (the loop sizes then change).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the benchmark matrix on every selected host and interpreter, then print it."""
@@ -119,7 +124,8 @@ def sweep(
         workloads=tuple(workload or ()), models=tuple(model or ()), resume=resume,
         accept_new_host_keys=accept_new_host_keys, known_hosts=known_hosts,
         parallel_same_machine=parallel_same_machine, engine=engine, forks=forks,
-        dimensions=dimensions, dimension_names=tuple(dimension or ()))
+        dimensions=dimensions, dimension_names=tuple(dimension or ()),
+        recalibrate=recalibrate)
     with make_progress(_stderr()) as progress:
         result = run_sweep(options, progress)
     if as_json:

@@ -297,9 +297,15 @@ def plan_cells(
     return tuple(cells)
 
 
-def plan_document(cells: Iterable[Cell], keepalive_s: float = 5.0) -> dict[str, Any]:
-    """The JSON plan the agent's ``run`` command reads."""
-    return {"protocol": 1, "keepalive_s": keepalive_s, "cells": [c.to_plan() for c in cells]}
+def plan_document(cells: Iterable[Cell], keepalive_s: float = 5.0,
+                  hints: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The JSON plan the agent's ``run`` command reads (``hints``: calibration an earlier
+    sweep measured on this environment, see harness.calibration)."""
+    plan: dict[str, Any] = {"protocol": 1, "keepalive_s": keepalive_s,
+                            "cells": [c.to_plan() for c in cells]}
+    if hints:
+        plan["hints"] = dict(hints)
+    return plan
 
 
 def env_id(sweep_id: str, host: str, python: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from harness import __version__
 from harness.bundle import build_agent
+from harness.calibration import CalibrationStore, measured_hints
 from harness.catalog import Workload, load_catalog
 from harness.errors import HarnessError, Interrupted, OptionError, TransportError
 from harness.inventory import Host, load_inventory
@@ -70,6 +71,7 @@ class SweepOptions:
     forks: int = 8
     dimensions: bool | None = None  # plan the dimension cells (None: the profile's default)
     dimension_names: tuple[str, ...] = ()  # only these dimensions (implies dimensions)
+    recalibrate: bool = False  # measure the CPU rate again instead of reusing the stored one
 
 
 @dataclass(frozen=True)
@@ -194,8 +196,12 @@ class EnvRecorder:
     """
 
     def __init__(self, sweep: _Sweep, host: Host, python: str, env: Mapping[str, Any],
-                 eid: str, cells: Sequence[Cell]) -> None:
+                 eid: str, cells: Sequence[Cell],
+                 hints: Mapping[str, float] | None = None) -> None:
         self.sweep = sweep
+        # Calibration for the agent's plan: the stored one, or once this sweep's agent has
+        # measured it, that (a re-started agent then runs the same loop sizes).
+        self.hints: dict[str, float] = dict(hints or {})
         self.host_record = host
         self.host = host.name
         self.python = python
@@ -244,11 +250,19 @@ class EnvRecorder:
             self._samples.append(msg)
         elif kind == "cell_done" and msg["cell_id"] in self._by_id:
             cell = self._by_id[msg["cell_id"]]
+            self._keep_calibration(msg.get("params") or {})
             self._commit(cell, msg)
             if msg["status"] in ("failed", "timeout"):
                 self._fail(f"{cell.workload}/{cell.model}: {msg.get('reason') or msg['status']}")
         elif kind in ("error", "protocol_error"):
             self._fail(msg["message"])
+
+    def _keep_calibration(self, params: Mapping[str, Any]) -> None:
+        found = measured_hints(params)
+        if found and any(self.hints.get(k) != v for k, v in found.items()):
+            self.hints.update(found)
+            self.sweep.calibration.save(self.host, self.python, self.env, self.hints,
+                                        self.sweep.sweep_id)
 
     def lose_current(self, reason: str) -> Cell | None:
         """The stream broke: store the cell in flight as an attempt, not a result.
@@ -430,7 +444,8 @@ class _HostRun:
                 break
             before = len(todo)
             try:
-                for msg in session.run(recorder.python, plan_document(todo),
+                plan = plan_document(todo, hints=recorder.hints)
+                for msg in session.run(recorder.python, plan,
                                        timeout=sum(c.timeout_s for c in todo) + 60.0):
                     recorder.feed(msg)
             except TransportError as exc:
@@ -484,6 +499,7 @@ class _Sweep:
         self.hosts = load_inventory(options.inventory, options.limit)
         self.warehouse = Warehouse(options.results)
         self.warehouse.check_schema()  # never add to a warehouse a newer harness wrote
+        self.calibration = CalibrationStore(options.results)
         self.machine_locks = _MachineLocks(parallel=options.parallel_same_machine)
         self._failures: list[Failure] = []
         self._lock = threading.Lock()
@@ -561,7 +577,8 @@ class _Sweep:
         for cell in cells:
             if (eid, cell.cell_id) in done:
                 self.observer.cell_finished(host.name, python, cell, "resumed")
-        return EnvRecorder(self, host, python, env, eid, todo) if todo else None
+        hints = {} if self.options.recalibrate else self.calibration.load(host.name, python, env)
+        return EnvRecorder(self, host, python, env, eid, todo, hints) if todo else None
 
     def commit_cell(self, eid: str, cell: Cell, rows: list[dict[str, Any]]) -> None:
         self.warehouse.add_cell(self.sweep_id, eid, cell.cell_id, rows)

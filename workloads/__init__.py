@@ -24,12 +24,24 @@ that the agent imports. Every implementation module offers:
 ``teardown(setup)``
     always called after the cell, even on failure.
 
+Calibration *hints* come with the plan (``HINTS``, set by the agent before the
+first cell): values an earlier sweep measured on the same host and interpreter
+(e.g. ``cpu_rate``), so that two sweeps run the same loop sizes and their
+medians are the same quantity.
+
 Nothing here writes to stdout: stdout carries only the agent's protocol.
 """
 
 import collections
 
 Setup = collections.namedtuple("Setup", "params args state exclude_pids")
+
+HINTS = {}  # calibration hints of this agent run (see the module docstring)
+
+
+def set_hints(hints):
+    HINTS.clear()
+    HINTS.update(hints or {})
 
 
 def make_setup(params, args, state=None, exclude_pids=()):

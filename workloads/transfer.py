@@ -62,9 +62,9 @@ def setup(params, workdir):
     use_shm = bool(params.get("shm", False))
     if not 1 <= size <= MAX_PAYLOAD or tasks <= 0 or task_s < 0:
         raise ValueError("payload_bytes must be 1..1 GiB, tasks positive, task_s >= 0")
-    n, measured = cpu.calibrate(task_s) if task_s > 0 else (0, 0.0)
+    n, predicted, facts = cpu.calibrate(task_s) if task_s > 0 else (0, 0.0, {})
     resolved = dict(params, payload_bytes=size, tasks=tasks, n=n, shm=use_shm,
-                    calibrated_task_s=round(measured, 6))
+                    calibrated_task_s=round(predicted, 6), **facts)
     if use_shm:
         from multiprocessing import shared_memory  # noqa: PLC0415
 

@@ -31,7 +31,7 @@ Cell = collections.namedtuple(
     "Cell", "cell_id workload implementation model workers params warmups repeats timeout_s "
             "min_repeats max_repeats target_rel_ci budget_s env",
     defaults=(None, None, None, None, None))
-Plan = collections.namedtuple("Plan", "keepalive_s cells child", defaults=(False,))
+Plan = collections.namedtuple("Plan", "keepalive_s cells child hints", defaults=(False, None))
 
 # Params every workload accepts, read by the agent itself (the dimensions).
 AGENT_PARAMS = {
@@ -70,6 +70,10 @@ def parse_plan(data):
     keepalive_s = data.get("keepalive_s", 5)
     if not _is_num(keepalive_s) or not 0 < keepalive_s <= 3600:
         raise PlanError("keepalive_s must be a number in (0, 3600]")
+    hints = data.get("hints") or {}
+    if not isinstance(hints, dict) or not all(
+            isinstance(k, str) and _is_num(v) for k, v in hints.items()):
+        raise PlanError("plan.hints must be an object of numbers")
     raw_cells = data.get("cells")
     if not isinstance(raw_cells, list):
         raise PlanError("plan.cells must be a list")
@@ -116,7 +120,7 @@ def parse_plan(data):
                           raw["warmups"], raw["repeats"], float(raw["timeout_s"]),
                           min_r, max_r, raw.get("target_rel_ci"), raw.get("budget_s"),
                           dict(raw.get("env") or {})))
-    return Plan(float(keepalive_s), tuple(cells), bool(data.get("child", False)))
+    return Plan(float(keepalive_s), tuple(cells), bool(data.get("child", False)), dict(hints))
 
 
 # ---------------------------------------------------------------- output
@@ -232,6 +236,7 @@ class Runner:
         thread = threading.Thread(target=self._background, name="keepalive", daemon=True)
         thread.start()
         base = tempfile.mkdtemp(prefix="harness-agent-")
+        importlib.import_module("workloads").set_hints(self.plan.hints)
         try:
             cells = list(self.plan.cells)
             i = 0
@@ -297,7 +302,8 @@ class Runner:
     def run_child(self, cells, env_items, prefix):
         """Run ``cells`` in a child agent (own env vars / numactl) and relay its lines."""
         plan = {"protocol": protocol.PROTOCOL_VERSION, "keepalive_s": self.plan.keepalive_s,
-                "child": True, "cells": [_cell_plan(c) for c in cells]}
+                "child": True, "cells": [_cell_plan(c) for c in cells],
+                "hints": _child_hints(self.plan.hints, cells)}
         boot = ("import sys\nsys.path[:0] = %r\nfrom harness.agent.__main__ import main\n"
                 "main(['run', '-'])\n" % ([p for p in sys.path if p],))
         argv = list(prefix) + [sys.executable, "-c", boot]
@@ -366,6 +372,7 @@ class Runner:
                       params=params)
 
     def run_cell(self, cell, base):
+        started_unix = time.time()
         out = self.out
         out.send("cell_start", cell_id=cell.cell_id, workload=cell.workload, model=cell.model,
                  workers=cell.workers)
@@ -397,6 +404,7 @@ class Runner:
         if pinning != "none":
             cpus = numa.numa_plan(self.numa_nodes(), cell.workers)["pinning"][pinning]
         facts = noise.cell_noise()
+        facts["cell_start_unix"] = round(started_unix, 6)
         deadline = time.monotonic() + cell.timeout_s
         workdir = tempfile.mkdtemp(prefix="cell-", dir=base)
         setup = None
@@ -469,6 +477,8 @@ class Runner:
             if window.result is not None and window.result.excluded_cpu_s is not None:
                 extra = dict(extra, server_cpu_s=round(window.result.excluded_cpu_s, 4))
             extra = dict(base_extra, **extra)
+            extra["window_start_unix"] = None if window.started_unix is None else round(
+                window.started_unix, 6)
             extra["worker_peak_rss_bytes"] = window.worker_peak_rss_bytes
             extra["procs_peak"] = window.procs_peak
             stop = None
@@ -495,6 +505,20 @@ def probe_free_threaded():
     import sysconfig  # noqa: PLC0415
 
     return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+CPU_RATE_USERS = ("cpu", "transfer")  # implementations whose loop size is cpu.rate()
+
+
+def _child_hints(hints, cells):
+    """The hints for a child agent: the plan's, plus this agent's CPU rate (measured
+    here when the plan brought none), so that every child runs the same loop sizes
+    as its parent (e.g. the PYTHON_GIL=0 and =1 cells of one free-threaded build)."""
+    found = dict(hints or {})
+    if "cpu_rate" not in found and any(c.implementation in CPU_RATE_USERS for c in cells):
+        cpu = importlib.import_module("workloads.cpu")
+        found["cpu_rate_measured"] = cpu.rate()[0]  # measured in this sweep, by the parent
+    return found
 
 
 def _cell_plan(cell):

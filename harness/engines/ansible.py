@@ -552,7 +552,7 @@ class AnsibleEngine:
                 if recorder is None or name not in self.dirs:
                     continue
                 counter += 1
-                plans[counter] = json.dumps(plan_document(recorder.cells))
+                plans[counter] = json.dumps(plan_document(recorder.cells, hints=recorder.hints))
                 state = states.setdefault(name, _HostState(host))
                 state.runs.append(_Run(counter, host, recorder, outdir / f"{counter}.jsonl"))
         idle = [h for h in self.dirs if h not in states]

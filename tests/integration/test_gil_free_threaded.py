@@ -71,6 +71,10 @@ def test_free_threaded_build_reports_the_gil_state(tmp_path: Path) -> None:
         for s in samples:
             assert s["extra"]["gil_enabled"] is want, (cell["model"], cell["params"], s)
             assert s["extra"]["child_env"] == f"PYTHON_GIL={cell['params']['gil']}"
+    # both GIL settings run the same loop size: the parent's rate, measured once
+    params = [d["params"] for d in done.values()]
+    assert len({p["n"] for p in params}) == 1 and params[0]["n"] > 0
+    assert {p["calibration"] for p in params} == {"measured"}
 
 
 def test_standard_build_marks_gil_cells_not_applicable(tmp_path: Path) -> None:

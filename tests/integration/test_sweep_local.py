@@ -134,3 +134,30 @@ def test_resume_runs_nothing_twice(quick_sweep) -> None:
     after = Warehouse(results).query("SELECT count(*) AS n FROM measurements").n[0]
     assert after == before
     assert "resumed" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_second_sweep_reuses_the_cpu_calibration(tmp_path: Path) -> None:
+    """Sweep 2 runs the loop sizes sweep 1 measured (same n: medians comparable);
+    --recalibrate measures again."""
+    results = tmp_path / "results"
+    args = ("sweep", "--profile", "quick", "-w", "cpu_bound", "-m", "sequential",
+            "--no-dimensions", "--results", str(results))
+    query = ("SELECT DISTINCT m.sweep_id, m.params->>'calibration' AS calibration, "
+             "(m.params->>'n')::BIGINT AS n, (m.params->>'cpu_rate')::DOUBLE AS rate "
+             "FROM measurements m WHERE m.workload = 'cpu_bound' AND m.ok")
+    runs = []
+    for extra in ((), (), ("--recalibrate",)):
+        proc = harness(*args, *extra)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        wh = Warehouse(results)
+        sid = wh.latest_sweep_id()
+        rows = wh.query(query + " AND m.sweep_id = ?", [sid])
+        assert len(rows) == 1, rows  # one loop size within a sweep
+        runs.append(rows.iloc[0])
+    first, second, third = runs
+    assert first.calibration == "measured" and second.calibration == "reused"
+    assert second.n == first.n and second.rate == first.rate
+    assert third.calibration == "measured"
+    stored = json.loads(next((results / "calibration").glob("*.json")).read_text())
+    assert stored["hints"]["cpu_rate"] == third.rate and stored["sweep_id"] == third.sweep_id

@@ -10,6 +10,7 @@ from workloads import cpu, disk
 
 
 def test_cpu_checks_results_and_caches_calibration(tmp_path):
+    cpu._RATE.clear()
     setup = cpu.setup({"task_s": 0.002, "tasks": 3}, str(tmp_path))
     n = setup.params["n"]
     assert setup.params["task_s"] == 0.002 and n > 0 and setup.params["calibrated_task_s"] > 0
