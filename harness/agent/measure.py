@@ -3,6 +3,9 @@
 * wall time: ``time.perf_counter``;
 * CPU: ``resource.getrusage`` deltas of RUSAGE_SELF + RUSAGE_CHILDREN (pool
   workers are reaped at pool shutdown, inside the window, so they count);
+* start: ``time.time`` at the window's start (``Window.started_unix``), so that
+  the gaps between windows -- the harness's own cost per cell -- can be computed
+  from stored samples;
 * peak RSS: a sampler thread sums the RSS of this process and its descendants
   every ~50 ms (``/proc/<pid>/task/*/children`` walk, psutil as fallback), and
   the result is at least this process's ``ru_maxrss`` when that grew during the
@@ -205,11 +208,13 @@ class Window:
         self.result = None
         self.worker_peak_rss_bytes = None
         self.procs_peak = None
+        self.started_unix = None
 
     def __enter__(self):
         self._x0 = proc_cpu_s(self._exclude) if self._exclude else None
         self._sampler.__enter__()
         self._u0 = usage()
+        self.started_unix = time.time()
         self._t0 = time.perf_counter()
         return self
 

@@ -145,3 +145,29 @@ def _state(pid):
             return fh.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_samples_carry_cell_and_window_start_times_in_order():
+    """The harness's own cost per cell is computed from these (benchmarks/stability.py)."""
+    plan = {"protocol": 1, "keepalive_s": 5, "cells": [
+        cell("a", "empty", "threads", {"tasks": 10}, warmups=1, repeats=3),
+        cell("b", "empty", "sequential", {"tasks": 10}, workers=1, repeats=2),
+    ]}
+    before = time.time()
+    proc, msgs, _ = run(plan)
+    after = time.time()
+    assert proc.returncode == 0
+    slack = 0.001  # time.time and perf_counter are different clocks
+    previous_end = before
+    for cell_id, windows in (("a", 4), ("b", 2)):
+        samples = [m for m in msgs if m["type"] == "sample" and m["cell_id"] == cell_id]
+        assert len(samples) == windows and all(s["ok"] for s in samples)
+        starts = {s["extra"]["cell_start_unix"] for s in samples}
+        assert len(starts) == 1
+        cell_start = starts.pop()
+        assert previous_end - slack <= cell_start
+        for s in samples:
+            t0 = s["extra"]["window_start_unix"]
+            assert previous_end - slack <= t0 and cell_start <= t0
+            previous_end = t0 + s["wall_s"]
+    assert previous_end <= after + slack

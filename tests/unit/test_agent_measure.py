@@ -3,11 +3,12 @@
 import os
 import subprocess
 import sys
+import time
 
 from harness.agent import measure
 
 HOG = ("import time\nx = bytearray(%d)\nfor i in range(0, len(x), 4096): x[i] = 1\n"
-       "t = time.time()\nwhile time.time() - t < %f: pass\n")
+       "t = time.process_time()\nwhile time.process_time() - t < %f: pass\n")
 MIB = 1 << 20
 
 
@@ -51,3 +52,12 @@ def test_usage_is_monotonic():
     b = measure.usage()
     assert b.user_s + b.sys_s >= a.user_s + a.sys_s
     assert b.maxrss_bytes > 0
+
+
+def test_window_records_its_start_on_the_wall_clock():
+    before = time.time()
+    with measure.Window() as window:
+        pass
+    after = time.time()
+    assert before <= window.started_unix <= after
+    assert window.started_unix + window.result.wall_s <= after + 0.001
