@@ -1,32 +1,55 @@
 """Does the harness add cost to what it measures? Harness medians vs a plain script.
 
-    .venv/bin/python benchmarks/overhead.py [--profile standard] [--rounds 2]
+    .venv/bin/python benchmarks/overhead.py [--profile standard] [--rounds 5]
+        [--repeats 7] [-w cpu_bound] [--lock /tmp/harness-cpu.lock] [--json]
 
-Runs `harness sweep -w cpu_bound -w net_high_latency` into a temporary warehouse,
-reads each cell's median and resolved params (the calibrated loop size n, tasks,
-delay, workers), then times the same work with benchmarks/direct.py (stdlib only,
-no harness) under the same interpreter. Rounds alternate harness and direct runs so
-drift of the machine hits both. Prints a Markdown table: per workload and model the
-two medians and their ratio (harness / direct), and the largest deviation.
+Each round runs `harness sweep --no-dimensions -w cpu_bound -w net_high_latency` (the
+headline cells of the five models) into one temporary warehouse, reads each cell's
+median and resolved params (the calibrated loop size n, tasks, delay, workers), and
+times the same work with benchmarks/direct.py (stdlib only, no harness) under the
+same interpreter. Rounds alternate the order (even rounds: harness, then direct with
+its params; odd rounds: direct with the previous round's params, then harness), so
+drift of the machine hits both. All rounds share one warehouse, so later sweeps reuse
+the first one's calibrated CPU rate (results/calibration) and time the same n; a CPU
+cell's ratio is still taken per unit of n in case it differs. Every round is a fresh
+agent process and a fresh direct process, so the process-to-process spread of
+CPython (memory layout, hash seed: pyperf's reason to spread values over processes)
+shows as the spread of the per-round ratios instead of biasing a single comparison.
+
+Prints a Markdown table: per workload and model the median over rounds of the
+harness medians and of the direct medians (their n may differ a little), the median
+of the per-round ratios (harness / direct) and their range, then the largest
+deviation of a median ratio.
+``--lock PATH`` holds an exclusive flock on PATH during each round only (so other
+jobs of a shared machine run between rounds, never during one).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
+import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("sequential", "threads", "processes", "mp_pool", "asyncio")
+WORKLOADS = {"cpu_bound": "cpu", "net_high_latency": "net"}
+Key = tuple[str, str]
 
 
-def harness_medians(results: Path, profile: str) -> dict[tuple[str, str], dict]:
+def harness_medians(results: Path, profile: str, workloads: list[str]) -> dict[Key, dict]:
     cmd = [sys.executable, "-m", "harness", "sweep", "--profile", profile, "--results",
-           str(results), "-w", "cpu_bound", "-w", "net_high_latency",
+           str(results), "--no-dimensions", *[a for w in workloads for a in ("-w", w)],
            *[a for m in MODELS for a in ("-m", m)]]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     query = ("SELECT workload, model, workers, median_s, params FROM cells "
@@ -41,9 +64,9 @@ def harness_medians(results: Path, profile: str) -> dict[tuple[str, str], dict]:
         for r in rows}
 
 
-def direct_medians(cells: dict[tuple[str, str], dict], repeats: int) -> dict:
-    found: dict[tuple[str, str], float] = {}
-    for workload, kind in (("cpu_bound", "cpu"), ("net_high_latency", "net")):
+def direct_medians(cells: dict[Key, dict], repeats: int) -> dict[Key, float]:
+    found: dict[Key, float] = {}
+    for workload, kind in WORKLOADS.items():
         mine = {m: c for (w, m), c in cells.items() if w == workload}
         if not mine:
             continue
@@ -61,30 +84,108 @@ def direct_medians(cells: dict[tuple[str, str], dict], repeats: int) -> dict:
     return found
 
 
+@contextlib.contextmanager
+def exclusive(lock: Path | None) -> Iterator[None]:
+    if lock is None:
+        yield
+        return
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def run_rounds(ns: argparse.Namespace, tmp: Path) -> list[dict]:
+    """Odd rounds time the direct script first, with the previous round's params."""
+    rounds: list[dict] = []
+    cells: dict[Key, dict] = {}
+    for i in range(ns.rounds):
+        with exclusive(ns.lock):
+            load = os.getloadavg()[0]
+            t0 = time.monotonic()
+            if i % 2 == 0:
+                cells = harness_medians(tmp / "results", ns.profile, ns.workload)
+                used, direct = cells, direct_medians(cells, ns.repeats)
+            else:
+                used, direct = cells, direct_medians(cells, ns.repeats)
+                cells = harness_medians(tmp / "results", ns.profile, ns.workload)
+        rounds.append({
+            "order": "harness first" if i % 2 == 0 else "direct first",
+            "loadavg_1m": load, "seconds": round(time.monotonic() - t0, 1),
+            "cells": {"|".join(k): {
+                "harness_s": c["median_s"], "harness_n": c["params"].get("n"),
+                "direct_s": direct.get(k),
+                "direct_n": used[k]["params"].get("n") if k in used else None}
+                for k, c in cells.items()}})
+        print(f"round {i + 1}/{ns.rounds} done ({rounds[-1]['order']}, load {load:.2f}, "
+              f"{rounds[-1]['seconds']} s)", file=sys.stderr)
+    return rounds
+
+
+def ratio(cell: dict) -> float | None:
+    """harness / direct per unit of work: the CPU cells' loop size n is calibrated
+    afresh by each harness run, so both times are divided by their own n (the task's
+    time is linear in n); the network cells have no n (same delay and tasks)."""
+    if cell["direct_s"] is None or (cell["harness_n"] is None) != (cell["direct_n"] is None):
+        return None
+    scale = cell["direct_n"] / cell["harness_n"] if cell["harness_n"] is not None else 1.0
+    return cell["harness_s"] * scale / cell["direct_s"]
+
+
+def summarise(rounds: list[dict]) -> list[dict]:
+    rows = []
+    for key in sorted({k for r in rounds for k in r["cells"]}):
+        cells = [r["cells"][key] for r in rounds if key in r["cells"]]
+        ratios = [x for x in map(ratio, cells) if x is not None]
+        if not ratios:
+            continue
+        workload, model = key.split("|")
+        rows.append({
+            "workload": workload, "model": model,
+            "harness_s": statistics.median(c["harness_s"] for c in cells),
+            "direct_s": statistics.median(c["direct_s"] for c in cells
+                                          if c["direct_s"] is not None),
+            "ratio": statistics.median(ratios), "ratio_min": min(ratios),
+            "ratio_max": max(ratios), "rounds": len(ratios)})
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="standard")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("-w", "--workload", action="append", choices=sorted(WORKLOADS))
+    parser.add_argument("--lock", type=Path, help="flock this file exclusively per round")
+    parser.add_argument("--json", action="store_true")
     ns = parser.parse_args()
-    harness_runs: list[dict] = []
-    direct_runs: list[dict] = []
+    ns.workload = ns.workload or sorted(WORKLOADS)
+    if not 1 <= ns.rounds <= 50:
+        raise SystemExit("--rounds 1..50")
+    machine = {"cores": os.cpu_count(), "python": platform.python_version(),
+               "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     with tempfile.TemporaryDirectory(prefix="harness-overhead-") as tmp:
-        for i in range(ns.rounds):
-            cells = harness_medians(Path(tmp) / f"r{i}", ns.profile)
-            harness_runs.append({k: v["median_s"] for k, v in cells.items()})
-            direct_runs.append(direct_medians(cells, ns.repeats))
-    print(f"python {sys.version.split()[0]}, profile {ns.profile}, rounds {ns.rounds}\n")
-    print("| workload | model | harness median (s) | direct median (s) | harness / direct |")
-    print("|---|---|---|---|---|")
-    worst = 0.0
-    for key in sorted(harness_runs[0]):
-        h = statistics.median(r[key] for r in harness_runs if key in r)
-        d = statistics.median(r[key] for r in direct_runs if key in r)
-        ratio = h / d
-        worst = max(worst, abs(ratio - 1))
-        print(f"| {key[0]} | {key[1]} | {h:.4f} | {d:.4f} | {ratio:.3f} |")
-    print(f"\nlargest deviation: {worst * 100:.1f}%")
+        rounds = run_rounds(ns, Path(tmp))
+    rows = summarise(rounds)
+    if ns.json:
+        print(json.dumps({"machine": machine, "rounds": rounds, "summary": rows}, indent=1))
+        return 0
+    loads = [r["loadavg_1m"] for r in rounds]
+    print(f"{machine['cores']} cores, python {machine['python']}, {machine['date']}, "
+          f"profile {ns.profile}, {ns.rounds} rounds x {ns.repeats} direct repeats, "
+          f"load {min(loads):.2f}-{max(loads):.2f} at round starts\n")
+    print("| workload | model | harness median (s) | direct median (s) | "
+          "harness / direct, median of rounds | range over rounds |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['workload']} | {row['model']} | {row['harness_s']:.4f} | "
+              f"{row['direct_s']:.4f} | {row['ratio']:.3f} | "
+              f"{row['ratio_min']:.3f}-{row['ratio_max']:.3f} ({row['rounds']}) |")
+    worst = max(rows, key=lambda r: abs(r["ratio"] - 1))
+    print(f"\nlargest deviation of a median ratio: {abs(worst['ratio'] - 1) * 100:.1f}% "
+          f"({worst['workload']} {worst['model']})")
     return 0
 
 
