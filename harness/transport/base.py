@@ -19,13 +19,62 @@ with the tail of stderr. Reaching the host failing raises
 ``timeout`` bounds the whole command; ``idle_timeout`` bounds the silence
 between two lines (the agent sends keepalives). Either expiring kills the
 command's whole process tree on the host and raises TransportTimeout.
+
+A command's standard input is empty unless ``run`` is given a
+:class:`CommandInput`: then the caller can write to it while reading the lines
+(the agent's ``run -`` sends its fingerprint first and then reads the plan made
+from it), close it, and ``extend`` the command's timeout once it knows how long
+the command may take.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+
+class CommandInput:
+    """The standard input of one command ``run`` starts, and more time for it.
+
+    The transport attaches the command's input when it starts it. Writing to a
+    command that has already exited is not an error here: the command's own exit
+    status and stderr, which the line iterator reports, say what went wrong.
+    """
+
+    def __init__(self) -> None:
+        self._extra_s = 0.0
+        self._write: Callable[[bytes], None] | None = None
+        self._close: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, write: Callable[[bytes], None], close: Callable[[], None]) -> None:
+        """Called by the transport that started the command."""
+        self._write, self._close = write, close
+
+    def write(self, data: bytes) -> None:
+        if self._write is None:
+            raise RuntimeError("the command has not been started")
+        with contextlib.suppress(OSError, EOFError):
+            self._write(data)
+
+    def close(self) -> None:
+        """End the input: the command reads end-of-file; idempotent."""
+        close, self._close = self._close, None
+        if close is not None:
+            with contextlib.suppress(OSError, EOFError):
+                close()
+
+    def extend(self, seconds: float) -> None:
+        """Add ``seconds`` to the command's ``timeout``."""
+        with self._lock:
+            self._extra_s += seconds
+
+    def extra_time(self) -> float:
+        with self._lock:
+            return self._extra_s
 
 
 @runtime_checkable
@@ -46,6 +95,7 @@ class Transport(Protocol):
         timeout: float,
         idle_timeout: float | None = None,
         env: dict[str, str] | None = None,
+        stdin: CommandInput | None = None,
     ) -> Iterator[str]:
         """Run ``argv`` on the host and yield its stdout lines as they arrive."""
         ...

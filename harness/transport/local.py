@@ -33,6 +33,7 @@ from harness.errors import CommandFailed, TransportError, TransportTimeout
 
 if TYPE_CHECKING:
     from harness.inventory import Host
+    from harness.transport.base import CommandInput
 
 __all__ = ["STDERR_TAIL_BYTES", "LocalTransport", "check_name", "stream_lines"]
 
@@ -66,6 +67,7 @@ def stream_lines(
     idle_timeout: float | None,
     what: str,
     clock: Callable[[], float] = time.monotonic,
+    extra_time: Callable[[], float] | None = None,
 ) -> Iterator[str]:
     """Yield ``stdout`` lines as they arrive, then check the exit status.
 
@@ -74,10 +76,15 @@ def stream_lines(
     tree. On ``timeout`` (whole command) or ``idle_timeout`` (between two
     lines) the tree is killed and :class:`TransportTimeout` raised; a non-zero
     exit raises :class:`CommandFailed` with the stderr tail. Closing the
-    generator early also kills the command.
+    generator early also kills the command. ``extra_time()``, when given, is added
+    to ``timeout`` (read again at every line: the caller may extend it).
     """
     start = clock()
-    deadline = start + timeout
+
+    def deadline_now() -> float:
+        return start + timeout + (extra_time() if extra_time is not None else 0.0)
+
+    deadline = deadline_now()
     lines: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_LINES)
     tail: deque[bytes] = deque()
     tail_size = [0]
@@ -133,11 +140,12 @@ def stream_lines(
     try:
         while True:
             now = clock()
+            deadline = deadline_now()
             remaining = deadline - now
             wait = remaining if idle_timeout is None else min(remaining, idle_timeout)
             if remaining <= 0:
                 kill()
-                raise TransportTimeout(f"{what}: timed out after {timeout:g}s")
+                raise TransportTimeout(f"{what}: timed out after {deadline - start:g}s")
             try:
                 item = lines.get(timeout=max(wait, 0.0))
             except queue.Empty:
@@ -146,7 +154,8 @@ def stream_lines(
                     raise TransportTimeout(
                         f"{what}: no output for {idle_timeout:g}s (idle timeout)"
                     ) from None
-                raise TransportTimeout(f"{what}: timed out after {timeout:g}s") from None
+                raise TransportTimeout(
+                    f"{what}: timed out after {deadline - start:g}s") from None
             if item is _EOF:
                 break
             assert isinstance(item, bytes)
@@ -155,7 +164,8 @@ def stream_lines(
         rc = wait_exit(max(0.0, deadline - clock()))
         if rc is None:
             kill()
-            raise TransportTimeout(f"{what}: timed out after {timeout:g}s (output closed)")
+            raise TransportTimeout(
+                f"{what}: timed out after {deadline - start:g}s (output closed)")
         if read_error and rc < 0:
             raise TransportError(f"{what}: lost while reading output: {read_error[0]}")
         finished = True
@@ -220,6 +230,7 @@ class LocalTransport:
         timeout: float,
         idle_timeout: float | None = None,
         env: dict[str, str] | None = None,
+        stdin: CommandInput | None = None,
     ) -> Iterator[str]:
         """Run ``argv`` in the working directory and yield its stdout lines."""
         self._check_open()
@@ -233,7 +244,7 @@ class LocalTransport:
                 argv,
                 cwd=self.workdir,
                 env=full_env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
@@ -241,7 +252,16 @@ class LocalTransport:
         except OSError as exc:
             # The command could not start at all: report it like a failed command.
             raise CommandFailed(f"{what}: cannot start: {exc}", 127, str(exc)) from exc
-        return self._stream(proc, what, timeout, idle_timeout)
+        if stdin is not None:
+            pipe = proc.stdin
+            assert pipe is not None
+
+            def write(data: bytes) -> None:
+                pipe.write(data)
+                pipe.flush()
+
+            stdin.attach(write, pipe.close)
+        return self._stream(proc, what, timeout, idle_timeout, stdin)
 
     def _stream(
         self,
@@ -249,6 +269,7 @@ class LocalTransport:
         what: str,
         timeout: float,
         idle_timeout: float | None,
+        stdin: CommandInput | None = None,
     ) -> Iterator[str]:
         with self._lock:
             self._running.add(proc)
@@ -272,8 +293,11 @@ class LocalTransport:
                 timeout=timeout,
                 idle_timeout=idle_timeout,
                 what=what,
+                extra_time=stdin.extra_time if stdin is not None else None,
             )
         finally:
+            if stdin is not None:
+                stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
             if proc.returncode not in (0, None):

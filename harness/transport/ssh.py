@@ -12,10 +12,14 @@ it is appended to the known_hosts file (the extra one if given, else
 ``~/.ssh/known_hosts``). A changed key is always refused. ``AutoAddPolicy`` is
 never used.
 
-Opening the transport creates a private working directory with ``mktemp -d``
-(mode 0700) -- or the inventory's ``harness_workdir``: created 0700 if
+Opening the transport creates a private working directory over SFTP, as
+``mktemp -d`` would: ``/tmp/harness.<random>``, mode 0700 -- or the
+inventory's ``harness_workdir``: created 0700 (with its missing parents) if
 missing, else a fresh ``harness.*`` directory inside it -- and closing removes
-it. ``run`` quotes every argv element with :func:`shlex.quote`, runs the
+it (over SFTP too; ``rm -rf`` when a command was still running or the tree is
+large). SFTP runs no shell command, so a login shell's start-up files (read for
+every ``ssh host command``) are paid only by the commands ``run`` starts.
+``run`` quotes every argv element with :func:`shlex.quote`, runs the
 command as the leader of its own process group (``setsid``; the pid is written
 to a file in the working directory) and, on a timeout or an early close,
 kills that whole group with ``kill -KILL -- -PGID``.
@@ -29,11 +33,14 @@ import getpass
 import hashlib
 import itertools
 import os
+import posixpath
 import re
 import shlex
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from secrets import token_hex
 from typing import TYPE_CHECKING, Any
 
 import paramiko
@@ -43,12 +50,15 @@ from harness.transport.local import check_name, stream_lines
 
 if TYPE_CHECKING:
     from harness.inventory import Host
+    from harness.transport.base import CommandInput
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "SSHTransport", "fingerprint"]
 
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_KEEPALIVE = 15
 _HELPER_TIMEOUT = 30.0
+# A working directory with more entries than this is removed with one ``rm -rf``.
+_SFTP_RMTREE_MAX = 200
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 _PASSPHRASE_VARS = (
@@ -347,36 +357,123 @@ class SSHTransport:
         finally:
             channel.close()
 
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        """The connection's one SFTP session (opened on first use)."""
+        if self._sftp is None:
+            try:
+                self._sftp = self._client.open_sftp()
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise TransportError(f"{self.host.name}: cannot open SFTP: {exc}") from exc
+            channel = self._sftp.get_channel()
+            if channel is not None:
+                channel.settimeout(max(self.connect_timeout, 60.0))
+        return self._sftp
+
     def _make_workdir(self) -> str:
-        """Create the private working directory; remember the topmost directory this
-        transport created (``mkdir -p`` may make parents too), which close removes."""
-        wanted = self.host.workdir
-        if wanted is None:
-            script = 'd=$(mktemp -d "${TMPDIR:-/tmp}/harness.XXXXXXXX") && top=$d'
-        else:
-            if wanted.startswith("~/"):
-                target = f'"$HOME"/{shlex.quote(wanted[2:])}'
+        """Create the private working directory over SFTP; remember the topmost directory
+        this transport created (parents of a missing ``harness_workdir`` too), which close
+        removes.
+
+        SFTP runs no shell command: on hosts whose login shell does costly start-up work
+        for every command (``~/.bashrc`` is read for each ``ssh host cmd``), connecting
+        costs one SFTP session instead of a shell. A fresh directory is made as ``mktemp
+        -d`` makes one: a random name, created with ``mkdir`` (which fails on any existing
+        name, so nothing planted there is used), mode 0700.
+        """
+        sftp = self._sftp_client()
+        try:
+            home = sftp.normalize(".")
+            wanted = self.host.workdir
+            if wanted is None:
+                path = self._sftp_mkdtemp(sftp, "/tmp")
+                top = path
             else:
-                target = shlex.quote(wanted)
-            # An existing directory is the user's: work in a fresh one inside it.
-            script = (
-                f"if [ -e {target} ]; then d=$(mktemp -d {target}/harness.XXXXXXXX) && top=$d; "
-                f"else top={target}; "
-                'while p=$(dirname -- "$top") && [ ! -e "$p" ]; do top=$p; done; '
-                f"mkdir -p -- {target} && d={target}; fi"
-            )
-        # NUL-terminated: a directory name may hold newlines (only NUL cannot occur).
-        script += (' && d=$(cd -- "$d" && pwd) && top=$(cd -- "$top" && pwd)'
-                   ' && chmod 700 -- "$d" && printf "%s\\0%s\\0" "$d" "$top"')
-        status, out, err = self._exec(script)
-        parts = out.split("\0")
-        ok = status == 0 and len(parts) == 3 and parts[2] == ""
-        path, top = (parts[0], parts[1]) if ok else ("", "")
-        if not ok or not path.startswith("/") or not top.startswith("/"):
-            reason = err.strip().splitlines()[-1] if err.strip() else f"status {status}"
-            raise TransportError(f"{self.host.name}: cannot create a working directory: {reason}")
+                if wanted == "~" or wanted.startswith("~/"):
+                    wanted = wanted[2:]
+                target = posixpath.normpath(posixpath.join(home, wanted))
+                if self._sftp_exists(sftp, target):
+                    # An existing directory is the user's: work in a fresh one inside it.
+                    path = self._sftp_mkdtemp(sftp, target)
+                    top = path
+                else:
+                    top = self._sftp_makedirs(sftp, target)
+                    path = target
+            path = sftp.normalize(path)
+            top = sftp.normalize(top)
+            sftp.chmod(path, 0o700)
+        except TransportError:
+            raise
+        except TimeoutError as exc:
+            raise TransportTimeout(
+                f"{self.host.name}: creating a working directory timed out") from exc
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise TransportError(
+                f"{self.host.name}: cannot create a working directory: {reason}") from exc
         self._created_top = top
         return path
+
+    @staticmethod
+    def _sftp_exists(sftp: paramiko.SFTPClient, path: str) -> bool:
+        try:
+            sftp.stat(path)  # follows symlinks, as ``[ -e ]`` does
+        except FileNotFoundError:
+            return False
+        return True
+
+    @staticmethod
+    def _sftp_mkdtemp(sftp: paramiko.SFTPClient, parent: str) -> str:
+        for _ in range(20):
+            path = f"{parent.rstrip('/') or ''}/harness.{token_hex(6)}"
+            try:
+                sftp.mkdir(path, 0o700)
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError) or not SSHTransport._sftp_exists(
+                        sftp, path):
+                    raise
+                continue  # the name is taken: draw another
+            return path
+        raise TransportError(f"cannot find a free directory name in {parent}")
+
+    @staticmethod
+    def _sftp_makedirs(sftp: paramiko.SFTPClient, target: str) -> str:
+        """``mkdir -p target`` (the leaf 0700); return the topmost directory created."""
+        missing = [target]
+        parent = posixpath.dirname(target)
+        while parent not in ("/", "") and not SSHTransport._sftp_exists(sftp, parent):
+            missing.append(parent)
+            parent = posixpath.dirname(parent)
+        for directory in reversed(missing):
+            sftp.mkdir(directory, 0o700 if directory == target else 0o777)
+        return missing[-1]
+
+    def _sftp_rmtree(self, root: str) -> bool:
+        """Remove ``root`` over SFTP (symlinks are removed, never followed); False when
+        that did not work or the tree is large (the caller falls back to ``rm -rf``)."""
+        budget = [_SFTP_RMTREE_MAX]
+
+        def remove(path: str) -> None:
+            assert self._sftp is not None
+            for entry in self._sftp.listdir_attr(path):  # lstat attributes
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise OSError("too many entries")
+                child = f"{path}/{entry.filename}"
+                if stat.S_ISDIR(entry.st_mode or 0):
+                    remove(child)
+                else:
+                    self._sftp.remove(child)
+            self._sftp.rmdir(path)
+
+        if self._sftp is None:
+            return False
+        try:
+            remove(root)
+        except FileNotFoundError:
+            return not self._sftp_exists(self._sftp, root)
+        except (paramiko.SSHException, OSError, EOFError):
+            return False
+        return True
 
     # -- the Transport protocol --------------------------------------------
 
@@ -388,13 +485,9 @@ class SSHTransport:
         self._check_open()
         remote = f"{self.workdir}/{check_name(name)}"
         try:
-            if self._sftp is None:
-                self._sftp = self._client.open_sftp()
-                channel = self._sftp.get_channel()
-                if channel is not None:
-                    channel.settimeout(max(self.connect_timeout, 60.0))
-            self._sftp.put(str(local), remote, confirm=True)
-            self._sftp.chmod(remote, 0o600 | (os.stat(local).st_mode & 0o100))
+            sftp = self._sftp_client()
+            sftp.put(str(local), remote, confirm=True)
+            sftp.chmod(remote, 0o600 | (os.stat(local).st_mode & 0o100))
         except FileNotFoundError as exc:
             if not Path(local).exists():
                 raise TransportError(f"{self.host.name}: no local file {local}") from exc
@@ -432,6 +525,7 @@ class SSHTransport:
         timeout: float,
         idle_timeout: float | None = None,
         env: dict[str, str] | None = None,
+        stdin: CommandInput | None = None,
     ) -> Iterator[str]:
         """Run ``argv`` in the working directory; yield its stdout lines as they arrive."""
         self._check_open()
@@ -447,7 +541,12 @@ class SSHTransport:
             channel.close()
             raise TransportError(f"{self.host.name}: cannot start a command: {exc}") from exc
         what = f"{self.host.name}: {os.path.basename(str(argv[0]))}"
-        return self._stream(number, channel, pid_file, what, timeout, idle_timeout)
+        if stdin is not None:
+            stdin.attach(channel.sendall, channel.shutdown_write)
+        else:
+            with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+                channel.shutdown_write()  # an empty stdin, as the local transport gives
+        return self._stream(number, channel, pid_file, what, timeout, idle_timeout, stdin)
 
     def _stream(
         self,
@@ -457,6 +556,7 @@ class SSHTransport:
         what: str,
         timeout: float,
         idle_timeout: float | None,
+        stdin: CommandInput | None = None,
     ) -> Iterator[str]:
         with self._lock:
             self._running[number] = (channel, pid_file)
@@ -483,6 +583,7 @@ class SSHTransport:
                 timeout=timeout,
                 idle_timeout=idle_timeout,
                 what=what,
+                extra_time=stdin.extra_time if stdin is not None else None,
             )
         finally:
             if channel.exit_status_ready() and channel.exit_status not in (0, -1):
@@ -519,7 +620,7 @@ class SSHTransport:
             with contextlib.suppress(Exception):
                 self._kill(channel, pid_file)
         remove = self._created_top or self.workdir
-        if remove:
+        if remove and not (self._sftp_rmtree(remove) if not running else False):
             with contextlib.suppress(TransportError):
                 self._exec(f"rm -rf -- {shlex.quote(remove)}")
         self._release()
