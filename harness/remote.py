@@ -2,7 +2,11 @@
 
 ``AgentSession`` owns one open transport and the uploaded agent. ``probe``
 returns the fingerprint of one interpreter; ``run`` streams the validated
-protocol messages of one plan. Lines that break the protocol become
+protocol messages of one plan. ``probe(python, keep=True)`` starts the agent
+as ``run -``: it sends its fingerprint and then waits for its plan on stdin,
+and the next ``run`` with that interpreter hands the plan to it -- one agent
+start (one remote command, one interpreter start) per environment instead of
+two; ``release`` ends a waiting agent that gets no plan. Lines that break the protocol become
 ``protocol_error`` pseudo-messages (never exceptions), so a confused agent is
 recorded, not fatal.
 """
@@ -18,7 +22,7 @@ from typing import Any
 from harness.agent.protocol import PROTOCOL_VERSION, ProtocolViolation, parse_line
 from harness.bundle import TOO_OLD_EXIT
 from harness.errors import CommandFailed, HarnessError, ProtocolError
-from harness.transport.base import Transport
+from harness.transport.base import CommandInput, Transport
 
 PROBE_TIMEOUT_S = 120.0
 IDLE_TIMEOUT_S = 90.0
@@ -85,9 +89,12 @@ class AgentSession:
         self.host = host
         self.agent_path = transport.put(agent_pyz, "agent.pyz")
         self._plans = 0
+        # An agent started by probe(keep=True): (python, its input, its messages).
+        self._waiting: tuple[str, CommandInput, Iterator[dict[str, Any]]] | None = None
 
     def messages(
-        self, python: str, args: list[str], *, timeout: float
+        self, python: str, args: list[str], *, timeout: float,
+        stdin: CommandInput | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Run the agent and yield its validated messages; check hello and eof."""
         argv = [python, self.agent_path, *args]
@@ -95,8 +102,12 @@ class AgentSession:
         # working directory, which the transport removes even after a killed agent.
         env = {"TMPDIR": self.transport.workdir} if self.transport.workdir else None
         try:
-            lines = self.transport.run(argv, timeout=timeout, idle_timeout=IDLE_TIMEOUT_S,
-                                       env=env)
+            if stdin is None:
+                lines = self.transport.run(argv, timeout=timeout,
+                                           idle_timeout=IDLE_TIMEOUT_S, env=env)
+            else:
+                lines = self.transport.run(argv, timeout=timeout,
+                                           idle_timeout=IDLE_TIMEOUT_S, env=env, stdin=stdin)
             yield from read_messages(lines, self.host, python)
         except CommandFailed as exc:
             raise describe_failure(exc, self.host, python) from exc
@@ -105,22 +116,69 @@ class AgentSession:
             raise InterpreterError(
                 f"{self.host}: interpreter {python!r} cannot run: {exc.strerror}") from exc
 
-    def probe(self, python: str) -> dict[str, Any]:
-        """The fingerprint of ``python`` on this host."""
+    def probe(self, python: str, *, keep: bool = False) -> dict[str, Any]:
+        """The fingerprint of ``python`` on this host.
+
+        With ``keep``, the agent that sent it stays running, waiting for the plan
+        that the next ``run`` with ``python`` gives it (or ``release`` ends it).
+        """
+        self.release()
         env: dict[str, Any] | None = None
-        for msg in self.messages(python, ["probe"], timeout=PROBE_TIMEOUT_S):
-            if msg["type"] == "env":
-                env = msg["env"]
-            elif msg["type"] in ("error", "protocol_error"):
-                raise ProtocolError(f"{self.host}: probe under {python!r}: {msg['message']}")
+        stdin = CommandInput() if keep else None
+        stream = self.messages(python, ["run", "-"] if keep else ["probe"],
+                               timeout=PROBE_TIMEOUT_S, stdin=stdin)
+        try:
+            for msg in stream:
+                if msg["type"] == "env":
+                    env = msg["env"]
+                    if stdin is not None:
+                        self._waiting, stream = (python, stdin, stream), iter(())
+                        return env
+                elif msg["type"] in ("error", "protocol_error"):
+                    raise ProtocolError(
+                        f"{self.host}: probe under {python!r}: {msg['message']}")
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
         if env is None:
             raise ProtocolError(f"{self.host}: probe under {python!r} sent no env line")
         return env
 
+    def release(self) -> None:
+        """End the agent ``probe(keep=True)`` left waiting, if any: it gets an empty plan
+        and exits by itself (no kill needed)."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is None:
+            return
+        _, stdin, stream = waiting
+        stdin.write(json.dumps({"protocol": PROTOCOL_VERSION, "cells": []}).encode())
+        stdin.close()
+        try:
+            for _ in stream:
+                pass
+        except HarnessError:
+            pass  # it had nothing left to do; whatever went wrong is of no consequence
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
     def run(
         self, python: str, plan: Mapping[str, Any], *, timeout: float
     ) -> Iterator[dict[str, Any]]:
-        """Upload ``plan`` and stream the agent's messages while it runs."""
+        """Stream the agent's messages while it runs ``plan``: the agent ``probe(keep=True)``
+        left waiting for ``python`` gets it on stdin, else a new agent reads it from an
+        uploaded file."""
+        if self._waiting is not None and self._waiting[0] == python:
+            _, stdin, stream = self._waiting
+            self._waiting = None
+            stdin.extend(timeout)
+            stdin.write(json.dumps(plan).encode())
+            stdin.close()
+            yield from stream
+            return
+        self.release()
         self._plans += 1
         with tempfile.TemporaryDirectory(prefix="harness-plan-") as tmp:
             local = Path(tmp) / "plan.json"

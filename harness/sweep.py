@@ -401,16 +401,23 @@ class _HostRun:
             self.sweep.fail_env(self.host, python, reason)
 
     def start_python(self, session: AgentSession, python: str) -> EnvRecorder | None:
-        """Probe ``python`` and plan its cells; None when it has nothing to run."""
+        """Probe ``python`` and plan its cells; None when it has nothing to run.
+
+        The agent that probed stays running and waits for its plan (``run_cells``
+        gives it the cells), so an environment costs one agent start, not two.
+        """
         sweep = self.sweep
         try:
-            env = session.probe(python)
+            env = session.probe(python, keep=True)
         except TransportError:
             raise
         except HarnessError as exc:
             sweep.fail_env(self.host, python, str(exc))
             return None
-        return sweep.prepare_env(self.host, python, env)
+        recorder = sweep.prepare_env(self.host, python, env)
+        if recorder is None:
+            session.release()
+        return recorder
 
     def run_python(self, session: AgentSession, python: str) -> None:
         recorder = self.start_python(session, python)
@@ -425,9 +432,16 @@ class _HostRun:
             self.sweep.observer.note(note)
         if lock is None:
             self._run_cells(session, recorder)
-        else:
-            with lock:
-                self._run_cells(session, recorder)
+            return
+        if not lock.acquire(blocking=False):
+            # Another host of this machine is running: the agent waiting for its plan
+            # must not sit out that wait (nor its timeout); the run starts a new one.
+            session.release()
+            lock.acquire()
+        try:
+            self._run_cells(session, recorder)
+        finally:
+            lock.release()
 
     def _run_cells(self, session: AgentSession, recorder: EnvRecorder) -> None:
         """Run the agent until every cell is done or one run makes no progress.

@@ -1,5 +1,10 @@
 """Agent entry point: ``python agent.pyz probe`` or ``python agent.pyz run PLAN.json|-``.
 
+``probe`` sends hello, env, eof. ``run PLAN.json`` sends hello, env, then the cells'
+lines and eof. ``run -`` sends hello and env first and only then reads the plan from
+stdin: the controller plans the cells from that fingerprint, so one agent start both
+probes and runs (an empty plan, ``"cells": []``, ends it with eof).
+
 stdout carries only protocol lines: at start the real stdout is moved to a
 private descriptor and descriptor 1 is pointed at stderr, so nothing a worker,
 a server or a library prints can corrupt the protocol.

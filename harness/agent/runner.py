@@ -561,6 +561,10 @@ def run_main(out, plan_source):
     import json  # noqa: PLC0415
 
     hello(out)
+    if plan_source == "-":
+        # The fingerprint comes before the plan is read: the controller plans the cells
+        # from it and writes them to stdin, so one agent start both probes and runs.
+        out.send("env", env=probe.fingerprint())
     try:
         if plan_source == "-":
             text = sys.stdin.read()
@@ -572,7 +576,8 @@ def run_main(out, plan_source):
         out.send("error", message="bad plan %s: %s" % (plan_source, one_line_error(exc)))
         out.send("eof", cells=0)
         return 2
-    out.send("env", env=probe.fingerprint())
+    if plan_source != "-":
+        out.send("env", env=probe.fingerprint())
     runner = Runner(out, plan)
     try:
         runner.run()

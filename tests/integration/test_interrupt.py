@@ -134,12 +134,13 @@ class _Watch:
     def host_planned(self, host: str, total: int) -> None: ...
 
     def cell_started(self, host: str, python: str, cell: Cell) -> None:
-        # an earlier plan's processes (plan-1.json, ...) must all be gone by now
+        # an earlier plan's processes must all be gone by now: the first run got its plan
+        # on stdin (``run -``, the agent that probed), later ones read plan-1.json, ...
         live = processes_with(str(self.workdir))
-        current = max((c.split("plan-")[1].split(".")[0] for c in live.values()
-                       if "plan-" in c), default="0", key=int)
+        plans = [c.split("plan-")[1].split(".")[0] for c in live.values() if "plan-" in c]
+        mark = f"plan-{max(plans, key=int)}." if plans else "agent.pyz run -"
         self.leftovers[f"{cell.workload}/{cell.model}"] = {
-            pid: c for pid, c in live.items() if f"plan-{current}." not in c}
+            pid: c for pid, c in live.items() if mark not in c}
 
     def cell_finished(self, host: str, python: str, cell: Cell, status: str) -> None:
         self.statuses[f"{cell.workload}/{cell.model}"] = status
