@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -39,7 +40,10 @@ class Profile:
     up to ``max_repeats`` until the median's 95% interval is at most ``target_rel_ci``
     of the median wide, or ``budget_s`` of the cell's time is spent. Dimension cells
     use ``dim_repeats`` and ``dim_budget_s``. ``dimensions`` is whether a sweep plans
-    the dimension cells by default.
+    the dimension cells by default. ``runs`` is over how many agent processes a cell's
+    repeats are spread (pyperf's processes): a process's state -- memory layout, what
+    it ran before, the host at that moment -- shifts all its timings alike, so an
+    interval from one process understates how far another run can land.
     """
 
     name: str
@@ -53,6 +57,7 @@ class Profile:
     dim_max_repeats: int = 0
     dim_budget_s: float | None = None
     dimensions: bool = False
+    runs: int = 1
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
@@ -61,10 +66,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
                      dim_budget_s=1.0, dimensions=False),
     "standard": Profile("standard", warmups=1, repeats=7, timeout_s=600.0, max_repeats=11,
                         target_rel_ci=0.02, budget_s=5.0, dim_repeats=5, dim_max_repeats=9,
-                        dim_budget_s=2.0, dimensions=True),
+                        dim_budget_s=2.0, dimensions=True, runs=3),
     "full": Profile("full", warmups=2, repeats=15, timeout_s=1800.0, max_repeats=30,
                     target_rel_ci=0.01, budget_s=60.0, dim_repeats=9, dim_max_repeats=25,
-                    dim_budget_s=20.0, dimensions=True),
+                    dim_budget_s=20.0, dimensions=True, runs=3),
 })
 
 
@@ -88,9 +93,16 @@ class Cell:
     target_rel_ci: float | None = None
     budget_s: float | None = None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    runs: int = 1
 
-    def to_plan(self) -> dict[str, Any]:
-        """The cell as the agent's plan file holds it."""
+    def to_plan(self, run: int = 1, prior: Sequence[float] = (), runs: int = 1) -> dict[str, Any]:
+        """The cell as the agent's plan file holds it, for agent run ``run`` of ``runs``
+        (the sweep's engine decides how many; ``self.runs`` is what the profile asks).
+
+        A run before the last times its share of the minimum repeats, no more; the last
+        gets the earlier runs' timed samples (``prior``) and goes on, counting them, until
+        the calibration stops it.
+        """
         plan: dict[str, Any] = {
             "cell_id": self.cell_id,
             "workload": self.workload,
@@ -107,6 +119,15 @@ class Cell:
                 plan[key] = getattr(self, key)
         if self.env:
             plan["env"] = dict(self.env)
+        if runs > 1 and run < runs:
+            share = max(1, math.ceil((self.min_repeats or self.repeats) / runs))
+            plan.update(repeats=share, min_repeats=share, max_repeats=share)
+            plan.pop("target_rel_ci", None)
+            plan.pop("budget_s", None)
+        elif runs > 1:
+            plan["prior"] = [float(x) for x in prior]
+            if self.budget_s is not None:
+                plan["budget_s"] = self.budget_s / runs
         return plan
 
 
@@ -206,6 +227,7 @@ def _cell(workload: Workload, profile: Profile, host: str, python: str, model: s
         timeout_s=profile.timeout_s,
         headline=headline,
         env=MappingProxyType(env),
+        runs=profile.runs,
         **calib,
     )
 
@@ -298,11 +320,15 @@ def plan_cells(
 
 
 def plan_document(cells: Iterable[Cell], keepalive_s: float = 5.0,
-                  hints: Mapping[str, float] | None = None) -> dict[str, Any]:
+                  hints: Mapping[str, float] | None = None, run: int = 1, runs: int = 1,
+                  prior: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
     """The JSON plan the agent's ``run`` command reads (``hints``: calibration an earlier
-    sweep measured on this environment, see harness.calibration)."""
+    sweep measured on this environment, see harness.calibration; ``run``: which agent
+    run of ``runs`` this is, ``prior``: the cells' earlier runs' timed samples)."""
+    prior = prior or {}
     plan: dict[str, Any] = {"protocol": 1, "keepalive_s": keepalive_s,
-                            "cells": [c.to_plan() for c in cells]}
+                            "cells": [c.to_plan(run, prior.get(c.cell_id, ()), runs)
+                                      for c in cells]}
     if hints:
         plan["hints"] = dict(hints)
     return plan

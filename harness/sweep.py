@@ -215,15 +215,61 @@ class EnvRecorder:
         self._current: Cell | None = None
         self._samples: list[Mapping[str, Any]] = []
         self.noted = False  # the same-machine note was shown
+        # A cell's repeats are spread over `runs` agent processes (the ansible engine runs
+        # one). Samples of the runs before the last wait in `_stash` until the last run
+        # commits the cell with all of them; `_ran` holds the cells done in this run.
+        self.runs = max((c.runs for c in cells), default=1) if sweep.options.engine == "ssh" \
+            else 1
+        self.run_no = 1
+        self._stash: dict[str, list[Mapping[str, Any]]] = {}
+        self._ran: set[str] = set()
 
     @property
     def timeout(self) -> float:
         return sum(c.timeout_s for c in self.cells) + 60.0
 
     def remaining(self) -> tuple[Cell, ...]:
-        """The cells still to run in this sweep, in plan order."""
+        """The cells still to run in this agent run of the sweep, in plan order."""
         return tuple(c for c in self.cells
-                     if c.cell_id not in self.finished and c.cell_id not in self.skipped)
+                     if c.cell_id not in self.finished and c.cell_id not in self.skipped
+                     and c.cell_id not in self._ran)
+
+    @property
+    def has_stash(self) -> bool:
+        return bool(self._stash)
+
+    def begin_run(self, run_no: int) -> None:
+        if run_no != self.run_no:
+            self.run_no = run_no
+            self._ran = set()
+
+    def plan(self, cells: Sequence[Cell]) -> dict[str, Any]:
+        """The agent's plan for ``cells`` in this run (earlier runs' timed samples with it)."""
+        prior = {cid: [s["wall_s"] for s in samples if not s["warmup"] and s["ok"]]
+                 for cid, samples in self._stash.items()}
+        return plan_document(cells, hints=self.hints, run=self.run_no, runs=self.runs,
+                             prior=prior)
+
+    def _tagged(self, samples: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        if self.runs <= 1:
+            return list(samples)
+        return [dict(s, extra=dict(s.get("extra") or {}, run=self.run_no)) for s in samples]
+
+    def _merged(self, cell_id: str, samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Earlier runs' samples, then these, numbered 0, 1, ... in that order."""
+        merged = [*self._stash.pop(cell_id, []), *self._tagged(samples)]
+        return [dict(s, repeat=i) for i, s in enumerate(merged)]
+
+    def save_stash(self, reason: str) -> None:
+        """Cells that ran in an earlier run but not the last: their samples become
+        attempts (kept, not results; --resume runs the cell again)."""
+        for cell_id in list(self._stash):
+            cell = self._by_id[cell_id]
+            rows = measurement_rows(cell, self.eid, self._merged(cell_id, []), {
+                "status": "failed", "reason": reason, "params": dict(cell.params)})
+            for row in rows:
+                row["status"] = "failed"
+            self.sweep.warehouse.add_attempt(self.sweep.sweep_id, self.eid, cell_id, rows)
 
     def _fail(self, reason: str) -> None:
         self.sweep.record_failure(Failure(self.host, self.python, reason))
@@ -233,7 +279,7 @@ class EnvRecorder:
             self.host_record, self.python, self.eid, self.env, reason))
 
     def _commit(self, cell: Cell, done: Mapping[str, Any]) -> None:
-        rows = measurement_rows(cell, self.eid, self._samples, done)
+        rows = measurement_rows(cell, self.eid, self._merged(cell.cell_id, self._samples), done)
         self.sweep.commit_cell(self.eid, cell, rows)
         self.finished.add(cell.cell_id)
         self.sweep.observer.cell_finished(self.host, self.python, cell, done["status"])
@@ -251,6 +297,13 @@ class EnvRecorder:
         elif kind == "cell_done" and msg["cell_id"] in self._by_id:
             cell = self._by_id[msg["cell_id"]]
             self._keep_calibration(msg.get("params") or {})
+            if self.run_no < self.runs and msg["status"] == "ok":
+                # more runs to come: keep the samples, commit with the last run
+                self._stash[cell.cell_id] = [*self._stash.get(cell.cell_id, []),
+                                             *self._tagged(self._samples)]
+                self._ran.add(cell.cell_id)
+                self._current, self._samples = None, []
+                return
             self._commit(cell, msg)
             if msg["status"] in ("failed", "timeout"):
                 self._fail(f"{cell.workload}/{cell.model}: {msg.get('reason') or msg['status']}")
@@ -274,7 +327,7 @@ class EnvRecorder:
         self._current, self._samples = None, []
         if current is None or current.cell_id in self.finished:
             return None
-        rows = measurement_rows(current, self.eid, samples, {
+        rows = measurement_rows(current, self.eid, self._merged(current.cell_id, samples), {
             "status": "failed", "reason": reason, "params": dict(current.params)})
         for row in rows:
             row["status"], row["ok"] = "failed", False
@@ -285,6 +338,7 @@ class EnvRecorder:
 
     def give_up(self, reason: str) -> None:
         """Nothing more runs in this sweep: record why and what is missing."""
+        self.save_stash(reason)
         missing = len(self.cells) - len(self.finished)
         if missing:
             why = f"{reason} ({missing} cells not run)"
@@ -294,6 +348,7 @@ class EnvRecorder:
     def abort(self, exc: HarnessError) -> None:
         """The stream broke: the cell in flight failed with ``exc``; count what did not run."""
         self.lose_current(str(exc))
+        self.save_stash(str(exc))
         missing = len(self.cells) - len(self.finished)
         reason = f"{exc} ({missing} cells not run)"
         self._fail(reason)
@@ -446,10 +501,27 @@ class _HostRun:
     def _run_cells(self, session: AgentSession, recorder: EnvRecorder) -> None:
         """Run the agent until every cell is done or one run makes no progress.
 
-        A run that ends early -- the agent stopped after a cell that hung past its
+        The cells' repeats are spread over ``recorder.runs`` agent runs, each a new
+        agent process going through all the cells (pyperf's processes). Within a run, a
+        run that ends early -- the agent stopped after a cell that hung past its
         timeout, or the agent died in a cell (that cell is skipped, and kept for
-        --resume) -- is followed by a new run of the cells after it.
+        --resume) -- is followed by a new agent for the cells after it.
         """
+        sweep = self.sweep
+        last_error = ""
+        for run_no in range(recorder.run_no, recorder.runs + 1):  # after a reconnect: go on
+            recorder.begin_run(run_no)
+            last_error = self._one_run(session, recorder) or last_error
+            if sweep.stopping or recorder.remaining() or not recorder.has_stash:
+                break
+        if sweep.stopping:
+            recorder.save_stash("interrupted by the user")
+            return
+        if recorder.remaining() or recorder.skipped or recorder.has_stash:
+            recorder.give_up(last_error or "the agent stopped early")
+
+    def _one_run(self, session: AgentSession, recorder: EnvRecorder) -> str:
+        """One agent run over the recorder's remaining cells; the last error, if any."""
         sweep = self.sweep
         last_error = ""
         for _ in range(len(recorder.cells) + 1):
@@ -458,13 +530,14 @@ class _HostRun:
                 break
             before = len(todo)
             try:
-                plan = plan_document(todo, hints=recorder.hints)
-                for msg in session.run(recorder.python, plan,
+                for msg in session.run(recorder.python, recorder.plan(todo),
                                        timeout=sum(c.timeout_s for c in todo) + 60.0):
                     recorder.feed(msg)
             except TransportError as exc:
                 reason = "interrupted by the user" if sweep.stopping else str(exc)
                 recorder.lose_current(reason)
+                if sweep.stopping:
+                    recorder.save_stash(reason)
                 raise _HostLost(reason) from exc
             except HarnessError as exc:
                 if sweep.stopping:
@@ -481,10 +554,7 @@ class _HostRun:
                                   f"{len(recorder.remaining())} cells")
             if len(recorder.remaining()) >= before:
                 break  # no progress: do not loop
-        if sweep.stopping:
-            return
-        if recorder.remaining() or recorder.skipped:
-            recorder.give_up(last_error or "the agent stopped early")
+        return last_error
 
 
 class _HostLost(Exception):

@@ -29,8 +29,8 @@ _IMPL_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 Cell = collections.namedtuple(
     "Cell", "cell_id workload implementation model workers params warmups repeats timeout_s "
-            "min_repeats max_repeats target_rel_ci budget_s env",
-    defaults=(None, None, None, None, None))
+            "min_repeats max_repeats target_rel_ci budget_s env prior",
+    defaults=(None, None, None, None, None, ()))
 Plan = collections.namedtuple("Plan", "keepalive_s cells child hints", defaults=(False, None))
 
 # Params every workload accepts, read by the agent itself (the dimensions).
@@ -107,7 +107,9 @@ def parse_plan(data):
                     ("budget_s", lambda v: _is_num(v) and v > 0),
                     ("env", lambda v: isinstance(v, dict) and all(
                         isinstance(k, str) and _ENV_NAME_RE.match(k) and isinstance(x, str)
-                        for k, x in v.items())))
+                        for k, x in v.items())),
+                    ("prior", lambda v: isinstance(v, list) and all(
+                        _is_num(x) and x >= 0 for x in v)))
         for key, ok in optional:
             if raw.get(key) is not None and not ok(raw[key]):
                 raise PlanError("%s.%s has an invalid value %r" % (where, key, raw[key]))
@@ -119,7 +121,8 @@ def parse_plan(data):
                           raw["model"], raw["workers"], dict(raw["params"]),
                           raw["warmups"], raw["repeats"], float(raw["timeout_s"]),
                           min_r, max_r, raw.get("target_rel_ci"), raw.get("budget_s"),
-                          dict(raw.get("env") or {})))
+                          dict(raw.get("env") or {}),
+                          tuple(float(x) for x in raw.get("prior") or ())))
     return Plan(float(keepalive_s), tuple(cells), bool(data.get("child", False)), dict(hints))
 
 
@@ -432,11 +435,17 @@ class Runner:
 
     def _repeats(self, cell, module, setup, params, start_method, deadline, facts=None,
                  cpus=None):
-        """Warmups, then timed repeats until the calibration says stop (stats.Calibration)."""
+        """Warmups, then timed repeats until the calibration says stop (stats.Calibration).
+
+        ``cell.prior`` are timed samples of this cell from earlier agent runs of the
+        sweep (the controller spreads a cell's repeats over several agent processes):
+        the stopping rule counts them, and the repeat counts are totals with them.
+        """
         min_r = cell.min_repeats or cell.repeats
         max_r = max(min_r, cell.max_repeats or cell.repeats)
         calib = stats.Calibration(min_r, max_r, cell.target_rel_ci, cell.budget_s)
-        total = cell.warmups + max_r
+        prior = list(cell.prior or ())
+        total = cell.warmups + max(1, max_r - len(prior))
         base_extra = dict(facts or {})
         base_extra["calib_min_repeats"] = min_r
         base_extra["calib_max_repeats"] = max_r
@@ -445,7 +454,7 @@ class Runner:
         if cpus:
             base_extra["pinned_cpus"] = ",".join(str(c) for c in cpus)
         chunksize = params.get("chunksize")
-        timed = []
+        timed = prior
         t_start = time.monotonic()
         for repeat in range(total):
             warmup = repeat < cell.warmups

@@ -57,7 +57,6 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import CommandFailed, HarnessError, ProtocolError
 from harness.inventory import Host, find_ansible_inventory
-from harness.plan import plan_document
 from harness.remote import PROBE_TIMEOUT_S, read_messages
 
 if TYPE_CHECKING:
@@ -552,7 +551,7 @@ class AnsibleEngine:
                 if recorder is None or name not in self.dirs:
                     continue
                 counter += 1
-                plans[counter] = json.dumps(plan_document(recorder.cells, hints=recorder.hints))
+                plans[counter] = json.dumps(recorder.plan(recorder.cells))
                 state = states.setdefault(name, _HostState(host))
                 state.runs.append(_Run(counter, host, recorder, outdir / f"{counter}.jsonl"))
         idle = [h for h in self.dirs if h not in states]

@@ -161,3 +161,67 @@ def test_a_second_sweep_reuses_the_cpu_calibration(tmp_path: Path) -> None:
     assert third.calibration == "measured"
     stored = json.loads(next((results / "calibration").glob("*.json")).read_text())
     assert stored["hints"]["cpu_rate"] == third.rate and stored["sweep_id"] == third.sweep_id
+
+
+@pytest.mark.slow
+def test_standard_spreads_each_cell_over_three_agent_runs(tmp_path: Path) -> None:
+    """Each cell's repeats come from 3 agent processes (a warmup in each); the cell is
+    stored once, with all of them, numbered 0..n-1."""
+    results = tmp_path / "results"
+    proc = harness("sweep", "--profile", "standard", "-w", "empty", "-m", "threads",
+                   "--dimension", "overhead", "--results", str(results))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    wh = Warehouse(results)
+    rows = wh.query("SELECT cell_id, repeat, warmup, (extra->>'run')::INT AS run, "
+                    "(extra->>'calib_repeats')::INT AS calib, wall_s FROM measurements")
+    assert rows.cell_id.nunique() == 2  # threads and its sequential baseline
+    cells = wh.query("SELECT cell_id, n FROM cells")
+    for cell_id, group in rows.groupby("cell_id"):
+        assert sorted(group.repeat) == list(range(len(group)))
+        assert set(group.run) == {1, 2, 3}
+        assert sorted(group[group.warmup].run) == [1, 2, 3]  # a warmup per process
+        timed = group[~group.warmup]  # dimension cells: 5 to 9 repeats
+        assert 5 <= len(timed) <= 9
+        assert timed[timed.run < 3].shape[0] == 4  # 2 + 2, then the last run goes on
+        assert timed.calib.dropna().iloc[-1] == len(timed)
+        assert int(cells[cells.cell_id == cell_id].n.iloc[0]) == len(timed)
+
+
+def test_samples_of_unfinished_runs_are_kept_as_attempts(tmp_path: Path) -> None:
+    """A host lost between the runs of a cell: what its first runs measured is stored
+    as an attempt (not a result; --resume runs the cell again), nothing is dropped."""
+    from harness.plan import PROFILES
+    from harness.sweep import EnvRecorder, SweepOptions, _Sweep
+
+    class Quiet:
+        def __getattr__(self, name: str):
+            return lambda *args, **kwargs: None
+
+    sweep = _Sweep(SweepOptions(inventory=Path("inventories/local.ini").resolve(),
+                                results=tmp_path / "r", profile="standard"), Quiet())
+    sweep.warehouse.begin_sweep(sweep.sweep_id, started_at=sweep.started_at,
+                                harness_version="t", inventory="i", profile="standard",
+                                plan={})
+    env = {"usable_cpus": 2, "python_version": "3.11.7"}
+    host = sweep.hosts[0]
+    recorder = sweep.prepare_env(host, "python3", env)
+    assert recorder is not None and recorder.runs == PROFILES["standard"].runs == 3
+    cell = recorder.cells[0]
+    sample = {"type": "sample", "cell_id": cell.cell_id, "wall_s": 0.01, "cpu_user_s": 0.0,
+              "cpu_sys_s": 0.0, "peak_rss_bytes": 1, "ok": True, "error": None,
+              "params": {}, "extra": {}}
+    recorder.begin_run(1)
+    recorder.feed({"type": "cell_start", "cell_id": cell.cell_id})
+    for i, warm in enumerate([True, False, False, False]):
+        recorder.feed(dict(sample, repeat=i, warmup=warm))
+    recorder.feed({"type": "cell_done", "cell_id": cell.cell_id, "status": "ok",
+                   "reason": None, "params": {}})
+    assert cell not in recorder.remaining() and recorder.has_stash  # not committed yet
+    assert (recorder.eid, cell.cell_id) not in sweep.warehouse.done_cells(sweep.sweep_id)
+    recorder.give_up("host lost")
+    attempts = sweep.warehouse.query(
+        "SELECT repeat, warmup, (extra->>'run')::INT AS run, status FROM attempts "
+        "WHERE cell_id = ?", [cell.cell_id])
+    assert sorted(attempts.repeat) == [0, 1, 2, 3] and set(attempts.run) == {1}
+    assert set(attempts.status) == {"failed"} and not recorder.has_stash
+    assert (recorder.eid, cell.cell_id) not in sweep.warehouse.done_cells(sweep.sweep_id)

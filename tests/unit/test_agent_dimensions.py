@@ -122,3 +122,25 @@ def test_plan_rejects_bad_dimension_values() -> None:
         runner.parse_plan({"protocol": 1, "cells": [cell("x", env={"bad name": "1"})]})
     with pytest.raises(runner.PlanError, match="max_repeats"):
         runner.parse_plan({"protocol": 1, "cells": [cell("x", min_repeats=5, max_repeats=2)]})
+
+
+def test_prior_samples_count_towards_the_calibration() -> None:
+    """The last agent run of a cell gets the earlier runs' samples: they count for the
+    minimum and maximum repeats and for the interval the target is checked on."""
+    # 6 prior samples, a total of 7 to 9: one own repeat reaches the minimum
+    msgs = run([cell("p", min_repeats=7, max_repeats=9, target_rel_ci=1e9,
+                     prior=[0.001] * 6)])
+    timed = [s for s in samples(msgs, "p") if not s["warmup"]]
+    assert len(timed) == 1 and timed[0]["extra"]["calib_repeats"] == 7
+    assert timed[0]["extra"]["calib_stop"] == "target"
+    # without a target: up to the total maximum, the prior ones included
+    msgs = run([cell("q", min_repeats=2, max_repeats=5, prior=[0.001, 0.002])])
+    timed = [s for s in samples(msgs, "q") if not s["warmup"]]
+    assert len(timed) == 3 and timed[-1]["extra"]["calib_repeats"] == 5
+    # more prior samples than the maximum: still one own repeat
+    msgs = run([cell("r", min_repeats=2, max_repeats=3, prior=[1.0] * 4)])
+    assert len([s for s in samples(msgs, "r") if not s["warmup"]]) == 1
+    with pytest.raises(runner.PlanError, match="prior"):
+        runner.parse_plan({"protocol": 1, "cells": [cell("s", prior=[-1.0])]})
+    with pytest.raises(runner.PlanError, match="prior"):
+        runner.parse_plan({"protocol": 1, "cells": [cell("s", prior="1,2")]})

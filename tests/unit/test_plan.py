@@ -72,3 +72,26 @@ def test_profile_and_env_ids() -> None:
     assert profile_id(env) != profile_id(dict(env, usable_cpus=1))
     assert profile_id(env) != profile_id(dict(env, free_threaded=True))
     assert env_id("s1", "h", "p") == env_id("s1", "h", "p") != env_id("s2", "h", "p")
+
+
+def test_repeats_are_spread_over_the_profiles_runs() -> None:
+    """standard spreads each cell over 3 agent runs: the first two time their share of
+    the minimum, the last goes on with their samples until the calibration stops."""
+    from harness.plan import PROFILES, plan_cells, plan_document
+
+    assert PROFILES["quick"].runs == 1 and PROFILES["standard"].runs == 3
+    cells = plan_cells([load_catalog()["cpu_bound"]], PROFILES["standard"], host="h",
+                       python="p", usable_cpus=2)
+    c = next(x for x in cells if x.model == "threads")
+    assert (c.runs, c.min_repeats, c.max_repeats, c.budget_s) == (3, 7, 11, 5.0)
+    first = plan_document([c], run=1, runs=3)["cells"][0]
+    assert (first["repeats"], first["min_repeats"], first["max_repeats"]) == (3, 3, 3)
+    assert "target_rel_ci" not in first and "budget_s" not in first and "prior" not in first
+    assert plan_document([c], run=2, runs=3)["cells"][0] == first
+    last = plan_document([c], run=3, runs=3, prior={c.cell_id: [0.5] * 6})["cells"][0]
+    assert (last["min_repeats"], last["max_repeats"], last["target_rel_ci"]) == (7, 11, 0.02)
+    assert last["prior"] == [0.5] * 6 and last["budget_s"] == 5.0 / 3
+    # one run (quick, or the ansible engine): the cell as planned, no prior
+    whole = plan_document([c])["cells"][0]
+    assert (whole["min_repeats"], whole["max_repeats"], whole["budget_s"]) == (7, 11, 5.0)
+    assert "prior" not in whole
