@@ -31,7 +31,7 @@ from rich.text import Text
 
 from harness import render
 from harness.errors import OptionError
-from harness.report_sql import connect, query, resolve_sweeps
+from harness.report_sql import query
 from harness.warehouse import Warehouse
 
 BY_CHOICES = ("host", "python", "profile")
@@ -151,9 +151,12 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
     """The comparisons selected by ``by``, the sweeps and the baseline."""
     if by not in BY_CHOICES:
         raise OptionError(f"--by {by!r} is not one of {', '.join(BY_CHOICES)}")
-    con = connect(warehouse)
+    # The sweeps first (ids, unique prefixes, default the latest: no SQL), so the
+    # connection reads only their partitions: binding the views over every sweep of a
+    # large warehouse costs seconds.
+    sweeps = warehouse.resolve_sweep_ids(sweep_refs)
+    con = warehouse.connect(sweeps, for_sql="compare_units compare_pairs")
     try:
-        sweeps = resolve_sweeps(warehouse, con, sweep_refs)
         kind = "profile" if by == "profile" else "env"
         placeholders = ", ".join("?" for _ in sweeps)
         unit_rows = query(con, f"SELECT * FROM compare_units WHERE unit_kind = ? "

@@ -32,7 +32,7 @@ from harness.report_plots import (
     speedup_figure,
     view_figure,
 )
-from harness.report_sql import connect, query, relation_exists, resolve_sweeps
+from harness.report_sql import query, relation_exists, resolve_sweeps
 from harness.warehouse import Warehouse
 
 SUFFIXES = (".html", ".md")
@@ -161,10 +161,23 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
            all_sweeps: bool = False) -> ReportData:
     """Everything the report shows, for the selected sweeps (default: the latest sweep
     of each inventory; ``all_sweeps``: every sweep)."""
-    con = connect(warehouse)
+    # The sweeps first, so the connection reads only their partitions: binding the
+    # views over every sweep of a large warehouse costs seconds.
+    if sweep_refs:
+        sweeps = warehouse.resolve_sweep_ids(sweep_refs)
+    elif all_sweeps:
+        sweeps = warehouse.sweep_ids()
+        if not sweeps:
+            raise WarehouseInputError(f"no sweep in {warehouse.root}",
+                                      hint="run `harness sweep` first")
+    else:  # the latest sweep of each inventory: a question for the sweeps view
+        light = warehouse.connect(for_sql="sweeps")
+        try:
+            sweeps = resolve_sweeps(warehouse, light, sweep_refs, default="per-inventory")
+        finally:
+            light.close()
+    con = warehouse.connect(sweeps)
     try:
-        sweeps = resolve_sweeps(warehouse, con, sweep_refs,
-                                default="all" if all_sweeps else "per-inventory")
         p = list(sweeps)
         sweep_rows = query(con, f"SELECT * FROM sweep_summary WHERE sweep_id IN {_in(p)} "
                                 "ORDER BY started_at", p)

@@ -11,6 +11,9 @@ Layout under ROOT (``sweep_id`` lives only in the directory name)::
                                  cell again; the ``measurements`` view shows the latest
                                  attempt of a cell that has no cell file
     warehouse.duckdb                                            views only; deleting it is safe
+    .file-index.json     what readers learnt of each data file (rows, columns, schema
+                         versions, a sweep's start), keyed by inode, size and mtime; a
+                         cache, deleting it is safe (see FileIndex)
 
 When a sweep ends ('complete' or 'failed') with at least COMPACT_MIN_FILES files in its
 measurements or environments partition, :meth:`Warehouse.compact` merges them into one
@@ -22,7 +25,10 @@ has_environment, add_cell, add_environment all look in both).
 Every file is written to a hidden temp file in the same directory, fsynced, renamed
 (a cell file is linked, so an existing one is never replaced) and the directory fsynced:
 a file is whole or absent. Every file carries ``schema_version``; a file written by a
-newer harness makes the warehouse refuse to answer (WarehouseInputError).
+newer harness makes the warehouse refuse to answer (WarehouseInputError). Readers learn
+each file's version once (FileIndex) and, in harness's own connections, read an explicit
+file list (from the index) rather than a glob, so a thousand sweeps' files are listed
+once per connection and never re-listed at each view bind.
 
 The views are defined in ``analysis/views.sql``, written for the DuckDB shell with paths
 ``'results/<table>/...'``; :func:`view_sql` rewrites those to the real root and replaces
@@ -46,7 +52,7 @@ import shutil
 import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -391,7 +397,8 @@ def analysis_files() -> list[Path]:
 
 
 def view_sql(root: str | Path, sql: str | None = None, *,
-             uniform: Collection[str] = ()) -> str:
+             uniform: Collection[str] = (),
+             listed: Mapping[str, Sequence[str]] | None = None) -> str:
     """analysis/views.sql with its ``results/`` paths pointing at ``root``.
 
     The reader of a table without any file becomes a typed empty relation, so the
@@ -399,6 +406,12 @@ def view_sql(root: str | Path, sql: str | None = None, *,
     in ``uniform`` (every file of one schema version, so of the same columns) drop
     ``union_by_name``: with it DuckDB opens every file of the table each time a view
     over it is bound, which costs seconds with thousands of files.
+
+    With ``listed`` (table -> its files) a table's reader reads exactly those files,
+    from the DuckDB variable ``harness_files_<table>`` (set by :meth:`Warehouse.connect`)
+    instead of a glob: DuckDB lists every partition directory each time a view over a
+    glob is bound, and the analysis views bind the base readers hundreds of times. A
+    table with no listed file becomes the typed empty relation.
     """
     root = Path(root).resolve()
     if sql is None:
@@ -413,16 +426,201 @@ def view_sql(root: str | Path, sql: str | None = None, *,
 
     def reader(match: re.Match[str]) -> str:
         table = match.group(1)
-        files = TableFiles(table, root / table)
-        if table in TABLE_SCHEMAS and not files.has_files():
-            return _empty_relation(TABLE_SCHEMAS[table])
-        prefix = str(root).replace("'", "''")
-        text = match.group(0).replace("'results/", f"'{prefix}/", 1)
+        if listed is not None and table in TABLE_SCHEMAS:
+            if not listed.get(table):
+                return _empty_relation(TABLE_SCHEMAS[table])
+            text = re.sub(r"'results/[^']*'", f"getvariable('{_files_variable(table)}')",
+                          match.group(0), count=1)
+        else:
+            files = TableFiles(table, root / table)
+            if table in TABLE_SCHEMAS and not files.has_files():
+                return _empty_relation(TABLE_SCHEMAS[table])
+            prefix = str(root).replace("'", "''")
+            text = match.group(0).replace("'results/", f"'{prefix}/", 1)
         if table in uniform:
             text = re.sub(r"union_by_name\s*=\s*true", "union_by_name = false", text)
         return text
 
     return _READER_RE.sub(reader, text)
+
+
+def _files_variable(table: str) -> str:
+    return f"harness_files_{table}"
+
+
+# --------------------------------------------------------------------------- file index
+
+INDEX_NAME = ".file-index.json"
+_INDEX_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What a reader needs to know of one data file without opening it again."""
+
+    rows: int
+    columns: str  # digest of the column names, in order
+    min_version: int | None  # None: no row (or no schema_version column)
+    max_version: int | None
+    started_at: int | None = None  # sweep files: started_at in microseconds since the epoch
+
+    def to_json(self, key: tuple[int, int, int]) -> list[Any]:
+        return [*key, self.rows, self.columns, self.min_version, self.max_version,
+                self.started_at]
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
+    """A file is known unchanged while its inode, size and mtime are: the warehouse never
+    rewrites a file in place (a replaced file is a new inode, renamed over the old)."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _table_files(directory: Path) -> list[tuple[str, os.stat_result]]:
+    """``(sweep_id=<id>/<name>, stat)`` of every data file of a table -- the files the
+    glob ``sweep_id=*/*.parquet`` matches, hidden temp files excluded -- sorted."""
+    found: list[tuple[str, os.stat_result]] = []
+    try:
+        parts = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for part in parts:
+        if not part.name.startswith("sweep_id=") or not part.is_dir():
+            continue
+        try:
+            entries = list(os.scandir(part.path))
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # swapped away by a compaction just now
+        for entry in entries:
+            if entry.name.endswith(".parquet") and not entry.name.startswith("."):
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                found.append((f"{part.name}/{entry.name}", st))
+    found.sort(key=lambda f: f[0])
+    return found
+
+
+def _read_facts(path: Path, table: str) -> FileFacts:
+    """Open one file's footer: its rows, columns and schema versions (from the column
+    statistics, or the column itself when a writer stored none)."""
+    try:
+        meta = pq.read_metadata(path)
+        names = meta.schema.names
+        rows = meta.num_rows
+        lo = hi = None
+        if rows and "schema_version" in names:
+            col = names.index("schema_version")
+            stats = [meta.row_group(g).column(col).statistics
+                     for g in range(meta.num_row_groups)]
+            if all(st is not None and st.has_min_max for st in stats):
+                lo = min(int(st.min) for st in stats)
+                hi = max(int(st.max) for st in stats)
+            else:
+                values = [v for v in pq.read_table(path, columns=["schema_version"])
+                          .column(0).to_pylist() if v is not None]
+                lo, hi = (min(values), max(values)) if values else (None, None)
+        started = None
+        if table == "sweeps" and rows and "started_at" in names:
+            first = pq.read_table(path, columns=["started_at"]).column(0)[0].as_py()
+            when = _utc(first) if isinstance(first, datetime) else None
+            if when is not None:
+                started = (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise WarehouseInputError(f"cannot read {path}: {e}") from e
+    digest = hashlib.sha1("\0".join(names).encode()).hexdigest()[:12]
+    return FileFacts(rows, digest, lo, hi, started)
+
+
+class FileIndex:
+    """The data files of every table, with their facts, read once per file.
+
+    Kept in ``ROOT/.file-index.json`` (a cache: deleting it is safe, a reader that
+    cannot write it just does not keep it). Each use lists the partition directories
+    (one stat per file) and opens only the files that are new or changed since the
+    index was written, so the schema check and the sweep list cost no file open for
+    the thousands of files of finished sweeps.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, list[tuple[str, FileFacts]]] = {}
+        path = root / INDEX_NAME
+        known: dict[str, list[Any]] = {}
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") == _INDEX_FORMAT:
+                known = data["files"]
+        fresh: dict[str, list[Any]] = {}
+        changed = False
+        for table in TABLE_SCHEMAS:
+            listed: list[tuple[str, FileFacts]] = []
+            for rel, st in _table_files(root / table):
+                name = f"{table}/{rel}"
+                key = _stat_key(st)
+                entry = known.get(name)
+                facts = None
+                if isinstance(entry, list) and len(entry) == 8 and tuple(entry[:3]) == key:
+                    with contextlib.suppress(TypeError, ValueError):
+                        facts = FileFacts(int(entry[3]), str(entry[4]), entry[5], entry[6],
+                                          entry[7])
+                if facts is None:
+                    try:
+                        facts = _read_facts(root / name, table)
+                    except WarehouseInputError:
+                        if (root / name).exists():
+                            raise
+                        continue  # removed by a compaction since it was listed
+                    changed = True
+                fresh[name] = facts.to_json(key)
+                listed.append((rel, facts))
+            self.files[table] = listed
+        if changed or len(fresh) != len(known):
+            self._save(fresh)
+
+    def _save(self, files: Mapping[str, list[Any]]) -> None:
+        """Write the index atomically, best effort (a read-only warehouse keeps none)."""
+        if not os.access(self.root, os.W_OK):
+            return
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"format": _INDEX_FORMAT, "files": files}, f, separators=(",", ":"))
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, self.root / INDEX_NAME)
+            tmp = None
+        except OSError:
+            pass
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def check_versions(self) -> set[str]:
+        """Refuse a newer schema; return the tables whose rows all share one column
+        layout (their views need no union_by_name)."""
+        uniform: set[str] = set()
+        for table, listed in self.files.items():
+            newest = max((f.max_version for _, f in listed if f.max_version is not None),
+                         default=None)
+            if newest is not None and newest > SCHEMA_VERSION:
+                raise WarehouseInputError(
+                    f"{self.root / table} holds data written by a newer harness "
+                    f"(schema {newest} > {SCHEMA_VERSION})",
+                    hint="upgrade harness to read it",
+                )
+            layouts = {(f.columns, f.min_version, f.max_version) for _, f in listed if f.rows}
+            if len(layouts) <= 1 and all(lo == hi for _, lo, hi in layouts):
+                uniform.add(table)
+        return uniform
+
+    def paths(self, table: str, sweep_ids: Collection[str] | None = None) -> list[str]:
+        """The files of ``table`` holding rows (of the given sweeps only, when given)."""
+        want = None if sweep_ids is None else {f"sweep_id={s}" for s in sweep_ids}
+        base = self.root / table
+        return [str(base / rel) for rel, f in self.files.get(table, []) if f.rows
+                and (want is None or rel.split("/", 1)[0] in want)]
 
 
 # --------------------------------------------------------------------------- warehouse
@@ -790,17 +988,13 @@ class Warehouse:
 
     def sweep_ids(self) -> list[str]:
         """All sweep ids, oldest first (by started_at, then id)."""
-        directory = self._tables["sweeps"].directory
-        found: list[tuple[datetime, str]] = []
-        for path in directory.glob("sweep_id=*/sweep.parquet"):
-            sweep_id = path.parent.name.split("=", 1)[1]
-            try:
-                t = pq.read_table(path, columns=["started_at"])
-            except (OSError, pa.ArrowException) as e:
-                raise WarehouseInputError(f"cannot read {path}: {e}") from e
-            started = t.column("started_at").to_pylist()
-            when = started[0] if started and started[0] is not None else datetime.min
-            found.append((_utc(when) or datetime.min.replace(tzinfo=UTC), sweep_id))
+        found: list[tuple[int, str]] = []
+        if self.root.is_dir():
+            for rel, facts in self.index().files["sweeps"]:
+                part, _, name = rel.partition("/")
+                if name == "sweep.parquet":
+                    when = facts.started_at if facts.started_at is not None else -(2**63)
+                    found.append((when, part.split("=", 1)[1]))
         return [sweep_id for _, sweep_id in sorted(found)]
 
     def latest_sweep_id(self) -> str | None:
@@ -830,51 +1024,48 @@ class Warehouse:
             hint=f"the latest is {ids[-1]}; `harness sql \"SELECT * FROM sweeps\"` lists them",
         )
 
-    def _check_schema_versions(self, con: duckdb.DuckDBPyConnection) -> set[str]:
-        """Refuse a newer schema; return the tables whose files share one version (a
-        version fixes the columns exactly, so their views need no union_by_name)."""
-        uniform: set[str] = set()
-        for name, files in self._tables.items():
-            if not files.has_files():
-                continue
-            # schema_version is in every file of every version: no union_by_name needed
-            oldest, newest = con.execute(
-                "SELECT min(schema_version), max(schema_version) FROM read_parquet(?)",
-                [files.glob],
-            ).fetchone()
-            if oldest == newest:  # (None: only empty files, all written by begin_sweep)
-                uniform.add(name)
-            if newest is not None and newest > SCHEMA_VERSION:
-                raise WarehouseInputError(
-                    f"{files.directory} holds data written by a newer harness "
-                    f"(schema {newest} > {SCHEMA_VERSION})",
-                    hint="upgrade harness to read it",
-                )
-        return uniform
+    def resolve_sweep_ids(self, refs: Sequence[str]) -> list[str]:
+        """:meth:`resolve_sweep_id` of each ref, in order, without duplicates; with no
+        ref, the latest sweep."""
+        if not refs:
+            return [self.resolve_sweep_id(None)]
+        return list(dict.fromkeys(self.resolve_sweep_id(r) for r in refs))
+
+    def index(self) -> FileIndex:
+        """The data files of every table and their facts (see :class:`FileIndex`)."""
+        return FileIndex(self.root)
 
     def check_schema(self) -> None:
         """Refuse (WarehouseInputError) a warehouse holding files of a newer schema."""
         if not self.root.is_dir():
             return
-        con = duckdb.connect(":memory:")
-        try:
-            self._check_schema_versions(con)
-        except duckdb.Error as e:
-            raise WarehouseInputError(f"cannot read the warehouse {self.root}: {e}") from e
-        finally:
-            con.close()
+        self.index().check_versions()
 
-    def _create_views(self, con: duckdb.DuckDBPyConnection, for_sql: str | None = None) -> None:
+    def _create_views(self, con: duckdb.DuckDBPyConnection, for_sql: str | None = None, *,
+                      listed: bool = True, sweep_ids: Collection[str] | None = None) -> None:
         """views.sql first, then every other analysis/*.sql in name order (each file
         builds on views.sql and on the files before it; all are CREATE OR REPLACE).
 
         With ``for_sql`` the analysis files after the last one defining a name that
         ``for_sql`` mentions are skipped: binding each view reads the file list of
         every table under it, which adds up with a thousand sweeps.
+
+        ``listed``: the readers read the files listed now (DuckDB variables
+        ``harness_files_<table>``), not a glob; ``sweep_ids`` limits those lists to the
+        partitions of these sweeps. Not listed: the globs (for warehouse.duckdb, which
+        must see the files of later sweeps).
         """
-        uniform = self._check_schema_versions(con)
+        index = self.index()
+        uniform = index.check_versions()
+        files: dict[str, list[str]] | None = None
+        if listed:
+            files = {t: index.paths(t, sweep_ids) for t in TABLE_SCHEMAS}
+            for table, paths in files.items():
+                if paths:
+                    con.execute(f"SET VARIABLE {_files_variable(table)} = ?::VARCHAR[]",
+                                [paths])
         try:
-            con.execute(view_sql(self.root, uniform=uniform))
+            con.execute(view_sql(self.root, uniform=uniform, listed=files))
         except duckdb.Error as e:
             raise WarehouseInputError(f"cannot create the views over {self.root}: {e}") from e
         texts: list[tuple[Path, str]] = []
@@ -892,19 +1083,25 @@ class Warehouse:
             texts = texts[:last + 1]
         for path, text in texts:
             try:
-                con.execute(view_sql(self.root, text, uniform=uniform))
+                con.execute(view_sql(self.root, text, uniform=uniform, listed=files))
             except duckdb.Error as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise WarehouseInputError(f"{path.name}: cannot create its views: {first}") from e
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
+    def connect(self, sweep_ids: Collection[str] | None = None, *,
+                for_sql: str | None = None) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with the views created over the current files.
 
-        Nothing is kept open or locked between calls; the views only read Parquet.
+        Nothing is kept open or locked between calls; the views only read Parquet. The
+        views read the files present now (a sweep stored later is not seen; a file
+        compacted away later fails to open: connect again). With ``sweep_ids`` they
+        read only the partitions of those sweeps (every other sweep is absent from
+        every view): binding a view then costs nothing per other sweep. ``for_sql``:
+        see :meth:`query`.
         """
         con = duckdb.connect(":memory:")
         try:
-            self._create_views(con)
+            self._create_views(con, for_sql, sweep_ids=sweep_ids)
         except BaseException:
             con.close()
             raise
@@ -946,7 +1143,7 @@ class Warehouse:
         try:
             con = duckdb.connect(str(tmp))
             try:
-                self._create_views(con)
+                self._create_views(con, listed=False)
                 con.execute("CHECKPOINT")
             finally:
                 con.close()

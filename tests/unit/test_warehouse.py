@@ -79,6 +79,7 @@ def test_layout_and_no_temp_files(wh: Warehouse) -> None:
         "measurements/sweep_id=s1/cell-e1-c1.parquet",
         "attempts/sweep_id=s1/attempts-none.parquet",
         "warehouse.duckdb",
+        ".file-index.json",  # what readers know of each file (a cache, safe to delete)
     }
     # sweep_id lives only in the directory name
     cell_file = wh.root / "measurements/sweep_id=s1/cell-e1-c1.parquet"
