@@ -119,8 +119,10 @@ def run_rounds(ns: argparse.Namespace, tmp: Path) -> list[dict]:
                 "direct_s": direct.get(k),
                 "direct_n": used[k]["params"].get("n") if k in used else None}
                 for k, c in cells.items()}})
+        ratios = ", ".join(f"{k.replace('|', ' ')} {x:.3f}" for k, c in
+                           sorted(rounds[-1]["cells"].items()) if (x := ratio(c)) is not None)
         print(f"round {i + 1}/{ns.rounds} done ({rounds[-1]['order']}, load {load:.2f}, "
-              f"{rounds[-1]['seconds']} s)", file=sys.stderr)
+              f"{rounds[-1]['seconds']} s): {ratios}", file=sys.stderr, flush=True)
     return rounds
 
 
