@@ -192,9 +192,13 @@ def _sorted_cells(cells: pandas.DataFrame) -> pandas.DataFrame:
         return cells
     w_order = {w: i for i, w in enumerate(render.WORKLOAD_ROWS)}
     m_order = {m: i for i, m in enumerate(render.MODEL_COLUMNS)}
-    key = cells.apply(lambda r: (w_order.get(r["workload"], 99), str(r["workload"]),
-                                 m_order.get(r["model"], 99), str(r["model"])), axis=1)
-    return cells.assign(_k=key).sort_values("_k").drop(columns="_k").reset_index(drop=True)
+    # vectorised: a row-wise apply costs milliseconds per pair, seconds at fleet scale
+    keys = pandas.DataFrame({
+        "_w": cells["workload"].map(w_order).fillna(99), "_ws": cells["workload"].map(str),
+        "_m": cells["model"].map(m_order).fillna(99), "_ms": cells["model"].map(str)},
+        index=cells.index)
+    order = keys.sort_values(list(keys.columns), kind="stable").index
+    return cells.loc[order].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- formatting
