@@ -172,9 +172,14 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
             [(i, a.sweep_id, a.unit_id, b.sweep_id, b.unit_id) for i, (a, b) in enumerate(pairs)],
             columns=["pair_no", "a_sweep_id", "a_unit_id", "b_sweep_id", "b_unit_id"])
         con.register("wanted_pairs", wanted)
+        # The unit ids as constants too: DuckDB pushes them into both sides of the view's
+        # self join, which then pairs only the wanted units (a join alone is applied last).
+        a_ids = sorted({a.unit_id for a, _ in pairs})
+        b_ids = sorted({b.unit_id for _, b in pairs})
         cells = query(con, "SELECT w.pair_no, cp.* FROM compare_pairs cp JOIN wanted_pairs w "
                            "USING (a_sweep_id, a_unit_id, b_sweep_id, b_unit_id) "
-                           "WHERE cp.unit_kind = ?", [kind])
+                           f"WHERE cp.unit_kind = ? AND cp.a_unit_id IN ({_marks(a_ids)}) "
+                           f"AND cp.b_unit_id IN ({_marks(b_ids)})", [kind, *a_ids, *b_ids])
         groups = dict(tuple(cells.groupby("pair_no", sort=False))) if not cells.empty else {}
         empty = cells.drop(columns="pair_no").iloc[0:0]
         out: list[Comparison] = []
@@ -185,6 +190,10 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
         return out
     finally:
         con.close()
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" for _ in values)
 
 
 def _sorted_cells(cells: pandas.DataFrame) -> pandas.DataFrame:
