@@ -51,11 +51,13 @@ WHERE a.sweep_id = ? AND b.sweep_id = ?
 """
 
 STOPS = """
-SELECT sweep_id, extra->>'calib_stop' AS stop, count(*) AS cells,
-       min((extra->>'calib_repeats')::INT) AS lo, median((extra->>'calib_repeats')::INT) AS mid,
-       max((extra->>'calib_repeats')::INT) AS hi
-FROM measurements WHERE extra->>'calib_stop' IS NOT NULL AND sweep_id IN (?, ?)
-GROUP BY ALL ORDER BY ALL
+WITH last AS (  -- a cell's last stop (earlier agent runs of a cell stop at their share)
+    SELECT sweep_id, extra->>'calib_stop' AS stop, (extra->>'calib_repeats')::INT AS n
+    FROM measurements WHERE extra->>'calib_stop' IS NOT NULL AND sweep_id IN (?, ?)
+    QUALIFY row_number() OVER (PARTITION BY sweep_id, env_id, cell_id ORDER BY repeat DESC) = 1
+)
+SELECT sweep_id, stop, count(*) AS cells, min(n) AS lo, median(n) AS mid, max(n) AS hi
+FROM last GROUP BY ALL ORDER BY ALL
 """
 
 
