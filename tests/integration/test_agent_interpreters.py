@@ -186,7 +186,8 @@ def test_plan_from_stdin_and_bad_plan(agent, tmp_path):
                                                           workers=True)]}).encode()):
         proc, msgs = run_agent(python, agent, ["run", "-"], tmp_path, stdin=bad, timeout=60)
         assert proc.returncode == 2
-        assert [m["type"] for m in msgs] == ["hello", "error", "eof"]
+        # run - sends its fingerprint before it reads the plan (one start probes and runs)
+        assert [m["type"] for m in msgs] == ["hello", "env", "error", "eof"]
     proc, msgs = run_agent(python, agent, ["run", str(tmp_path / "missing.json")], tmp_path,
                            timeout=60)
     assert proc.returncode == 2

@@ -55,13 +55,17 @@ def wait_for(predicate: Any, seconds: float) -> bool:
 
 
 def interrupt_and_resume(args: list[str], results: Path, marker: str,
-                         workdir_of: Any) -> tuple[str, dict[int, str]]:
-    """Start a sweep, SIGINT it mid-cell; check what it left; return (stderr, victims)."""
+                         workdir_of: Any, ours: Any = None) -> tuple[str, dict[int, str]]:
+    """Start a sweep, SIGINT it mid-cell; check what it left; return (stderr, victims).
+
+    ``ours(pid)`` tells this sweep's processes from others' on the machine (other test
+    runs' agents carry the same marker)."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(lambda: any(results.glob("measurements/*/*.parquet"))
                         and len(processes_with(marker)) >= 2, 180), "no cell ran"
-        victims = processes_with(marker)
+        victims = {pid: cmd for pid, cmd in processes_with(marker).items()
+                   if ours is None or ours(pid)}
         workdirs = {workdir_of(cmd) for cmd in victims.values()}
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
@@ -119,7 +123,17 @@ def test_sigint_on_a_fleet_sweep_kills_the_remote_agents(fleet: Any, tmp_path: P
     def workdir_of(cmd: str) -> str:
         return next(w for w in cmd.split() if w.endswith("/agent.pyz")).rsplit("/", 1)[0]
 
-    interrupt_and_resume(args, results, "/agent.pyz run ", workdir_of)
+    ports = {str(h.port) for h in fleet.hosts}
+
+    def ours(pid: int) -> bool:  # started by this fleet's sshd (its ports are unique)
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        conn = next((e for e in environ if e.startswith(b"SSH_CONNECTION=")), b"")
+        return conn.decode(errors="replace").split(" ")[-1] in ports
+
+    interrupt_and_resume(args, results, "/agent.pyz run ", workdir_of, ours)
 
 
 class _Watch:
