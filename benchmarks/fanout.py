@@ -7,18 +7,21 @@ cost of connecting, uploading the agent, starting it and tearing down.
 For each fleet size a fresh test fleet (tests/fleet/fleet.py: one sshd per host on
 127.0.0.11+, one port each) is started, then per engine
 ``harness sweep --parallel-same-machine --profile quick -w empty -m threads
---dimensions`` (five cells of empty tasks per interpreter) runs into a temporary
-warehouse. Reported per run: the command's wall time (interpreter start, inventory,
-probe, cells, compaction, warehouse.duckdb), the sweep's own duration (finished_at -
-started_at), and the controller's peak RSS (wait4 rusage of the harness process, so
-ansible-runner's children are not in it). The fleet's hosts 2 and 3 carry extra
-interpreters (3.13t when built, 3.12), so 16 hosts run 16-18 environments.
+--dimension overhead`` (two cells of 200 empty tasks per interpreter: the sequential
+baseline and threads) runs into a temporary warehouse. By default every host runs one
+interpreter (the fleet's hosts 2 and 3 carry extra ones; ``--all-pythons`` keeps
+them, then 16 hosts run 18 environments), so N hosts are N environments. Reported per
+run: the command's wall time (interpreter start, inventory, probe, cells, compaction,
+warehouse.duckdb), the sweep's own duration (finished_at - started_at), and the
+controller's peak RSS (wait4 rusage of the harness process, so ansible-runner's
+children are not in it).
 
 Then, on the largest fleet, per host one after another through harness's own SSH
-transport and AgentSession: connect (SSH handshake, auth, private workdir), upload of
-the agent zipapp, agent start (``probe`` until its hello line, and the whole probe),
-teardown (close: workdir removed, connection closed). The fleet is stopped at the end
-(its daemons by pid), whatever happens.
+transport and AgentSession, as a sweep does it: connect (SSH handshake, auth, private
+workdir over SFTP), upload of the agent zipapp, agent start (``run -`` until its hello
+line, and until its fingerprint), the agent's exit on an empty plan, teardown (close:
+workdir removed, connection closed). The fleet is stopped at the end (its daemons by
+pid), whatever happens.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -43,16 +47,24 @@ import fleet as fleet_mod  # noqa: E402
 
 from harness.bundle import build_agent  # noqa: E402
 from harness.inventory import load_inventory  # noqa: E402
-from harness.remote import AgentSession, read_messages  # noqa: E402
+from harness.remote import PROBE_TIMEOUT_S, AgentSession  # noqa: E402
+from harness.transport.base import CommandInput  # noqa: E402
 from harness.transport.factory import open_transport  # noqa: E402
 from harness.warehouse import Warehouse  # noqa: E402
 
 SWEEP = ["--parallel-same-machine", "--profile", "quick", "-w", "empty", "-m", "threads",
-         "--dimensions"]
+         "--dimension", "overhead"]
 
 
-def run_sweep(fleet, engine: str, results: Path) -> dict:
-    argv = [sys.executable, "-m", "harness", "sweep", "--inventory", str(fleet.inventory),
+def one_python_inventory(fleet, path: Path) -> Path:
+    """The fleet's inventory with one interpreter (the first) per host."""
+    text = fleet.inventory.read_text()
+    path.write_text(re.sub(r'harness_pythons="([^" ]+)[^"]*"', r'harness_pythons="\1"', text))
+    return path
+
+
+def run_sweep(fleet, inventory: Path, engine: str, results: Path) -> dict:
+    argv = [sys.executable, "-m", "harness", "sweep", "--inventory", str(inventory),
             "--known-hosts", str(fleet.known_hosts), "--results", str(results),
             "--engine", engine, *SWEEP]
     if engine == "ansible":
@@ -77,27 +89,33 @@ def run_sweep(fleet, engine: str, results: Path) -> dict:
             "envs": int(row.envs), "controller_peak_rss_bytes": usage.ru_maxrss * 1024}
 
 
-def per_host_costs(fleet, agent: Path) -> list[dict]:
-    hosts = load_inventory(fleet.inventory)
+def per_host_costs(inventory: Path, known_hosts: Path, agent: Path) -> list[dict]:
+    hosts = load_inventory(inventory)
     out = []
     for host in hosts:
         t0 = time.perf_counter()
-        transport = open_transport(host, known_hosts=fleet.known_hosts)
+        transport = open_transport(host, known_hosts=known_hosts)
         t1 = time.perf_counter()
         session = AgentSession(transport, agent, host.name)
         t2 = time.perf_counter()
         python = host.pythons[0] if getattr(host, "pythons", None) else "python3"
-        argv = [python, session.agent_path, "probe"]
-        hello = None
-        for _msg in read_messages(transport.run(argv, timeout=120), host.name, python):
+        stdin = CommandInput()
+        hello = env = None
+        for msg in session.messages(python, ["run", "-"], timeout=PROBE_TIMEOUT_S,
+                                    stdin=stdin):
             if hello is None:
                 hello = time.perf_counter()
+            if msg["type"] == "env" and env is None:
+                env = time.perf_counter()
+                stdin.write(b'{"protocol": 1, "cells": []}')
+                stdin.close()
         t3 = time.perf_counter()
         transport.close()
         t4 = time.perf_counter()
         out.append({"host": host.name, "connect_s": t1 - t0, "upload_s": t2 - t1,
-                    "start_to_hello_s": (hello or t3) - t2, "probe_s": t3 - t2,
-                    "teardown_s": t4 - t3, "upload_and_start_s": (hello or t3) - t1})
+                    "start_to_hello_s": (hello or t3) - t2, "start_to_env_s": (env or t3) - t2,
+                    "agent_s": t3 - t2, "teardown_s": t4 - t3,
+                    "upload_and_start_s": (hello or t3) - t1})
     return out
 
 
@@ -107,6 +125,8 @@ def main() -> int:
     parser.add_argument("--engines", default="ssh,ansible")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--all-pythons", action="store_true",
+                        help="keep the fleet's extra interpreters on hosts 2 and 3")
     ns = parser.parse_args()
     sizes = [int(x) for x in ns.hosts.split(",")]
     engines = ns.engines.split(",")
@@ -114,22 +134,26 @@ def main() -> int:
         raise SystemExit("--hosts each 1..32, --rounds 1..10")
     result: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
                                 "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")},
-                    "sweeps": [], "per_host": []}
+                    "sweeps": [], "per_host": [], "loadavg_start": os.getloadavg()[0],
+                "one_python_per_host": not ns.all_pythons}
     with tempfile.TemporaryDirectory(prefix="harness-fanout-") as tmp:
         for n in sizes:
             fdir = Path(tmp) / f"fleet{n}"
             fleet = fleet_mod.up(fdir, n)
             try:
+                inventory = (fleet.inventory if ns.all_pythons
+                             else one_python_inventory(fleet, fdir / "inventory-1py.ini"))
                 for engine in engines:
                     for r in range(ns.rounds):
-                        res = run_sweep(fleet, engine, Path(tmp) / f"r-{n}-{engine}-{r}")
+                        res = run_sweep(fleet, inventory, engine,
+                                        Path(tmp) / f"r-{n}-{engine}-{r}")
                         res.update(hosts=n, engine=engine, round=r,
                                    loadavg=os.getloadavg()[0])
                         result["sweeps"].append(res)
                         print(json.dumps(res), file=sys.stderr)
                 if n == max(sizes):
                     agent = build_agent(Path(tmp) / "agent")
-                    result["per_host"] = per_host_costs(fleet, agent)
+                    result["per_host"] = per_host_costs(inventory, fleet.known_hosts, agent)
             finally:
                 fleet_mod.down(fdir)
     print(json.dumps(result, indent=1) if ns.json else render(result))
@@ -138,9 +162,11 @@ def main() -> int:
 
 def render(r: dict) -> str:
     m = r["machine"]
-    lines = [f"machine: {m['cores']} cores, Python {m['python']}, {m['date']}", "",
+    lines = [f"machine: {m['cores']} cores, Python {m['python']}, {m['date']}, load "
+             f"{r['loadavg_start']:.2f} at start; one interpreter per host: "
+             f"{r['one_python_per_host']}", "",
              "| engine | hosts | envs | cells | wall (s) | sweep (s) | vs 1 host | "
-             "controller peak RSS |", "|---|---|---|---|---|---|---|---|"]
+             "controller peak RSS | load after |", "|---|---|---|---|---|---|---|---|---|"]
     by: dict[tuple[str, int], list[dict]] = {}
     for s in r["sweeps"]:
         by.setdefault((s["engine"], s["hosts"]), []).append(s)
@@ -150,13 +176,16 @@ def render(r: dict) -> str:
         one = by.get((engine, 1))
         ratio = (f"{wall / statistics.median(x['wall_s'] for x in one):.2f}x" if one else "")
         rss = max(x["controller_peak_rss_bytes"] for x in runs) / 2**20
+        walls = ", ".join(f"{x['wall_s']:.2f}" for x in runs)
+        load = max(x["loadavg"] for x in runs)
         lines.append(f"| {engine} | {n} | {runs[0]['envs']} | {runs[0]['cells']} | "
-                     f"{wall:.2f} | {sweep:.2f} | {ratio} | {rss:.0f} MiB |")
+                     f"{wall:.2f} ({walls}) | {sweep:.2f} | {ratio} | {rss:.0f} MiB | "
+                     f"{load:.1f} |")
     if r["per_host"]:
         lines += ["", "per host, one after another (ms): median / max", ""]
         lines += ["| step | median | max |", "|---|---|---|"]
         for key in ("connect_s", "upload_s", "start_to_hello_s", "upload_and_start_s",
-                    "probe_s", "teardown_s"):
+                    "start_to_env_s", "agent_s", "teardown_s"):
             xs = [h[key] for h in r["per_host"]]
             lines.append(f"| {key[:-2]} | {statistics.median(xs) * 1000:.0f} | "
                          f"{max(xs) * 1000:.0f} |")
