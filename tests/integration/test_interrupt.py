@@ -45,6 +45,10 @@ def processes_with(text: str) -> dict[int, str]:
     return found
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for(predicate: Any, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -60,7 +64,11 @@ def interrupt_and_resume(args: list[str], results: Path, marker: str,
 
     ``ours(pid)`` tells this sweep's processes from others' on the machine (other test
     runs' agents carry the same marker)."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell starts a background job with SIGINT ignored, and the harness would inherit
+    # that (Python then installs no KeyboardInterrupt handler): give it the default, as
+    # a user's terminal does.
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     try:
         assert wait_for(lambda: any(results.glob("measurements/*/*.parquet"))
                         and len(processes_with(marker)) >= 2, 180), "no cell ran"
