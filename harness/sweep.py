@@ -264,12 +264,17 @@ class EnvRecorder:
         """Cells that ran in an earlier run but not the last: their samples become
         attempts (kept, not results; --resume runs the cell again)."""
         for cell_id in list(self._stash):
-            cell = self._by_id[cell_id]
-            rows = measurement_rows(cell, self.eid, self._merged(cell_id, []), {
-                "status": "failed", "reason": reason, "params": dict(cell.params)})
-            for row in rows:
-                row["status"] = "failed"
-            self.sweep.warehouse.add_attempt(self.sweep.sweep_id, self.eid, cell_id, rows)
+            self._store_attempt(self._by_id[cell_id], [], reason)
+
+    def _store_attempt(self, cell: Cell, samples: Sequence[Mapping[str, Any]],
+                       reason: str) -> None:
+        """The cell's samples so far (earlier runs' too) as an attempt: failed, not ok."""
+        rows = measurement_rows(cell, self.eid, self._merged(cell.cell_id, samples), {
+            "status": "failed", "reason": reason, "params": dict(cell.params)})
+        for row in rows:
+            row["status"], row["ok"] = "failed", False
+            row["error"] = row["error"] or reason
+        self.sweep.warehouse.add_attempt(self.sweep.sweep_id, self.eid, cell.cell_id, rows)
 
     def _fail(self, reason: str) -> None:
         self.sweep.record_failure(Failure(self.host, self.python, reason))
@@ -327,12 +332,7 @@ class EnvRecorder:
         self._current, self._samples = None, []
         if current is None or current.cell_id in self.finished:
             return None
-        rows = measurement_rows(current, self.eid, self._merged(current.cell_id, samples), {
-            "status": "failed", "reason": reason, "params": dict(current.params)})
-        for row in rows:
-            row["status"], row["ok"] = "failed", False
-            row["error"] = row["error"] or reason
-        self.sweep.warehouse.add_attempt(self.sweep.sweep_id, self.eid, current.cell_id, rows)
+        self._store_attempt(current, samples, reason)
         self.sweep.observer.cell_finished(self.host, self.python, current, "failed")
         return current
 

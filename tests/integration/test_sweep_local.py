@@ -191,7 +191,7 @@ def test_samples_of_unfinished_runs_are_kept_as_attempts(tmp_path: Path) -> None
     """A host lost between the runs of a cell: what its first runs measured is stored
     as an attempt (not a result; --resume runs the cell again), nothing is dropped."""
     from harness.plan import PROFILES
-    from harness.sweep import EnvRecorder, SweepOptions, _Sweep
+    from harness.sweep import SweepOptions, _Sweep
 
     class Quiet:
         def __getattr__(self, name: str):
@@ -220,8 +220,10 @@ def test_samples_of_unfinished_runs_are_kept_as_attempts(tmp_path: Path) -> None
     assert (recorder.eid, cell.cell_id) not in sweep.warehouse.done_cells(sweep.sweep_id)
     recorder.give_up("host lost")
     attempts = sweep.warehouse.query(
-        "SELECT repeat, warmup, (extra->>'run')::INT AS run, status FROM attempts "
+        "SELECT repeat, warmup, (extra->>'run')::INT AS run, status, ok, error FROM attempts "
         "WHERE cell_id = ?", [cell.cell_id])
     assert sorted(attempts.repeat) == [0, 1, 2, 3] and set(attempts.run) == {1}
     assert set(attempts.status) == {"failed"} and not recorder.has_stash
+    # as any attempt: not ok, with the reason (the samples' times are kept)
+    assert not attempts.ok.any() and set(attempts.error) == {"host lost"}
     assert (recorder.eid, cell.cell_id) not in sweep.warehouse.done_cells(sweep.sweep_id)
