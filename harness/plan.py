@@ -93,11 +93,10 @@ class Cell:
     target_rel_ci: float | None = None
     budget_s: float | None = None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    runs: int = 1
 
     def to_plan(self, run: int = 1, prior: Sequence[float] = (), runs: int = 1) -> dict[str, Any]:
         """The cell as the agent's plan file holds it, for agent run ``run`` of ``runs``
-        (the sweep's engine decides how many; ``self.runs`` is what the profile asks).
+        (the sweep decides how many: its profile's ``runs`` on the ssh engine).
 
         A run before the last times its share of the minimum repeats, no more; the last
         gets the earlier runs' timed samples (``prior``) and goes on, counting them, until
@@ -227,7 +226,6 @@ def _cell(workload: Workload, profile: Profile, host: str, python: str, model: s
         timeout_s=profile.timeout_s,
         headline=headline,
         env=MappingProxyType(env),
-        runs=profile.runs,
         **calib,
     )
 

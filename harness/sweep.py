@@ -218,8 +218,7 @@ class EnvRecorder:
         # A cell's repeats are spread over `runs` agent processes (the ansible engine runs
         # one). Samples of the runs before the last wait in `_stash` until the last run
         # commits the cell with all of them; `_ran` holds the cells done in this run.
-        self.runs = max((c.runs for c in cells), default=1) if sweep.options.engine == "ssh" \
-            else 1
+        self.runs = sweep.profile.runs if sweep.options.engine == "ssh" else 1
         self.run_no = 1
         self._stash: dict[str, list[Mapping[str, Any]]] = {}
         self._ran: set[str] = set()
