@@ -43,26 +43,46 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import hashlib
+import importlib
 import json
 import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote
 
 import duckdb
-import pandas
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from harness.errors import WarehouseInputError
+
+if TYPE_CHECKING:
+    import pandas
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+
+
+class LazyModule:
+    """A module imported when one of its attributes is first used."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+if not TYPE_CHECKING:
+    pa = LazyModule("pyarrow")
+    pq = LazyModule("pyarrow.parquet")
 
 SCHEMA_VERSION = 1
 
@@ -75,84 +95,108 @@ CELL_STATUSES = ("ok", "failed", "not_applicable", "timeout")
 VIEWS_SQL = Path(__file__).resolve().parent.parent / "analysis" / "views.sql"
 DB_NAME = "warehouse.duckdb"
 
-_TS = pa.timestamp("us", tz="UTC")
-
-SWEEP_SCHEMA = pa.schema(
-    [
-        ("started_at", _TS),
-        ("finished_at", _TS),
-        ("status", pa.string()),
-        ("harness_version", pa.string()),
-        ("inventory", pa.string()),
-        ("profile", pa.string()),
-        ("plan", pa.string()),
-        ("schema_version", pa.int32()),
-    ]
+# The columns of each table and their DuckDB types (the Parquet files hold the matching
+# Arrow types, see _arrow_schema). Plain names, so a reader that only queries needs no
+# pyarrow (importing it, with numpy, is a fifth of a second of every command).
+_SWEEP_FIELDS: tuple[tuple[str, str], ...] = (
+    ("started_at", "TIMESTAMPTZ"),
+    ("finished_at", "TIMESTAMPTZ"),
+    ("status", "VARCHAR"),
+    ("harness_version", "VARCHAR"),
+    ("inventory", "VARCHAR"),
+    ("profile", "VARCHAR"),
+    ("plan", "VARCHAR"),
+    ("schema_version", "INTEGER"),
 )
 
-ENVIRONMENT_SCHEMA = pa.schema(
-    [
-        ("host", pa.string()),
-        ("python", pa.string()),
-        ("env_id", pa.string()),
-        ("profile_id", pa.string()),
-        ("hostname", pa.string()),
-        ("os", pa.string()),
-        ("kernel", pa.string()),
-        ("arch", pa.string()),
-        ("cpu_model", pa.string()),
-        ("logical_cpus", pa.int64()),
-        ("physical_cores", pa.int64()),
-        ("usable_cpus", pa.int64()),
-        ("numa_nodes", pa.int64()),
-        ("numa_cpus", pa.string()),
-        ("mem_total_bytes", pa.int64()),
-        ("python_version", pa.string()),
-        ("implementation", pa.string()),
-        ("free_threaded", pa.bool_()),
-        ("gil_enabled", pa.bool_()),
-        ("executable", pa.string()),
-        ("machine_id", pa.string()),
-        ("boot_id", pa.string()),
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("probe", pa.string()),
-        ("schema_version", pa.int32()),
-    ]
+_ENVIRONMENT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("host", "VARCHAR"),
+    ("python", "VARCHAR"),
+    ("env_id", "VARCHAR"),
+    ("profile_id", "VARCHAR"),
+    ("hostname", "VARCHAR"),
+    ("os", "VARCHAR"),
+    ("kernel", "VARCHAR"),
+    ("arch", "VARCHAR"),
+    ("cpu_model", "VARCHAR"),
+    ("logical_cpus", "BIGINT"),
+    ("physical_cores", "BIGINT"),
+    ("usable_cpus", "BIGINT"),
+    ("numa_nodes", "BIGINT"),
+    ("numa_cpus", "VARCHAR"),
+    ("mem_total_bytes", "BIGINT"),
+    ("python_version", "VARCHAR"),
+    ("implementation", "VARCHAR"),
+    ("free_threaded", "BOOLEAN"),
+    ("gil_enabled", "BOOLEAN"),
+    ("executable", "VARCHAR"),
+    ("machine_id", "VARCHAR"),
+    ("boot_id", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("error", "VARCHAR"),
+    ("probe", "VARCHAR"),
+    ("schema_version", "INTEGER"),
 )
 
-_MEASUREMENT_FIELDS: list[tuple[str, pa.DataType]] = [
-    ("env_id", pa.string()),
-    ("cell_id", pa.string()),
-    ("cell_key", pa.string()),
-    ("workload", pa.string()),
-    ("params", pa.string()),
-    ("model", pa.string()),
-    ("workers", pa.int64()),
-    ("repeat", pa.int64()),
-    ("warmup", pa.bool_()),
-    ("headline", pa.bool_()),
-    ("wall_s", pa.float64()),
-    ("cpu_user_s", pa.float64()),
-    ("cpu_sys_s", pa.float64()),
-    ("peak_rss_bytes", pa.int64()),
-    ("ok", pa.bool_()),
-    ("error", pa.string()),
-    ("status", pa.string()),
-    ("extra", pa.string()),
-    ("schema_version", pa.int32()),
-]
-MEASUREMENT_SCHEMA = pa.schema(_MEASUREMENT_FIELDS)
+_MEASUREMENT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("env_id", "VARCHAR"),
+    ("cell_id", "VARCHAR"),
+    ("cell_key", "VARCHAR"),
+    ("workload", "VARCHAR"),
+    ("params", "VARCHAR"),
+    ("model", "VARCHAR"),
+    ("workers", "BIGINT"),
+    ("repeat", "BIGINT"),
+    ("warmup", "BOOLEAN"),
+    ("headline", "BOOLEAN"),
+    ("wall_s", "DOUBLE"),
+    ("cpu_user_s", "DOUBLE"),
+    ("cpu_sys_s", "DOUBLE"),
+    ("peak_rss_bytes", "BIGINT"),
+    ("ok", "BOOLEAN"),
+    ("error", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("extra", "VARCHAR"),
+    ("schema_version", "INTEGER"),
+)
 # The rows of one unfinished attempt: a cell's rows plus the attempt number (1, 2, ...).
-ATTEMPT_SCHEMA = pa.schema([*_MEASUREMENT_FIELDS[:-1], ("attempt", pa.int64()),
-                            _MEASUREMENT_FIELDS[-1]])
+_ATTEMPT_FIELDS = (*_MEASUREMENT_FIELDS[:-1], ("attempt", "BIGINT"), _MEASUREMENT_FIELDS[-1])
 
-TABLE_SCHEMAS: dict[str, pa.Schema] = {
-    "sweeps": SWEEP_SCHEMA,
-    "environments": ENVIRONMENT_SCHEMA,
-    "measurements": MEASUREMENT_SCHEMA,
-    "attempts": ATTEMPT_SCHEMA,
+TABLE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sweeps": _SWEEP_FIELDS,
+    "environments": _ENVIRONMENT_FIELDS,
+    "measurements": _MEASUREMENT_FIELDS,
+    "attempts": _ATTEMPT_FIELDS,
 }
+TABLES = tuple(TABLE_FIELDS)
+_SCHEMA_NAMES = {"SWEEP_SCHEMA": "sweeps", "ENVIRONMENT_SCHEMA": "environments",
+                 "MEASUREMENT_SCHEMA": "measurements", "ATTEMPT_SCHEMA": "attempts"}
+
+
+@functools.cache
+def _arrow_type(duckdb_type: str) -> pa.DataType:
+    if duckdb_type == "TIMESTAMPTZ":
+        return pa.timestamp("us", tz="UTC")
+    return {"VARCHAR": pa.string, "BIGINT": pa.int64, "INTEGER": pa.int32,
+            "DOUBLE": pa.float64, "BOOLEAN": pa.bool_}[duckdb_type]()
+
+
+@functools.cache
+def _arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of a table's files."""
+    return pa.schema([(name, _arrow_type(t)) for name, t in TABLE_FIELDS[table]])
+
+
+def __getattr__(name: str) -> Any:
+    """SWEEP_SCHEMA, ENVIRONMENT_SCHEMA, MEASUREMENT_SCHEMA, ATTEMPT_SCHEMA and
+    TABLE_SCHEMAS (Arrow schemas), made when first asked for (pyarrow is imported then)."""
+    if name in _SCHEMA_NAMES:
+        return _arrow_schema(_SCHEMA_NAMES[name])
+    if name == "TABLE_SCHEMAS":
+        return {t: _arrow_schema(t) for t in TABLES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _ATTEMPTS_KEPT = 1000  # attempts of one cell at most (a bound, never reached in practice)
 
 # A finished sweep partition with at least this many files is compacted into one file
@@ -169,14 +213,24 @@ _JSON_COLUMNS = frozenset({"plan", "numa_cpus", "probe", "params", "extra"})
 _SWEEP_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SAFE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_."
 
-_DUCKDB_TYPES = {
-    pa.string(): "VARCHAR",
-    pa.int64(): "BIGINT",
-    pa.int32(): "INTEGER",
-    pa.float64(): "DOUBLE",
-    pa.bool_(): "BOOLEAN",
-    _TS: "TIMESTAMPTZ",
-}
+@dataclass(frozen=True)
+class Answer:
+    """A query's answer as Python values: column names, DuckDB type names, rows, and
+    how many rows the answer had (more than ``rows`` when it was capped; None when
+    capped and the rest could not be counted)."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+    total: int | None
+
+    @property
+    def capped(self) -> bool:
+        """Whether ``rows`` are only the first rows of the answer."""
+        return self.total is None or self.total > len(self.rows)
+
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -369,7 +423,7 @@ def _to_table(
             value = _clean(row.get(name))
             if name in _JSON_COLUMNS:
                 value = _json_text(value)
-            elif schema.field(name).type == _TS:
+            elif pa.types.is_timestamp(schema.field(name).type):
                 value = _utc(value)
             rec[name] = value
         rec["schema_version"] = SCHEMA_VERSION
@@ -380,10 +434,10 @@ def _to_table(
         raise WarehouseInputError(f"{what}: a value does not fit the schema: {e}") from e
 
 
-def _empty_relation(schema: pa.Schema) -> str:
+def _empty_relation(table: str) -> str:
     """A typed empty relation with the partition column, for a table with no file yet."""
     cols = ["CAST(NULL AS VARCHAR) AS sweep_id"]
-    cols += [f'CAST(NULL AS {_DUCKDB_TYPES[f.type]}) AS "{f.name}"' for f in schema]
+    cols += [f'CAST(NULL AS {t}) AS "{name}"' for name, t in TABLE_FIELDS[table]]
     return "(SELECT " + ", ".join(cols) + " WHERE false)"
 
 
@@ -426,15 +480,15 @@ def view_sql(root: str | Path, sql: str | None = None, *,
 
     def reader(match: re.Match[str]) -> str:
         table = match.group(1)
-        if listed is not None and table in TABLE_SCHEMAS:
+        if listed is not None and table in TABLE_FIELDS:
             if not listed.get(table):
-                return _empty_relation(TABLE_SCHEMAS[table])
+                return _empty_relation(table)
             text = re.sub(r"'results/[^']*'", f"getvariable('{_files_variable(table)}')",
                           match.group(0), count=1)
         else:
             files = TableFiles(table, root / table)
-            if table in TABLE_SCHEMAS and not files.has_files():
-                return _empty_relation(TABLE_SCHEMAS[table])
+            if table in TABLE_FIELDS and not files.has_files():
+                return _empty_relation(table)
             prefix = str(root).replace("'", "''")
             text = match.group(0).replace("'results/", f"'{prefix}/", 1)
         if table in uniform:
@@ -451,6 +505,9 @@ def _files_variable(table: str) -> str:
 # --------------------------------------------------------------------------- file index
 
 INDEX_NAME = ".file-index.json"
+VIEW_CACHE_PREFIX = ".views-"  # ROOT/.views-<digest>.duckdb: see Warehouse._attach_view_cache
+VIEW_CACHE_ALIAS = "harness_views"
+VIEW_CACHES_KEPT = 8
 _INDEX_FORMAT = 1
 
 
@@ -553,7 +610,7 @@ class FileIndex:
                 known = data["files"]
         fresh: dict[str, list[Any]] = {}
         changed = False
-        for table in TABLE_SCHEMAS:
+        for table in TABLES:
             listed: list[tuple[str, FileFacts]] = []
             for rel, st in _table_files(root / table):
                 name = f"{table}/{rel}"
@@ -615,6 +672,12 @@ class FileIndex:
                 uniform.add(table)
         return uniform
 
+    def facts(self, table: str, sweep_ids: Collection[str] | None = None) -> list[FileFacts]:
+        """The facts of the files of ``table`` holding rows (of the given sweeps only)."""
+        want = None if sweep_ids is None else {f"sweep_id={s}" for s in sweep_ids}
+        return [f for rel, f in self.files.get(table, []) if f.rows
+                and (want is None or rel.split("/", 1)[0] in want)]
+
     def paths(self, table: str, sweep_ids: Collection[str] | None = None) -> list[str]:
         """The files of ``table`` holding rows (of the given sweeps only, when given)."""
         want = None if sweep_ids is None else {f"sweep_id={s}" for s in sweep_ids}
@@ -633,7 +696,7 @@ class Warehouse:
         self.root = Path(root).expanduser().resolve()
         if self.root.exists() and not self.root.is_dir():
             raise WarehouseInputError(f"results dir {self.root} is not a directory")
-        self._tables = {name: TableFiles(name, self.root / name) for name in TABLE_SCHEMAS}
+        self._tables = {name: TableFiles(name, self.root / name) for name in TABLES}
 
     # ------------------------------------------------------------------ paths
 
@@ -707,9 +770,9 @@ class Warehouse:
             "profile": profile,
             "plan": dict(plan),
         }
-        table = _to_table([row], SWEEP_SCHEMA, f"sweep {sweep_id}")
+        table = _to_table([row], _arrow_schema("sweeps"), f"sweep {sweep_id}")
         # An empty attempts file, so analysis/views.sql run by hand finds the table.
-        write_parquet_atomic(ATTEMPT_SCHEMA.empty_table(),
+        write_parquet_atomic(_arrow_schema("attempts").empty_table(),
                              self._partition("attempts", sweep_id) / "attempts-none.parquet",
                              replace=False)
         if not write_parquet_atomic(table, path, replace=False):
@@ -730,7 +793,7 @@ class Warehouse:
         row = self._sweep_row(sweep_id)
         row["status"] = status
         row["finished_at"] = finished_at
-        table = _to_table([row], SWEEP_SCHEMA, f"sweep {sweep_id}")
+        table = _to_table([row], _arrow_schema("sweeps"), f"sweep {sweep_id}")
         write_parquet_atomic(table, self._sweep_file(sweep_id), replace=True)
         if status in ("complete", "failed"):
             # best effort as well: a partition left uncompacted is still whole
@@ -773,8 +836,8 @@ class Warehouse:
         row = dict(env)
         row["status"] = status
         # Fingerprint facts without a column of their own stay in `probe` (full JSON).
-        table = _to_table([row], ENVIRONMENT_SCHEMA, f"environment {env_id or env.get('host')}",
-                          strict=False)
+        table = _to_table([row], _arrow_schema("environments"),
+                          f"environment {env_id or env.get('host')}", strict=False)
         if self._replace_compacted_env(sweep_id, path.name, table):
             return
         write_parquet_atomic(table, path, replace=True)
@@ -792,7 +855,7 @@ class Warehouse:
         new: dict[str, pa.Table] = {}
         hit = False
         for part in parts:
-            t = pq.read_table(live / part).cast(ENVIRONMENT_SCHEMA)
+            t = pq.read_table(live / part).cast(_arrow_schema("environments"))
             if env_id:
                 same = [e == env_id for e in t.column("env_id").to_pylist()]
             else:
@@ -823,7 +886,7 @@ class Warehouse:
         resumed sweep never duplicates rows.
         """
         fixed = self._cell_rows(sweep_id, env_id, cell_id, rows)
-        table = _to_table(fixed, MEASUREMENT_SCHEMA, f"cell {env_id}/{cell_id}")
+        table = _to_table(fixed, _arrow_schema("measurements"), f"cell {env_id}/{cell_id}")
         if (env_id, cell_id) in _part_rows(self._partition("measurements", sweep_id),
                                            ["env_id", "cell_id"]):
             return False  # stored, in the sweep's compacted file
@@ -872,7 +935,8 @@ class Warehouse:
             name = f"{stem}{number:03d}.parquet"
             if name in taken:
                 continue
-            table = _to_table([{**r, "attempt": number} for r in fixed], ATTEMPT_SCHEMA,
+            table = _to_table([{**r, "attempt": number} for r in fixed],
+                              _arrow_schema("attempts"),
                               f"attempt {env_id}/{cell_id}")
             if write_parquet_atomic(table, directory / name, replace=False):
                 return number
@@ -911,7 +975,7 @@ class Warehouse:
             merged[table] = 0
             if len(names) < max(2, min_files):
                 continue
-            schema = TABLE_SCHEMAS[table]
+            schema = _arrow_schema(table)
             parts = []
             for name in names:
                 try:
@@ -986,11 +1050,12 @@ class Warehouse:
                         tried.add((unquote(env_part), unquote(cell_part)))
         return tried - self.done_cells(sweep_id)
 
-    def sweep_ids(self) -> list[str]:
-        """All sweep ids, oldest first (by started_at, then id)."""
+    def sweep_ids(self, index: FileIndex | None = None) -> list[str]:
+        """All sweep ids, oldest first (by started_at, then id). ``index``: a file index
+        the caller built already (a command building it once for all its reads)."""
         found: list[tuple[int, str]] = []
         if self.root.is_dir():
-            for rel, facts in self.index().files["sweeps"]:
+            for rel, facts in (index or self.index()).files["sweeps"]:
                 part, _, name = rel.partition("/")
                 if name == "sweep.parquet":
                     when = facts.started_at if facts.started_at is not None else -(2**63)
@@ -1001,9 +1066,9 @@ class Warehouse:
         ids = self.sweep_ids()
         return ids[-1] if ids else None
 
-    def resolve_sweep_id(self, ref: str | None) -> str:
+    def resolve_sweep_id(self, ref: str | None, index: FileIndex | None = None) -> str:
         """A stored sweep id from ``ref``: an id, a unique prefix of one, or 'latest'/None."""
-        ids = self.sweep_ids()
+        ids = self.sweep_ids(index)
         if not ids:
             what = "" if ref in (None, "latest") else f"unknown sweep id {ref!r}: "
             raise WarehouseInputError(f"{what}no sweep in {self.root}",
@@ -1024,12 +1089,14 @@ class Warehouse:
             hint=f"the latest is {ids[-1]}; `harness sql \"SELECT * FROM sweeps\"` lists them",
         )
 
-    def resolve_sweep_ids(self, refs: Sequence[str]) -> list[str]:
+    def resolve_sweep_ids(self, refs: Sequence[str],
+                          index: FileIndex | None = None) -> list[str]:
         """:meth:`resolve_sweep_id` of each ref, in order, without duplicates; with no
         ref, the latest sweep."""
+        index = index or self.index()
         if not refs:
-            return [self.resolve_sweep_id(None)]
-        return list(dict.fromkeys(self.resolve_sweep_id(r) for r in refs))
+            return [self.resolve_sweep_id(None, index)]
+        return list(dict.fromkeys(self.resolve_sweep_id(r, index) for r in refs))
 
     def index(self) -> FileIndex:
         """The data files of every table and their facts (see :class:`FileIndex`)."""
@@ -1041,55 +1108,159 @@ class Warehouse:
             return
         self.index().check_versions()
 
+    def _view_texts(self, uniform: Collection[str],
+                    files: Mapping[str, Sequence[str]] | None) -> list[tuple[Path, str]]:
+        """views.sql, then every other analysis/*.sql in name order, rewritten for this
+        warehouse (see :func:`view_sql`)."""
+        texts = [(VIEWS_SQL, view_sql(self.root, uniform=uniform, listed=files))]
+        for path in analysis_files():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as e:
+                raise WarehouseInputError(f"cannot read {path}: {e.strerror}") from e
+            texts.append((path, view_sql(self.root, text, uniform=uniform, listed=files)))
+        return texts
+
+    def _run_view_texts(self, con: duckdb.DuckDBPyConnection,
+                        texts: Sequence[tuple[Path, str]]) -> None:
+        for path, text in texts:
+            try:
+                con.execute(text)
+            except duckdb.Error as e:
+                if path == VIEWS_SQL:
+                    raise WarehouseInputError(
+                        f"cannot create the views over {self.root}: {e}") from e
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise WarehouseInputError(f"{path.name}: cannot create its views: {first}") from e
+
     def _create_views(self, con: duckdb.DuckDBPyConnection, for_sql: str | None = None, *,
-                      listed: bool = True, sweep_ids: Collection[str] | None = None) -> None:
+                      listed: bool = True, sweep_ids: Collection[str] | None = None,
+                      cached: bool = True, index: FileIndex | None = None) -> None:
         """views.sql first, then every other analysis/*.sql in name order (each file
         builds on views.sql and on the files before it; all are CREATE OR REPLACE).
-
-        With ``for_sql`` the analysis files after the last one defining a name that
-        ``for_sql`` mentions are skipped: binding each view reads the file list of
-        every table under it, which adds up with a thousand sweeps.
 
         ``listed``: the readers read the files listed now (DuckDB variables
         ``harness_files_<table>``), not a glob; ``sweep_ids`` limits those lists to the
         partitions of these sweeps. Not listed: the globs (for warehouse.duckdb, which
         must see the files of later sweeps).
+
+        Listed views come from the view cache when it can be used (``cached``; see
+        :meth:`_attach_view_cache`): creating a view binds its query, and the analysis
+        views cost 0.3 s to several seconds to bind, every time. Without the cache, with
+        ``for_sql`` the analysis files after the last one defining a name that
+        ``for_sql`` mentions are skipped.
         """
-        index = self.index()
+        index = index or self.index()
         uniform = index.check_versions()
         files: dict[str, list[str]] | None = None
         if listed:
-            files = {t: index.paths(t, sweep_ids) for t in TABLE_SCHEMAS}
+            files = {t: index.paths(t, sweep_ids) for t in TABLES}
             for table, paths in files.items():
                 if paths:
                     con.execute(f"SET VARIABLE {_files_variable(table)} = ?::VARCHAR[]",
                                 [paths])
-        try:
-            con.execute(view_sql(self.root, uniform=uniform, listed=files))
-        except duckdb.Error as e:
-            raise WarehouseInputError(f"cannot create the views over {self.root}: {e}") from e
-        texts: list[tuple[Path, str]] = []
-        for path in analysis_files():
-            try:
-                texts.append((path, path.read_text(encoding="utf-8")))
-            except OSError as e:
-                raise WarehouseInputError(f"cannot read {path}: {e.strerror}") from e
+        texts = self._view_texts(uniform, files)
+        if files is not None and cached:
+            # One file of each column layout per table: the views bound over these have
+            # the types they have over all the files (union_by_name adds no column a
+            # layout does not bring), and binding them costs no time per file.
+            samples: dict[tuple[Any, ...], str] = {}
+            for t in TABLES:
+                for path, f in zip(index.paths(t, sweep_ids), index.facts(t, sweep_ids),
+                                   strict=True):
+                    samples.setdefault((t, f.columns, f.min_version, f.max_version), path)
+            layouts = sorted(samples, key=repr)
+            some = {t: [samples[k] for k in layouts if k[0] == t] for t in TABLES}
+            if self._attach_view_cache(con, texts, some, layouts):
+                return
         if for_sql is not None:
             words = {w.lower() for w in re.findall(r"\w+", for_sql)}
-            last = -1
+            last = 0
             for i, (_, text) in enumerate(texts):
                 if words & {n.lower() for n in _DEFINED_RE.findall(text)}:
                     last = i
             texts = texts[:last + 1]
+        self._run_view_texts(con, texts)
+
+    def _attach_view_cache(self, con: duckdb.DuckDBPyConnection,
+                           texts: Sequence[tuple[Path, str]],
+                           files: Mapping[str, Sequence[str]],
+                           layouts: Sequence[tuple[Any, ...]]) -> bool:
+        """Attach (read-only) a DuckDB file holding ``texts``' views, created before
+        (over ``files``: a file of each of the ``layouts``) when it is missing.
+
+        The view cache ``ROOT/.views-<digest>.duckdb``: a database holding only the
+        views, macros and their bound column types, built once in a temp file and
+        renamed; the digest covers everything the views depend on (DuckDB's version,
+        the SQL as rewritten for this warehouse, with its empty tables and
+        union_by_name choices, and the column layouts of the files read), so a changed
+        analysis file or schema is a new cache file, never a stale view. The readers
+        take their files from the connection's variables, so new sweeps need no new
+        cache. Opening it costs milliseconds; creating the views costs the binds.
+        Deleting the files is safe. False (nothing attached) when the warehouse is not
+        writable or the cache cannot be built; the caller then creates the views.
+        """
+        digest = hashlib.sha1(duckdb.__version__.encode())
         for path, text in texts:
+            digest.update(f"\0{path.name}\0{text}".encode())
+        digest.update(repr(list(layouts)).encode())
+        cache = self.root / f"{VIEW_CACHE_PREFIX}{digest.hexdigest()[:16]}.duckdb"
+        if not cache.is_file():
+            if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+                return False
+            if not self._build_view_cache(cache, texts, files):
+                return False
+        quoted = str(cache).replace("'", "''")
+        try:
+            con.execute(f"ATTACH '{quoted}' AS {VIEW_CACHE_ALIAS} (READ_ONLY)")
+            (home,) = con.execute("SELECT current_database()").fetchone() or ("memory",)
+            con.execute(f"SET search_path = '{home}.main,{VIEW_CACHE_ALIAS}.main'")
+        except duckdb.Error:
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DETACH {VIEW_CACHE_ALIAS}")
+            return False
+        return True
+
+    def _build_view_cache(self, cache: Path, texts: Sequence[tuple[Path, str]],
+                          files: Mapping[str, Sequence[str]]) -> bool:
+        """Create every view in a temp DuckDB file and rename it to ``cache``; drop the
+        oldest cache files beyond VIEW_CACHES_KEPT. A view that cannot be created is
+        the usual WarehouseInputError; a file system error is False."""
+        tmp: Path | None = None
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".duckdb")
+            os.close(fd)
+            tmp = Path(tmp_name)
+            tmp.unlink()  # duckdb wants to create the file itself
+            build = duckdb.connect(str(tmp))
             try:
-                con.execute(view_sql(self.root, text, uniform=uniform, listed=files))
-            except duckdb.Error as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise WarehouseInputError(f"{path.name}: cannot create its views: {first}") from e
+                for table, paths in files.items():
+                    if paths:
+                        build.execute(f"SET VARIABLE {_files_variable(table)} = ?::VARCHAR[]",
+                                      [list(paths)])
+                self._run_view_texts(build, texts)
+                build.execute("CHECKPOINT")
+            finally:
+                build.close()
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, cache)
+            tmp = None
+        except (OSError, duckdb.Error):
+            return False
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+                Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            caches = sorted(self.root.glob(f"{VIEW_CACHE_PREFIX}*.duckdb"),
+                            key=lambda p: p.stat().st_mtime_ns, reverse=True)
+            for old in caches[VIEW_CACHES_KEPT:]:
+                old.unlink(missing_ok=True)
+        return True
 
     def connect(self, sweep_ids: Collection[str] | None = None, *,
-                for_sql: str | None = None) -> duckdb.DuckDBPyConnection:
+                for_sql: str | None = None,
+                index: FileIndex | None = None) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with the views created over the current files.
 
         Nothing is kept open or locked between calls; the views only read Parquet. The
@@ -1097,11 +1268,11 @@ class Warehouse:
         compacted away later fails to open: connect again). With ``sweep_ids`` they
         read only the partitions of those sweeps (every other sweep is absent from
         every view): binding a view then costs nothing per other sweep. ``for_sql``:
-        see :meth:`query`.
+        see :meth:`query`. ``index``: see :meth:`sweep_ids`.
         """
         con = duckdb.connect(":memory:")
         try:
-            self._create_views(con, for_sql, sweep_ids=sweep_ids)
+            self._create_views(con, for_sql, sweep_ids=sweep_ids, index=index)
         except BaseException:
             con.close()
             raise
@@ -1110,22 +1281,56 @@ class Warehouse:
     def query(self, sql: str, params: list[Any] | None = None) -> pandas.DataFrame:
         """Run one SQL statement over the views; a SQL error is a WarehouseInputError.
 
-        Only the analysis files up to the last one defining a name the statement
-        mentions are loaded (views.sql always)."""
-        con = duckdb.connect(":memory:")
-        try:
-            self._create_views(con, for_sql=sql)
-        except BaseException:
-            con.close()
-            raise
-        try:
+        The views come from the view cache, or (without it) only the analysis files up
+        to the last one defining a name the statement mentions are loaded (views.sql
+        always)."""
+        return self._run(sql, params, lambda res: res.fetchdf())
+
+    def fetch(self, sql: str, params: list[Any] | None = None, *,
+              max_rows: int | None = None) -> Answer:
+        """:meth:`query`'s answer as Python rows, without pandas (cheaper to import and
+        to format). With ``max_rows`` only the first ``max_rows`` rows are kept and the
+        rest are only counted (``Answer.total``)."""
+        def consume(res: duckdb.DuckDBPyConnection) -> Answer:
+            desc = res.description or []
+            columns = [str(d[0]) for d in desc]
+            types = [str(d[1]) for d in desc]
+            if max_rows is None:
+                rows = res.fetchall()
+                return Answer(columns, types, rows, len(rows))
+            rows = res.fetchmany(max_rows + 1)
+            if len(rows) <= max_rows:
+                return Answer(columns, types, rows, len(rows))
+            # The rest is only counted: DuckDB answers count(*) over the statement
+            # without producing its columns (fetching them to count costs seconds).
             try:
-                return con.execute(sql, params or []).fetchdf()
-            except duckdb.Error as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise WarehouseInputError(f"SQL error: {first}") from e
-        finally:
-            con.close()
+                (total,) = res.execute(f"SELECT count(*) FROM ({sql.strip().rstrip(';')})",
+                                       params or []).fetchone() or (None,)
+            except duckdb.Error:
+                total = None
+            return Answer(columns, types, rows[:max_rows], total)
+
+        if max_rows is not None and max_rows < 0:
+            raise ValueError("max_rows must be >= 0")
+        return self._run(sql, params, consume)
+
+    def _run(self, sql: str, params: list[Any] | None,
+             consume: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        for cached in (True, False):
+            con = duckdb.connect(":memory:")
+            try:
+                self._create_views(con, for_sql=sql, cached=cached)
+                try:
+                    return consume(con.execute(sql, params or []))
+                except duckdb.Error as e:
+                    if cached and "view were altered" in str(e):
+                        continue  # a cached view's types no longer match: create them anew
+                    first = (str(e).strip().splitlines()[0] if str(e).strip()
+                             else type(e).__name__)
+                    raise WarehouseInputError(f"SQL error: {first}") from e
+            finally:
+                con.close()
+        raise AssertionError("unreachable")
 
     def refresh_views(self) -> Path:
         """(Re)write ROOT/warehouse.duckdb holding the views; returns its path.
