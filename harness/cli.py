@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from harness.catalog import WORKLOADS_DIR, load_catalog, load_workload_file
 from harness.errors import HarnessError, OptionError, WarehouseInputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Each command imports what it needs (rich, pandas, the warehouse, ...) when it runs:
+# a command's start is the user's wait, and `harness sql` needs neither rich nor pandas.
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = PROJECT_ROOT / "inventories" / "local.ini"
@@ -47,10 +51,14 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, csv, json
 
 
 def _stdout() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
 def _stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
@@ -155,6 +163,8 @@ def probe(
     as_json: JsonOpt = False,
 ) -> None:
     """Fingerprint every host and interpreter (cores, affinity, NUMA, memory, build, GIL)."""
+    from rich.table import Table
+
     from harness.inventory import load_inventory
     from harness.probing import probe_hosts
 
@@ -194,14 +204,21 @@ def sql(
                                               "measurements, cells, matrix, profile_matrix.")],
     results: ResultsOpt = DEFAULT_RESULTS,
     fmt: FormatOpt = "table",
+    max_rows: Annotated[int, typer.Option(
+        "--max-rows", help="With --format table: show at most this many rows, and say how "
+                           "many there are (0: all). csv, json and markdown print every "
+                           "row.")] = 1000,
 ) -> None:
     """Run SQL over the warehouse."""
     from harness import render
     from harness.warehouse import Warehouse
 
     render.check_format(fmt)
-    frame = Warehouse(results).query(query)
-    typer.echo(render.format_frame(frame, fmt))
+    if max_rows < 0:
+        raise OptionError(f"--max-rows {max_rows} is negative", hint="use 0 to show every row")
+    cap = max_rows if fmt == "table" and max_rows > 0 else None
+    answer = Warehouse(results).fetch(query, max_rows=cap)
+    typer.echo(render.format_answer(answer, fmt))
 
 
 SWEEPS_SQL = """
@@ -308,6 +325,8 @@ def report(
 @workloads_app.command("list")
 def workloads_list() -> None:
     """List the workloads of the catalogue."""
+    from rich.table import Table
+
     table = Table(title=f"Workloads ({WORKLOADS_DIR})")
     for col in ("name", "title", "models", "params"):
         table.add_column(col)

@@ -20,19 +20,22 @@ speed_ratio = time A / time B: B's speed relative to A (above 1: B is faster).
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas
-from rich import box
-from rich.table import Table
-from rich.text import Text
+import duckdb
 
 from harness import render
-from harness.errors import OptionError
-from harness.report_sql import query
+from harness.errors import OptionError, WarehouseInputError
 from harness.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import pandas
+
+# Neither pandas nor rich: the cells are Python rows and the tables plain text (for 99
+# pairs, DataFrames per pair and rich drawing cost seconds; the imports ~0.4 s).
 
 BY_CHOICES = ("host", "python", "profile")
 FORMATS = ("table", "markdown", "json")
@@ -92,11 +95,19 @@ class Unit:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two units and their cells side by side (compare_pairs rows)."""
+    """Two units and their cells side by side: compare_pairs rows, in the matrix's
+    order (workload, then model)."""
 
     a: Unit
     b: Unit
-    cells: pandas.DataFrame
+    rows: list[dict[str, Any]]
+
+    @property
+    def cells(self) -> pandas.DataFrame:
+        """``rows`` as a DataFrame."""
+        import pandas
+
+        return pandas.DataFrame(self.rows, columns=list(self.rows[0]) if self.rows else None)
 
 
 def _host_order(u: Unit) -> tuple[Any, ...]:
@@ -154,42 +165,65 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
     # The sweeps first (ids, unique prefixes, default the latest: no SQL), so the
     # connection reads only their partitions: binding the views over every sweep of a
     # large warehouse costs seconds.
-    sweeps = warehouse.resolve_sweep_ids(sweep_refs)
-    con = warehouse.connect(sweeps, for_sql="compare_units compare_pairs")
+    index = warehouse.index()  # one listing of the files for the sweeps and the views
+    sweeps = warehouse.resolve_sweep_ids(sweep_refs, index)
+    con = warehouse.connect(sweeps, for_sql="compare_units compare_pairs", index=index)
     try:
         kind = "profile" if by == "profile" else "env"
-        placeholders = ", ".join("?" for _ in sweeps)
-        unit_rows = query(con, f"SELECT * FROM compare_units WHERE unit_kind = ? "
-                               f"AND sweep_id IN ({placeholders})", [kind, *sweeps])
-        units = [Unit.from_row(r) for r in unit_rows.to_dict("records")]
+        unit_rows = _records(con, f"SELECT * FROM compare_units WHERE unit_kind = ? "
+                                  f"AND sweep_id IN ({_marks(sweeps)})", [kind, *sweeps])
+        units = [Unit.from_row(r) for r in unit_rows]
         pairs = pair_units(units, by, sweeps)
         if baseline:
             pairs = _apply_baseline(pairs, baseline)
         if not pairs:
             return []
         # All pairs in one query: a query per pair is quadratic in hosts at fleet scale.
-        wanted = pandas.DataFrame(
-            [(i, a.sweep_id, a.unit_id, b.sweep_id, b.unit_id) for i, (a, b) in enumerate(pairs)],
-            columns=["pair_no", "a_sweep_id", "a_unit_id", "b_sweep_id", "b_unit_id"])
-        con.register("wanted_pairs", wanted)
+        wanted = [(i, a.sweep_id, a.unit_id, b.sweep_id, b.unit_id)
+                  for i, (a, b) in enumerate(pairs)]
+        values = ", ".join("(?::INTEGER, ?, ?, ?, ?)" for _ in wanted)
         # The unit ids as constants too: DuckDB pushes them into both sides of the view's
         # self join, which then pairs only the wanted units (a join alone is applied last).
         a_ids = sorted({a.unit_id for a, _ in pairs})
         b_ids = sorted({b.unit_id for _, b in pairs})
-        cells = query(con, "SELECT w.pair_no, cp.* FROM compare_pairs cp JOIN wanted_pairs w "
-                           "USING (a_sweep_id, a_unit_id, b_sweep_id, b_unit_id) "
-                           f"WHERE cp.unit_kind = ? AND cp.a_unit_id IN ({_marks(a_ids)}) "
-                           f"AND cp.b_unit_id IN ({_marks(b_ids)})", [kind, *a_ids, *b_ids])
-        groups = dict(tuple(cells.groupby("pair_no", sort=False))) if not cells.empty else {}
-        empty = cells.drop(columns="pair_no").iloc[0:0]
-        out: list[Comparison] = []
-        for i, (a, b) in enumerate(pairs):
-            mine = groups.get(i)
-            mine = empty if mine is None else mine.drop(columns="pair_no").reset_index(drop=True)
-            out.append(Comparison(a, b, _sorted_cells(mine)))
-        return out
+        cells = _records(
+            con, "SELECT w.pair_no, cp.* FROM compare_pairs cp JOIN "
+                 f"(VALUES {values}) w(pair_no, a_sweep_id, a_unit_id, b_sweep_id, b_unit_id) "
+                 "USING (a_sweep_id, a_unit_id, b_sweep_id, b_unit_id) "
+                 f"WHERE cp.unit_kind = ? AND cp.a_unit_id IN ({_marks(a_ids)}) "
+                 f"AND cp.b_unit_id IN ({_marks(b_ids)})",
+            [v for w in wanted for v in w] + [kind, *a_ids, *b_ids])
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for row in cells:
+            groups.setdefault(row.pop("pair_no"), []).append(row)
+        return [Comparison(a, b, _sorted_rows(groups.get(i, [])))
+                for i, (a, b) in enumerate(pairs)]
     finally:
         con.close()
+
+
+def _records(con: duckdb.DuckDBPyConnection, sql: str,
+             params: Sequence[Any]) -> list[dict[str, Any]]:
+    """One statement's rows as dicts; a SQL error is a WarehouseInputError."""
+    try:
+        res = con.execute(sql, list(params))
+        names = [d[0] for d in res.description or []]
+        return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WarehouseInputError(f"SQL error: {first}") from e
+
+
+def _sorted_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cells in the matrix's order: known workloads and models first, in their order."""
+    w_order = {w: i for i, w in enumerate(render.WORKLOAD_ROWS)}
+    m_order = {m: i for i, m in enumerate(render.MODEL_COLUMNS)}
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        w, m = r.get("workload"), r.get("model")
+        return (w_order.get(w, 99), str(w), m_order.get(m, 99), str(m))
+
+    return sorted(rows, key=key)
 
 
 def _marks(values: Sequence[object]) -> str:
@@ -197,6 +231,9 @@ def _marks(values: Sequence[object]) -> str:
 
 
 def _sorted_cells(cells: pandas.DataFrame) -> pandas.DataFrame:
+    """A DataFrame of compare_pairs rows in the matrix's order (see _sorted_rows)."""
+    import pandas
+
     if cells.empty:
         return cells
     w_order = {w: i for i, w in enumerate(render.WORKLOAD_ROWS)}
@@ -258,7 +295,7 @@ def significance_text(row: dict[str, Any]) -> str:
 
 def comparison_rows(c: Comparison) -> list[list[str]]:
     rows = []
-    for r in c.cells.to_dict("records"):
+    for r in c.rows:
         rows.append([render.WORKLOAD_ROWS.get(r["workload"], r["workload"]), str(r["model"]),
                      side_text(r, "a"), side_text(r, "b"), ratio_text(r), significance_text(r)])
     return rows
@@ -268,18 +305,16 @@ HEADERS = ("workload", "model", "A speedup", "B speedup", "B/A speed", "signific
 
 
 def format_table(comparisons: Sequence[Comparison]) -> str:
+    """Per pair its two sides and a table of the cells; the method once, at the end."""
     if not comparisons:
         return "nothing to compare\n"
-    tables: list[Any] = []
+    lines: list[str] = []
     for c in comparisons:
-        table = Table(title=Text(f"A: {c.a.describe()}\nB: {c.b.describe()}"),
-                      box=box.ASCII2, caption=Text(METHOD), caption_justify="left")
-        for i, h in enumerate(HEADERS):
-            table.add_column(h, justify="left" if i < 2 else "right", no_wrap=i < 5)
-        for row in comparison_rows(c):
-            table.add_row(*(Text(x) for x in row))
-        tables.append(table)
-    return render._render(tables, width=160)
+        lines += [f"A: {c.a.describe()}", f"B: {c.b.describe()}"]
+        lines += render.ascii_table(HEADERS, comparison_rows(c), right={2, 3, 4, 5})
+        lines.append("")
+    lines += textwrap.wrap(METHOD, width=100)
+    return "\n".join(lines) + "\n"
 
 
 def _md_cell(text: str) -> str:
@@ -303,12 +338,12 @@ def format_markdown(comparisons: Sequence[Comparison]) -> str:
 
 
 def format_json(comparisons: Sequence[Comparison]) -> str:
+    """One JSON document (no indentation: the json module's fast C encoder)."""
     out = []
     for c in comparisons:
-        cells = [{k: render._plain(v) for k, v in r.items()}
-                 for r in c.cells.to_dict("records")]
+        cells = [{k: render._json_value(v) for k, v in r.items()} for r in c.rows]
         out.append({"a": c.a.__dict__, "b": c.b.__dict__, "cells": cells})
-    return json.dumps({"method": METHOD, "comparisons": out}, default=str, indent=2) + "\n"
+    return json.dumps({"method": METHOD, "comparisons": out}, default=str) + "\n"
 
 
 def format_comparisons(comparisons: Sequence[Comparison], fmt: str) -> str:

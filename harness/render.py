@@ -5,21 +5,25 @@ Python only formats here; every number comes from the views in analysis/views.sq
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
-from collections.abc import Iterable
+import re
+import sys
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import pandas
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from harness.catalog import MODELS
 from harness.errors import OptionError
+
+if TYPE_CHECKING:
+    import pandas
+    from rich.table import Table
+
+# pandas and rich are imported by the functions that use them: `harness sql` formats
+# plain rows and needs neither (importing both costs ~0.4 s of a command's start).
 
 WORKLOAD_ROWS: dict[str, str] = {
     "cpu_bound": "CPU-bound (compute)",
@@ -44,12 +48,12 @@ MISSING = "—"
 
 
 def _missing(value: Any) -> bool:
-    if value is None or value is pandas.NA or value is pandas.NaT:
+    if value is None:
         return True
-    try:
-        return bool(isinstance(value, float) and math.isnan(value))
-    except TypeError:
-        return False
+    if isinstance(value, float):
+        return math.isnan(value)
+    pd = sys.modules.get("pandas")  # a pandas value only exists once pandas is imported
+    return pd is not None and (value is pd.NA or value is pd.NaT)
 
 
 def _get(row: pandas.Series | dict[str, Any], key: str) -> Any:
@@ -146,6 +150,8 @@ def _interval_note(rows: pandas.DataFrame) -> str:
     """What the intervals mean, with the confidence they really have."""
     note = "speedup over sequential: median [interval]"
     if "speedup_ci_level" in rows:
+        import pandas
+
         levels = pandas.to_numeric(rows["speedup_ci_level"], errors="coerce").dropna()
         if not levels.empty:
             low = float(levels.min())
@@ -167,6 +173,10 @@ def _group_keys(df: pandas.DataFrame) -> list[tuple[Any, Any]]:
 
 def matrix_tables(df: pandas.DataFrame, *, color: bool = True) -> list[Table]:
     """One rich Table per (sweep, profile) from profile_matrix (or matrix) rows."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     if df is None or df.empty:
         return []
     key_col = "profile_id" if "profile_id" in df else "env_id"
@@ -211,6 +221,8 @@ def matrix_tables(df: pandas.DataFrame, *, color: bool = True) -> list[Table]:
 
 
 def _render(renderables: Iterable[Any], width: int = 200) -> str:
+    from rich.console import Console
+
     buf = io.StringIO()
     console = Console(
         file=buf, width=width, color_system=None, force_terminal=False, no_color=True,
@@ -251,15 +263,93 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def format_frame(df: pandas.DataFrame, fmt: str = "table") -> str:
-    """A query answer as text: table (plain), csv, json (records array), markdown (pipes)."""
+_NUMERIC_TYPE_RE = re.compile(
+    r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL|DECIMAL(\(.*\))?)$", re.I)
+
+# The table format: a cell shows at most this many characters (csv, json and markdown
+# keep every character).
+MAX_CELL_WIDTH = 48
+
+
+def numeric_type(duckdb_type: str) -> bool:
+    """Whether a DuckDB column type is a number (right-aligned in the table format)."""
+    return bool(_NUMERIC_TYPE_RE.match(duckdb_type.strip()))
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or value.__class__ in (str, int, bool):
+        return value
+    return _plain(value)
+
+
+def _cell(value: Any) -> str:
+    text = _text(value)
+    if "\n" in text or "\t" in text or "\r" in text:
+        text = " ".join(text.split())
+    if len(text) > MAX_CELL_WIDTH:
+        text = text[:MAX_CELL_WIDTH - 1] + "…"
+    return text
+
+
+def _plain_table(columns: Sequence[str], numeric: Sequence[bool],
+                 rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A fixed-width table: header, rule, one line per row; numbers right-aligned, other
+    values left-aligned, each cell cut at MAX_CELL_WIDTH characters."""
+    cells = [[_cell(v) for v in r] for r in rows]
+    widths = [len(c) for c in columns]
+    for line in cells:
+        for i, text in enumerate(line):
+            if len(text) > widths[i]:
+                widths[i] = len(text)
+
+    def join(parts: Iterable[str]) -> str:
+        return "  ".join(parts).rstrip()
+
+    out = [join(c.rjust(w) if num else c.ljust(w)
+                for c, w, num in zip(columns, widths, numeric, strict=True)),
+           join("─" * w for w in widths)]
+    out += [join(t.rjust(w) if num else t.ljust(w)
+                 for t, w, num in zip(line, widths, numeric, strict=True)) for line in cells]
+    return out
+
+
+def ascii_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *,
+                right: Collection[int] = ()) -> list[str]:
+    """A boxed table of text in ASCII (+---+ | x |), the columns in ``right``
+    right-aligned: the lines, without a trailing newline."""
+    rows = [list(r) for r in rows]
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, text in enumerate(r):
+            if len(text) > widths[i]:
+                widths[i] = len(text)
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(t.rjust(w) if i in right else t.ljust(w)
+                                 for i, (t, w) in enumerate(zip(cells, widths, strict=True))) + " |"
+
+    return [rule, line(headers), rule, *(line(r) for r in rows), rule]
+
+
+def format_rows(columns: Sequence[str], numeric: Sequence[bool],
+                rows: Sequence[Sequence[Any]], fmt: str = "table", *,
+                capped: bool = False, total: int | None = None) -> str:
+    """Rows as text: table (plain, fixed width), csv, json (records array), markdown.
+
+    ``capped``: ``rows`` are only the first rows of an answer of ``total`` rows (None:
+    not counted); the table format says so under the table. csv, json and markdown
+    are for complete answers."""
     check_format(fmt)
-    columns = [str(c) for c in df.columns]
-    records = [[_plain(v) for v in row] for row in df.itertuples(index=False, name=None)]
+    columns = [str(c) for c in columns]
     if fmt == "csv":
-        return df.to_csv(index=False)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([["" if _missing(v) else v for v in r] for r in rows])
+        return buf.getvalue()
     if fmt == "json":
-        return json.dumps([dict(zip(columns, r, strict=True)) for r in records],
+        return json.dumps([dict(zip(columns, map(_json_value, r), strict=True)) for r in rows],
                           default=str, ensure_ascii=False) + "\n"
     if fmt == "markdown":
         def cell(v: Any) -> str:
@@ -267,15 +357,33 @@ def format_frame(df: pandas.DataFrame, fmt: str = "table") -> str:
 
         lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
                  "| " + " | ".join("---" for _ in columns) + " |"]
-        lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in records]
+        lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
         return "\n".join(lines) + "\n"
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for c in columns:
-        numeric = pandas.api.types.is_numeric_dtype(df[c]) and not pandas.api.types.is_bool_dtype(
-            df[c]
-        )
-        table.add_column(Text(c), justify="right" if numeric else "left", overflow="fold")
-    for r in records:
-        table.add_row(*(Text(_text(v)) for v in r))
-    width = max(80, sum(max(len(c), 8) + 3 for c in columns))
-    return _render([table], width=min(width, 400)) if records or columns else "\n"
+    if not columns:
+        return "\n"
+    lines = _plain_table(columns, numeric, rows)
+    if capped:
+        shown = f"the first {len(rows):,} shown"
+        lines.append(f"({total:,} rows, {shown}" if total is not None
+                     else f"(more than {len(rows):,} rows, {shown}")
+        lines[-1] += "; --max-rows 0 shows all, --format csv or json prints all)"
+    return "\n".join(lines) + "\n"
+
+
+def format_answer(answer: Any, fmt: str = "table") -> str:
+    """A :class:`harness.warehouse.Answer` as text (see :func:`format_rows`)."""
+    return format_rows(answer.columns, [numeric_type(t) for t in answer.types], answer.rows,
+                       fmt, capped=answer.capped, total=answer.total)
+
+
+def format_frame(df: pandas.DataFrame, fmt: str = "table") -> str:
+    """A query answer as text: table (plain), csv, json (records array), markdown (pipes)."""
+    import pandas
+
+    check_format(fmt)
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    numeric = [pandas.api.types.is_numeric_dtype(df[c])
+               and not pandas.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    records = [[_plain(v) for v in row] for row in df.itertuples(index=False, name=None)]
+    return format_rows([str(c) for c in df.columns], numeric, records, fmt)

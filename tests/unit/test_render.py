@@ -163,3 +163,48 @@ def test_format_table_and_bad_format(answer: pandas.DataFrame) -> None:
     with pytest.raises(OptionError):
         format_frame(answer, "xml")
     assert json.loads(format_frame(answer.iloc[0:0], "json")) == []
+
+
+def test_format_rows_table_aligns_cuts_and_says_when_capped() -> None:
+    from harness.render import MAX_CELL_WIDTH, format_rows
+
+    long = "x" * (MAX_CELL_WIDTH + 10)
+    text = format_rows(["name", "n"], [False, True], [("a", 1), (long, 200), ("two\nlines", None)])
+    lines = text.splitlines()
+    assert lines[0].startswith("name") and lines[0].endswith(" n")
+    assert set(lines[1]) == {"─", " "}
+    assert lines[2].startswith("a ") and lines[2].endswith("  1")   # numbers right-aligned
+    assert "x" * (MAX_CELL_WIDTH - 1) + "…" in lines[3] and long not in text
+    assert lines[4].startswith("two lines")
+    assert len(lines) == 5  # not capped: no footer
+    capped = format_rows(["n"], [True], [(1,), (2,)], capped=True, total=10_000).splitlines()
+    assert capped[-1].startswith("(10,000 rows, the first 2 shown; --max-rows 0")
+    unknown = format_rows(["n"], [True], [(1,)], capped=True, total=None).splitlines()
+    assert unknown[-1].startswith("(more than 1 rows")
+
+
+def test_format_rows_csv_and_json_keep_every_value() -> None:
+    from datetime import UTC, datetime
+
+    from harness.render import format_rows
+
+    long = "y" * 200
+    when = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    rows = [(long, 0.1, True, when, None), ("b,c", NAN, False, None, 3)]
+    cols = ["s", "x", "flag", "at", "n"]
+    csv_text = format_rows(cols, [False, True, False, False, True], rows, "csv")
+    assert csv_text.splitlines() == [
+        "s,x,flag,at,n", f"{long},0.1,True,2026-11-26 12:00:00+00:00,", '"b,c",,False,,3']
+    data = json.loads(format_rows(cols, [False] * 5, rows, "json"))
+    assert data[0] == {"s": long, "x": 0.1, "flag": True, "at": "2026-11-26T12:00:00+00:00",
+                       "n": None}
+    assert data[1]["x"] is None
+
+
+def test_numeric_types() -> None:
+    from harness.render import numeric_type
+
+    assert all(numeric_type(t) for t in ("BIGINT", "INTEGER", "DOUBLE", "DECIMAL(18,3)",
+                                         "UBIGINT", "HUGEINT", "FLOAT"))
+    assert not any(numeric_type(t) for t in ("VARCHAR", "BOOLEAN", "TIMESTAMP WITH TIME ZONE",
+                                             "BIGINT[]"))
