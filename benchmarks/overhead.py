@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/overhead.py [--profile standard] [--rounds 5]
         [--repeats 7] [-w cpu_bound] [--lock /tmp/harness-cpu.lock] [--json]
+    .venv/bin/python benchmarks/overhead.py --profile quick --pairs 16 -w cpu_bound
+        [--lock /tmp/harness-cpu.lock] [--json]
 
 Each round runs `harness sweep --no-dimensions -w cpu_bound -w net_high_latency` (the
 headline cells of the five models) into one temporary warehouse, reads each cell's
@@ -22,6 +24,14 @@ of the per-round ratios (harness / direct) and their range, then the largest
 deviation of a median ratio.
 ``--lock PATH`` holds an exclusive flock on PATH during each round only (so other
 jobs of a shared machine run between rounds, never during one).
+
+``--pairs N`` (paired mode) instead runs, per model, N short pairs of one harness
+sweep of that model's cell and one direct.py run of the same cell, seconds apart,
+alternating which goes first; the direct side takes as many repeats as the harness
+cell kept samples. It reports the median of the per-pair ratios and the ratio of the
+pooled medians (every harness sample against every direct sample), each with a
+bootstrap 95% interval that resamples whole pairs. A pair's two sides share the
+machine's phase of speed, which rounds of whole sweeps minutes apart do not.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import fcntl
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -47,25 +58,34 @@ WORKLOADS = {"cpu_bound": "cpu", "net_high_latency": "net"}
 Key = tuple[str, str]
 
 
-def harness_medians(results: Path, profile: str, workloads: list[str]) -> dict[Key, dict]:
+def harness_medians(results: Path, profile: str, workloads: list[str],
+                    models: tuple[str, ...] = MODELS) -> dict[Key, dict]:
     cmd = [sys.executable, "-m", "harness", "sweep", "--profile", profile, "--results",
            str(results), "--no-dimensions", *[a for w in workloads for a in ("-w", w)],
-           *[a for m in MODELS for a in ("-m", m)]]
+           *[a for m in models for a in ("-m", m)]]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
-    query = ("SELECT workload, model, workers, median_s, params FROM cells "
-             "WHERE headline AND status = 'ok' AND sweep_id = "
-             "(SELECT max(sweep_id) FROM sweeps)")
+    query = ("SELECT c.workload, c.model, c.workers, c.n, c.median_s, c.params, "
+             "list(m.wall_s ORDER BY m.repeat) AS walls FROM cells c JOIN measurements m "
+             "USING (sweep_id, cell_id) WHERE c.headline AND c.status = 'ok' AND m.ok "
+             "AND NOT m.warmup AND c.sweep_id = (SELECT max(sweep_id) FROM sweeps) "
+             "GROUP BY ALL")
     out = subprocess.run([sys.executable, "-m", "harness", "sql", query, "--format", "json",
                           "--results", str(results)], check=True, capture_output=True, text=True)
     rows = json.loads(out.stdout)
     return {(r["workload"], r["model"]): {
-        "median_s": r["median_s"], "workers": r["workers"],
+        "median_s": r["median_s"], "workers": r["workers"], "samples": r["n"],
+        "walls": r["walls"],
         "params": json.loads(r["params"]) if isinstance(r["params"], str) else r["params"]}
         for r in rows}
 
 
 def direct_medians(cells: dict[Key, dict], repeats: int) -> dict[Key, float]:
-    found: dict[Key, float] = {}
+    return {k: v["median_s"] for k, v in direct_runs(cells, repeats).items()}
+
+
+def direct_runs(cells: dict[Key, dict], repeats: int) -> dict[Key, dict]:
+    """direct.py's {median_s, samples} per cell, with the cells' params."""
+    found: dict[Key, dict] = {}
     for workload, kind in WORKLOADS.items():
         mine = {m: c for (w, m), c in cells.items() if w == workload}
         if not mine:
@@ -80,7 +100,7 @@ def direct_medians(cells: dict[Key, dict], repeats: int) -> dict[Key, float]:
             args += ["--delay", str(params["delay_s"])]
         out = subprocess.run(args, check=True, capture_output=True, text=True)
         for model, entry in json.loads(out.stdout).items():
-            found[(workload, model)] = entry["median_s"]
+            found[(workload, model)] = entry
     return found
 
 
@@ -136,6 +156,84 @@ def ratio(cell: dict) -> float | None:
     return cell["harness_s"] * scale / cell["direct_s"]
 
 
+def run_pairs(ns: argparse.Namespace, tmp: Path) -> dict[Key, list[dict]]:
+    """Many short harness/direct pairs, one model per pair, so the two sides of a
+    ratio run seconds apart: this VM's CPU speed moves in phases of seconds (see
+    RESULTS.md), which a round of whole sweeps minutes apart cannot cancel.
+
+    A first sweep of every model calibrates the loop size and gives each cell's
+    params; every later sweep reuses that calibration (same warehouse), so both
+    sides time the same n. Pair i runs harness first when i is even, direct first
+    when odd; the direct script takes as many repeats as the harness cell had
+    samples, so both medians are over the same count."""
+    results = tmp / "results"
+    with exclusive(ns.lock):
+        params = harness_medians(results, ns.profile, ns.workload)
+    pairs: dict[Key, list[dict]] = {k: [] for k in params}
+    for i in range(ns.pairs):
+        for key in sorted(params, key=lambda k: (k[0], MODELS.index(k[1]))):
+            with exclusive(ns.lock):
+                t0 = time.monotonic()
+                used = {key: params[key]}
+                if i % 2 == 0:
+                    cell = harness_medians(results, ns.profile, [key[0]], (key[1],))[key]
+                    used = {key: cell}
+                    direct = direct_runs(used, cell["samples"])[key]
+                else:
+                    direct = direct_runs(used, used[key]["samples"])[key]
+                    cell = harness_medians(results, ns.profile, [key[0]], (key[1],))[key]
+            pair = {"harness_s": cell["median_s"], "harness_n": cell["params"].get("n"),
+                    "direct_s": direct["median_s"], "direct_n": used[key]["params"].get("n"),
+                    "harness_walls": cell["walls"], "direct_walls": direct["samples"],
+                    "samples": cell["samples"], "order": "HD" if i % 2 == 0 else "DH",
+                    "seconds": round(time.monotonic() - t0, 1)}
+            pairs[key].append(pair)
+            print(f"pair {i + 1}/{ns.pairs} {' '.join(key)} {pair['order']}: "
+                  f"{ratio(pair):.3f}", file=sys.stderr, flush=True)
+    return pairs
+
+
+def pooled_ratio(cells: list[dict]) -> float:
+    """Median of every harness sample over the median of every direct sample, each
+    harness sample scaled to the direct side's n (the task is linear in n)."""
+    harness = [w * (c["direct_n"] / c["harness_n"] if c["harness_n"] else 1.0)
+               for c in cells for w in c["harness_walls"]]
+    return (statistics.median(harness)
+            / statistics.median([w for c in cells for w in c["direct_walls"]]))
+
+
+def bootstrap_ci(cells: list[dict], stat, resamples: int = 2000) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of ``stat(pairs)``, resampling whole pairs
+    (the two sides of a pair share the machine's phase), fixed seed."""
+    rng = random.Random(1)
+    values = sorted(stat(rng.choices(cells, k=len(cells))) for _ in range(resamples))
+    return values[int(0.025 * resamples)], values[int(0.975 * resamples) - 1]
+
+
+def median_of_ratios(cells: list[dict]) -> float:
+    return statistics.median(x for x in map(ratio, cells) if x is not None)
+
+
+def summarise_pairs(pairs: dict[Key, list[dict]]) -> list[dict]:
+    rows = []
+    for (workload, model), cells in sorted(pairs.items()):
+        cells = [c for c in cells if ratio(c) is not None]
+        if not cells:
+            continue
+        ratios = [ratio(c) for c in cells]
+        low, high = bootstrap_ci(cells, median_of_ratios)
+        plow, phigh = bootstrap_ci(cells, pooled_ratio)
+        rows.append({
+            "workload": workload, "model": model, "pairs": len(ratios),
+            "harness_s": statistics.median(c["harness_s"] for c in cells),
+            "direct_s": statistics.median(c["direct_s"] for c in cells),
+            "ratio": statistics.median(ratios), "ci_low": low, "ci_high": high,
+            "pooled": pooled_ratio(cells), "pooled_low": plow, "pooled_high": phigh,
+            "within_3pct": sum(abs(x - 1) <= 0.03 for x in ratios) / len(ratios),
+            "ratio_min": min(ratios), "ratio_max": max(ratios)})
+    return rows
+
+
 def summarise(rounds: list[dict]) -> list[dict]:
     rows = []
     for key in sorted({k for r in rounds for k in r["cells"]}):
@@ -154,6 +252,31 @@ def summarise(rounds: list[dict]) -> list[dict]:
     return rows
 
 
+def print_pairs(ns: argparse.Namespace, machine: dict) -> int:
+    if not 2 <= ns.pairs <= 200:
+        raise SystemExit("--pairs 2..200")
+    load0 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="harness-overhead-") as tmp:
+        pairs = run_pairs(ns, Path(tmp))
+    rows = summarise_pairs(pairs)
+    if ns.json:
+        print(json.dumps({"machine": machine, "pairs": {"|".join(k): v for k, v in
+                                                      pairs.items()}, "summary": rows}, indent=1))
+        return 0
+    print(f"{machine['cores']} cores, python {machine['python']}, {machine['date']}, "
+          f"profile {ns.profile}, {ns.pairs} pairs per model, load {load0:.2f} at start, "
+          f"{os.getloadavg()[0]:.2f} at end\n")
+    print("| workload | model | pairs | harness median (s) | direct median (s) | "
+          "median of pair ratios [95% CI] | pooled samples: harness / direct median "
+          "[95% CI] | pairs within 3% | pair range |\n|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['workload']} | {r['model']} | {r['pairs']} | {r['harness_s']:.4f} | "
+              f"{r['direct_s']:.4f} | {r['ratio']:.3f} [{r['ci_low']:.3f}-{r['ci_high']:.3f}] | "
+              f"{r['pooled']:.3f} [{r['pooled_low']:.3f}-{r['pooled_high']:.3f}] | "
+              f"{r['within_3pct']:.0%} | {r['ratio_min']:.3f}-{r['ratio_max']:.3f} |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="standard")
@@ -161,6 +284,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("-w", "--workload", action="append", choices=sorted(WORKLOADS))
     parser.add_argument("--lock", type=Path, help="flock this file exclusively per round")
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="paired mode: this many harness/direct pairs per model")
     parser.add_argument("--json", action="store_true")
     ns = parser.parse_args()
     ns.workload = ns.workload or sorted(WORKLOADS)
@@ -168,6 +293,8 @@ def main() -> int:
         raise SystemExit("--rounds 1..50")
     machine = {"cores": os.cpu_count(), "python": platform.python_version(),
                "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    if ns.pairs:
+        return print_pairs(ns, machine)
     with tempfile.TemporaryDirectory(prefix="harness-overhead-") as tmp:
         rounds = run_rounds(ns, Path(tmp))
     rows = summarise(rounds)
