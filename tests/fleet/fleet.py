@@ -14,8 +14,24 @@ pinned to CPU 0 (its sessions see one usable CPU), the others get every CPU.
 
 ``up`` writes into the directory: ``inventory.ini`` (an Ansible inventory of
 the fleet), ``known_hosts`` (the fleet's host keys), ``client_key`` (+ .pub),
-``fleet.json`` (the state ``down`` and the test fixture read) and per host
-``<name>/sshd_config``, ``ssh_host_ed25519_key``, ``sshd.pid``, ``sshd.log``.
+``fleet.json`` (the state ``down`` and the test fixture read), ``home/`` (the
+login home, below) and per host ``<name>/sshd_config``, ``ssh_host_ed25519_key``,
+``sshd.pid``, ``sshd.log``.
+
+The login home. Every ``ssh host command`` runs the user's shell, and bash reads
+``~/.bashrc`` for commands sshd starts. The fleet logs in as root, and this
+machine's root ``~/.bashrc`` runs ``pyenv init -`` and ``pyenv virtualenv-init
+-`` on every command (~180 ms, ~150 ms of CPU each): a property of this
+development box's account, not of a typical remote host, whose Debian default
+``~/.bashrc`` returns at once for non-interactive shells. So by default
+(``--login-home fleet``) each sshd gives its sessions the fleet's own home,
+``<dir>/home`` with copies of ``/etc/skel``'s dotfiles: ``SetEnv HOME=<dir>/home``
+(bash reads ``$HOME/.bashrc``) and ``internal-sftp -d <dir>/home`` (SFTP starts
+there too, so ``~`` means the same directory to both). The user is still root,
+with root's uid and rights; only ``$HOME`` differs (a command's shell still
+starts in ``/root``, the passwd entry's directory; harness ``cd``s to its
+working directory first anyway). ``--login-home root`` keeps
+root's own home and its start-up files (``benchmarks/fanout.py`` measures both).
 
 Interpreters (``harness_pythons``): every host gets CPython 3.11; fleet2 also
 gets the free-threaded 3.13t when it has been built; fleet3 also gets 3.12.
@@ -46,6 +62,16 @@ PRIVSEP_DIR = Path("/run/sshd")
 PY311 = "/root/.pyenv/versions/3.11.7/bin/python3.11"
 PY312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
 PY313T = "/var/cache/harness/cpython-3.13t/bin/python3.13t"
+SKEL = Path("/etc/skel")
+LOGIN_HOMES = ("fleet", "root")
+# Debian's /etc/skel/.bashrc starts so; written when the machine has no /etc/skel.
+DEFAULT_BASHRC = """# ~/.bashrc of the harness test fleet's login home
+# If not running interactively, don't do anything
+case $- in
+    *i*) ;;
+      *) return;;
+esac
+"""
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
@@ -165,7 +191,26 @@ def _pythons_for(index: int) -> tuple[str, ...]:
     return tuple(pythons)
 
 
-def _sshd_config(host: FleetHost, authorized_keys: Path) -> str:
+def _make_home(home: Path) -> None:
+    """The fleet's login home: /etc/skel's dotfiles (a fresh account's), 0700."""
+    home.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(home, 0o700)
+    for name in (".bashrc", ".profile"):
+        target = home / name
+        if target.exists():
+            continue
+        source = SKEL / name
+        if source.is_file():
+            target.write_bytes(source.read_bytes())
+        elif name == ".bashrc":
+            target.write_text(DEFAULT_BASHRC)
+
+
+def _sshd_config(host: FleetHost, authorized_keys: Path, home: Path | None) -> str:
+    if home is None:  # root's own home and start-up files
+        session = ["Subsystem sftp internal-sftp"]
+    else:
+        session = [f"SetEnv HOME={home}", f"Subsystem sftp internal-sftp -d {home}"]
     return "\n".join(
         [
             f"# sshd for harness test host {host.name}; written by tests/fleet/fleet.py",
@@ -185,7 +230,7 @@ def _sshd_config(host: FleetHost, authorized_keys: Path) -> str:
             "MaxStartups 64:30:128",
             "MaxSessions 64",
             "ClientAliveInterval 30",
-            "Subsystem sftp internal-sftp",
+            *session,
             "LogLevel VERBOSE",
             "",
         ]
@@ -309,13 +354,19 @@ def _cpus_for(index: int) -> str:
     return "0" if index == 1 else f"0-{ncpu - 1}"
 
 
-def up(directory: Path, hosts: int = 3) -> Fleet:
-    """Start ``hosts`` sshd daemons and write the inventory; return the fleet."""
+def up(directory: Path, hosts: int = 3, login_home: str = "fleet") -> Fleet:
+    """Start ``hosts`` sshd daemons and write the inventory; return the fleet.
+
+    ``login_home``: ``fleet`` (sessions get ``<directory>/home``) or ``root`` (root's
+    own home); see the module docstring.
+    """
     reason = sshd_available()
     if reason:
         raise FleetError(reason)
     if not 1 <= hosts <= 200:
         raise FleetError("--hosts must be between 1 and 200")
+    if login_home not in LOGIN_HOMES:
+        raise FleetError(f"--login-home must be one of {', '.join(LOGIN_HOMES)}")
     directory = directory.resolve()
     if (directory / "fleet.json").exists():
         down(directory)
@@ -326,6 +377,13 @@ def up(directory: Path, hosts: int = 3) -> Fleet:
     authorized = directory / "authorized_keys"
     authorized.write_text(Path(f"{client_key}.pub").read_text())
     os.chmod(authorized, 0o600)
+    home: Path | None = None
+    if login_home == "fleet":
+        home = directory / "home"
+        if any(c.isspace() or c in "\"'#" for c in str(home)):
+            raise FleetError(f"{home}: a login home path cannot hold spaces or quotes "
+                             "(sshd_config); use --login-home root or another --dir")
+        _make_home(home)
 
     members: list[FleetHost] = []
     for index in range(1, hosts + 1):
@@ -345,7 +403,7 @@ def up(directory: Path, hosts: int = 3) -> Fleet:
             host_key=str(hdir / "ssh_host_ed25519_key"),
         )
         _keygen(Path(host.host_key), f"harness-fleet-{name}")
-        Path(host.config).write_text(_sshd_config(host, authorized))
+        Path(host.config).write_text(_sshd_config(host, authorized, home))
         members.append(host)
 
     fleet = Fleet(
@@ -433,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
     p_up = sub.add_parser("up", help="start the fleet and write inventory.ini + known_hosts")
     p_up.add_argument("--hosts", type=int, default=3)
     p_up.add_argument("--dir", type=Path, default=Path(".fleet"))
+    p_up.add_argument("--login-home", choices=LOGIN_HOMES, default="fleet",
+                      help="fleet: a home of the fleet's own with /etc/skel's dotfiles "
+                           "(default); root: root's home and its start-up files")
     p_down = sub.add_parser("down", help="stop the fleet's daemons")
     p_down.add_argument("--dir", type=Path, default=Path(".fleet"))
     p_status = sub.add_parser("status", help="show each host and its sshd pid")
@@ -444,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            fleet = up(args.dir, args.hosts)
+            fleet = up(args.dir, args.hosts, args.login_home)
             for h in fleet.hosts:
                 print(f"{h.name} {h.address}:{h.port} cpus={h.cpus} pid={h.pid()}")
             print(f"inventory: {fleet.inventory}")
