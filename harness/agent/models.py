@@ -12,9 +12,12 @@ initializer, the agent's own thread (and the threads it starts) otherwise.
 
 Model names are exact: sequential, threads, processes, mp_pool, asyncio,
 asyncio_to_thread, interpreters.
+
+``asyncio`` (with ``ssl``, ~20 ms of an agent's start) is imported only for a cell of an
+asyncio model, by :func:`not_applicable_reason`, which the runner calls before the cell's
+timed region: an agent whose plan has no such cell never pays it.
 """
 
-import asyncio
 import concurrent.futures
 import contextlib
 import multiprocessing
@@ -28,6 +31,8 @@ import workloads
 MODELS = ("sequential", "threads", "processes", "mp_pool", "asyncio",
           "asyncio_to_thread", "interpreters")
 PROCESS_MODELS = ("processes", "mp_pool")
+ASYNCIO_MODELS = ("asyncio", "asyncio_to_thread")
+asyncio = None  # the module, once a cell of an asyncio model needs it
 
 
 class NotApplicable(Exception):
@@ -41,11 +46,22 @@ def not_applicable_reason(model, module):
     supported = getattr(module, "MODELS", MODELS)
     if model not in supported:
         return "workload %s does not support model %s" % (module.__name__, model)
+    if model in ASYNCIO_MODELS:
+        _load_asyncio()
     if model == "interpreters" and not hasattr(concurrent.futures,
                                                "InterpreterPoolExecutor"):
         return "InterpreterPoolExecutor needs Python 3.14+ (this is %s)" % (
             platform.python_version())
     return None
+
+
+def _load_asyncio():
+    global asyncio
+    if asyncio is None:
+        import asyncio as module  # noqa: PLC0415 - only for asyncio cells (see above)
+
+        asyncio = module
+    return asyncio
 
 
 def default_start_method():
@@ -142,6 +158,7 @@ async def _gather_all(coros):
 
 
 def run_asyncio(module, setup, workers, start_method, chunksize=None, cpus=None):
+    _load_asyncio()  # already loaded by not_applicable_reason, outside the timed region
     atask = getattr(module, "atask", None)
 
     async def main():
@@ -159,6 +176,7 @@ def run_asyncio(module, setup, workers, start_method, chunksize=None, cpus=None)
 
 
 def run_asyncio_to_thread(module, setup, workers, start_method, chunksize=None, cpus=None):
+    _load_asyncio()
     state = {}
 
     async def main():
