@@ -17,8 +17,8 @@ Layout under ROOT (``sweep_id`` lives only in the directory name)::
 
 When a sweep ends ('complete' or 'failed') with at least COMPACT_MIN_FILES files in its
 measurements or environments partition, :meth:`Warehouse.compact` merges them into one
-``part-<digest>.parquet`` (rows sorted by env and cell), so large sweeps do not leave
-thousands of tiny files: every reader pays for each file it opens. A cell or an
+``part-<digest>.parquet`` (rows sorted by env and cell), so no sweep, small or large,
+leaves a file per cell: every reader pays for each file it opens. A cell or an
 environment in a part file is stored exactly as one in its own file (done_cells,
 has_environment, add_cell, add_environment all look in both).
 
@@ -200,9 +200,9 @@ def __getattr__(name: str) -> Any:
 _ATTEMPTS_KEPT = 1000  # attempts of one cell at most (a bound, never reached in practice)
 
 # A finished sweep partition with at least this many files is compacted into one file
-# (measurements and environments). Fewer files cost little to read and keep one file
-# per cell, which is easiest to inspect by hand.
-COMPACT_MIN_FILES = 16
+# (measurements and environments): every finished sweep, however small, leaves one
+# file per table, so a year of small sweeps does not pile up one file per cell.
+COMPACT_MIN_FILES = 2
 _COMPACTED = ("measurements", "environments")
 _PART_PREFIX = "part-"
 _SORT_KEYS = {"measurements": ["env_id", "cell_id", "repeat"], "environments": ["env_id"]}

@@ -72,14 +72,18 @@ def test_resume_after_compaction(tmp_path):
     assert n.n[0] == n.d[0] == 12 * 3 + 1
 
 
-def test_small_sweeps_are_left_alone_by_set_sweep_status(tmp_path):
+def test_set_sweep_status_compacts_every_finished_sweep_but_a_single_file(tmp_path):
     wh = Warehouse(tmp_path / "r")
-    _sweep(wh, envs=1, cells=2)
+    _sweep(wh, envs=1, cells=1)
     wh.set_sweep_status("s1", "complete", finished_at=datetime.now(UTC))
-    assert _files(wh, "measurements") == ["cell-e0-c0.parquet", "cell-e0-c1.parquet"]
-    _sweep(wh, "s2", envs=2, cells=wmod.COMPACT_MIN_FILES)
-    wh.set_sweep_status("s2", "complete", finished_at=datetime.now(UTC))
+    assert _files(wh, "measurements") == ["cell-e0-c0.parquet"]  # nothing to merge
+    _sweep(wh, "s2", envs=2, cells=2)
+    wh.set_sweep_status("s2", "running", finished_at=None)
+    assert len(_files(wh, "measurements", "s2")) == 4  # a running sweep is left alone
+    wh.set_sweep_status("s2", "failed", finished_at=datetime.now(UTC))
     assert len(_files(wh, "measurements", "s2")) == 1
+    assert len(_files(wh, "environments", "s2")) == 1
+    assert wh.query("SELECT count(*) AS n FROM measurements WHERE sweep_id = 's2'").n[0] == 2 * 2 * 3
 
 
 @pytest.mark.parametrize("crash_after_swap", [False, True])
