@@ -83,7 +83,8 @@ def test_set_sweep_status_compacts_every_finished_sweep_but_a_single_file(tmp_pa
     wh.set_sweep_status("s2", "failed", finished_at=datetime.now(UTC))
     assert len(_files(wh, "measurements", "s2")) == 1
     assert len(_files(wh, "environments", "s2")) == 1
-    assert wh.query("SELECT count(*) AS n FROM measurements WHERE sweep_id = 's2'").n[0] == 2 * 2 * 3
+    n = wh.query("SELECT count(*) AS n FROM measurements WHERE sweep_id = 's2'").n[0]
+    assert n == 2 * 2 * 3
 
 
 @pytest.mark.parametrize("crash_after_swap", [False, True])

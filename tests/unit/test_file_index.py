@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,30 +13,12 @@ import pytest
 
 from harness.errors import WarehouseInputError
 from harness.warehouse import INDEX_NAME, Warehouse
-
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-def rows(model: str, xs: list[float]) -> list[dict[str, object]]:
-    return [{"workload": "cpu_bound", "params": {"n": 1}, "model": model, "workers": 1,
-             "repeat": i, "warmup": False, "headline": True, "wall_s": x, "ok": True,
-             "status": "ok", "extra": {}} for i, x in enumerate(xs)]
-
-
-def sweep(w: Warehouse, sid: str, hours: int, wall: float) -> None:
-    w.begin_sweep(sid, started_at=T0 + timedelta(hours=hours), harness_version="0",
-                  inventory="i", profile="quick", plan={})
-    w.add_environment(sid, {"host": "h", "python": "python3", "env_id": "e1",
-                            "profile_id": "p1"})
-    w.add_cell(sid, "e1", "c1", rows("sequential", [wall, wall, wall]))
+from tests.unit.small_warehouse import T0, rows, two_sweeps
 
 
 @pytest.fixture()
 def wh(tmp_path: Path) -> Warehouse:
-    w = Warehouse(tmp_path / "results")
-    sweep(w, "s1", 0, 1.0)
-    sweep(w, "s2", 1, 2.0)
-    return w
+    return two_sweeps(tmp_path / "results")
 
 
 def _newer(path: Path) -> None:

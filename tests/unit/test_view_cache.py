@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,30 +10,12 @@ import pytest
 import harness.warehouse as warehouse_module
 from harness.errors import WarehouseInputError
 from harness.warehouse import VIEW_CACHE_PREFIX, Warehouse
-
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-def rows(model: str, xs: list[float]) -> list[dict[str, object]]:
-    return [{"workload": "cpu_bound", "params": {"n": 1}, "model": model, "workers": 1,
-             "repeat": i, "warmup": False, "headline": True, "wall_s": x, "ok": True,
-             "status": "ok", "extra": {}} for i, x in enumerate(xs)]
-
-
-def sweep(w: Warehouse, sid: str, hours: int, wall: float) -> None:
-    w.begin_sweep(sid, started_at=T0 + timedelta(hours=hours), harness_version="0",
-                  inventory="i", profile="quick", plan={})
-    w.add_environment(sid, {"host": "h", "python": "python3", "env_id": "e1",
-                            "profile_id": "p1"})
-    w.add_cell(sid, "e1", "c1", rows("sequential", [wall, wall, wall]))
+from tests.unit.small_warehouse import rows, sweep, two_sweeps
 
 
 @pytest.fixture()
 def wh(tmp_path: Path) -> Warehouse:
-    w = Warehouse(tmp_path / "results")
-    sweep(w, "s1", 0, 1.0)
-    sweep(w, "s2", 1, 2.0)
-    return w
+    return two_sweeps(tmp_path / "results")
 
 
 def caches(w: Warehouse) -> list[Path]:
