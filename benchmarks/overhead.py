@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/overhead.py [--profile standard] [--rounds 5]
         [--repeats 7] [-w cpu_bound] [--lock /tmp/harness-cpu.lock] [--json]
     .venv/bin/python benchmarks/overhead.py --profile quick --pairs 16 -w cpu_bound
-        [--lock /tmp/harness-cpu.lock] [--json]
+        [-m sequential ...] [--lock /tmp/harness-cpu.lock] [--json]
 
 Each round runs `harness sweep --no-dimensions -w cpu_bound -w net_high_latency` (the
 headline cells of the five models) into one temporary warehouse, reads each cell's
@@ -168,7 +168,7 @@ def run_pairs(ns: argparse.Namespace, tmp: Path) -> dict[Key, list[dict]]:
     samples, so both medians are over the same count."""
     results = tmp / "results"
     with exclusive(ns.lock):
-        params = harness_medians(results, ns.profile, ns.workload)
+        params = harness_medians(results, ns.profile, ns.workload, ns.models)
     pairs: dict[Key, list[dict]] = {k: [] for k in params}
     for i in range(ns.pairs):
         for key in sorted(params, key=lambda k: (k[0], MODELS.index(k[1]))):
@@ -284,11 +284,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("-w", "--workload", action="append", choices=sorted(WORKLOADS))
     parser.add_argument("--lock", type=Path, help="flock this file exclusively per round")
+    parser.add_argument("-m", "--model", action="append", choices=MODELS,
+                        help="paired mode: only these models (default: all five)")
     parser.add_argument("--pairs", type=int, default=0,
                         help="paired mode: this many harness/direct pairs per model")
     parser.add_argument("--json", action="store_true")
     ns = parser.parse_args()
     ns.workload = ns.workload or sorted(WORKLOADS)
+    ns.models = tuple(ns.model or MODELS)
     if not 1 <= ns.rounds <= 50:
         raise SystemExit("--rounds 1..50")
     machine = {"cores": os.cpu_count(), "python": platform.python_version(),
