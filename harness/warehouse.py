@@ -52,6 +52,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -203,6 +204,11 @@ _ATTEMPTS_KEPT = 1000  # attempts of one cell at most (a bound, never reached in
 # (measurements and environments): every finished sweep, however small, leaves one
 # file per table, so a year of small sweeps does not pile up one file per cell.
 COMPACT_MIN_FILES = 2
+# Whoever swaps a partition (compaction, an environment replaced in a compacted
+# partition) or writes a file beside one being swapped holds this lock: the sweep's host
+# threads store their environments at the same time, and two swaps built from the same
+# old partition, or a file written between one's listing and its swap, would lose a row.
+_SWAP_LOCK = threading.RLock()
 _COMPACTED = ("measurements", "environments")
 _PART_PREFIX = "part-"
 _SORT_KEYS = {"measurements": ["env_id", "cell_id", "repeat"], "environments": ["env_id"]}
@@ -838,9 +844,10 @@ class Warehouse:
         # Fingerprint facts without a column of their own stay in `probe` (full JSON).
         table = _to_table([row], _arrow_schema("environments"),
                           f"environment {env_id or env.get('host')}", strict=False)
-        if self._replace_compacted_env(sweep_id, path.name, table):
-            return
-        write_parquet_atomic(table, path, replace=True)
+        with _SWAP_LOCK:
+            if self._replace_compacted_env(sweep_id, path.name, table):
+                return
+            write_parquet_atomic(table, path, replace=True)
 
     def _replace_compacted_env(self, sweep_id: str, name: str, row: pa.Table) -> bool:
         """When the sweep's environments were compacted and hold this environment (a
@@ -887,12 +894,12 @@ class Warehouse:
         """
         fixed = self._cell_rows(sweep_id, env_id, cell_id, rows)
         table = _to_table(fixed, _arrow_schema("measurements"), f"cell {env_id}/{cell_id}")
-        if (env_id, cell_id) in _part_rows(self._partition("measurements", sweep_id),
-                                           ["env_id", "cell_id"]):
-            return False  # stored, in the sweep's compacted file
+        directory = self._partition("measurements", sweep_id)
         name = f"cell-{_file_part(env_id)}-{_file_part(cell_id)}.parquet"
-        return write_parquet_atomic(table, self._partition("measurements", sweep_id) / name,
-                                    replace=False)
+        with _SWAP_LOCK:  # not between a compaction's listing and its swap
+            if (env_id, cell_id) in _part_rows(directory, ["env_id", "cell_id"]):
+                return False  # stored, in the sweep's compacted file
+            return write_parquet_atomic(table, directory / name, replace=False)
 
     def _cell_rows(
         self, sweep_id: str, env_id: str, cell_id: str, rows: Sequence[Mapping[str, Any]]
@@ -965,6 +972,10 @@ class Warehouse:
         """
         self._check_writable()
         self._sweep_row(sweep_id)
+        with _SWAP_LOCK:
+            return self._compact(sweep_id, min_files)
+
+    def _compact(self, sweep_id: str, min_files: int) -> dict[str, int]:
         merged: dict[str, int] = {}
         for table in _COMPACTED:
             live = self._partition(table, sweep_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -124,3 +125,27 @@ def test_no_atomic_swap_changes_nothing(tmp_path, monkeypatch):
     assert wh.compact("s1") == {"measurements": 0, "environments": 0}
     assert _files(wh, "measurements") == names
     assert not (wh.root / "measurements" / ".compact-sweep_id=s1").exists()
+
+
+def test_environments_replaced_at_once_in_a_compacted_partition_are_all_kept(tmp_path):
+    """A resumed sweep's host threads store their environments at the same time; in a
+    compacted partition each replacement swaps the partition, and none may be lost."""
+    wh = Warehouse(tmp_path / "r")
+    _sweep(wh, envs=8, cells=1)
+    wh.set_sweep_status("s1", "failed", finished_at=datetime.now(UTC))
+    assert len(_files(wh, "environments")) == 1
+    start = threading.Barrier(8)
+
+    def again(e: int) -> None:
+        start.wait()
+        wh.add_environment("s1", {"host": f"h{e}", "python": "py", "env_id": f"e{e}",
+                                  "profile_id": "p", "hostname": "again"})
+
+    threads = [threading.Thread(target=again, args=(e,)) for e in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    envs = wh.query("SELECT env_id, hostname FROM environments ORDER BY env_id")
+    assert envs.env_id.tolist() == [f"e{e}" for e in range(8)]
+    assert envs.hostname.tolist() == ["again"] * 8
