@@ -70,7 +70,6 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 
-
 class LazyModule:
     """A module imported when one of its attributes is first used."""
 
@@ -366,6 +365,34 @@ def write_parquet_atomic(table: pa.Table, final: Path, *, replace: bool) -> bool
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_duckdb_atomic(final: Path, fill: Callable[[duckdb.DuckDBPyConnection], None],
+                         *, durable: bool) -> None:
+    """Build a DuckDB database file with ``fill`` in a temp file beside ``final`` and
+    rename it over ``final`` (a reader holding the old file open is not disturbed);
+    ``durable``: fsync the file and the directory first. Nothing is left behind on error."""
+    fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".duckdb")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # duckdb wants to create the file itself
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            fill(con)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.chmod(tmp, 0o666 & ~_umask())
+        if durable:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, final)
+        if durable:
+            _fsync_dir(final.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
 
 
 def _file_part(value: str) -> str:
@@ -678,18 +705,18 @@ class FileIndex:
                 uniform.add(table)
         return uniform
 
-    def facts(self, table: str, sweep_ids: Collection[str] | None = None) -> list[FileFacts]:
-        """The facts of the files of ``table`` holding rows (of the given sweeps only)."""
+    def entries(self, table: str,
+                sweep_ids: Collection[str] | None = None) -> list[tuple[str, FileFacts]]:
+        """The path and facts of each file of ``table`` holding rows (of the given sweeps
+        only, when given)."""
         want = None if sweep_ids is None else {f"sweep_id={s}" for s in sweep_ids}
-        return [f for rel, f in self.files.get(table, []) if f.rows
+        base = self.root / table
+        return [(str(base / rel), f) for rel, f in self.files.get(table, []) if f.rows
                 and (want is None or rel.split("/", 1)[0] in want)]
 
     def paths(self, table: str, sweep_ids: Collection[str] | None = None) -> list[str]:
         """The files of ``table`` holding rows (of the given sweeps only, when given)."""
-        want = None if sweep_ids is None else {f"sweep_id={s}" for s in sweep_ids}
-        base = self.root / table
-        return [str(base / rel) for rel, f in self.files.get(table, []) if f.rows
-                and (want is None or rel.split("/", 1)[0] in want)]
+        return [path for path, _ in self.entries(table, sweep_ids)]
 
 
 # --------------------------------------------------------------------------- warehouse
@@ -1177,8 +1204,7 @@ class Warehouse:
             # layout does not bring), and binding them costs no time per file.
             samples: dict[tuple[Any, ...], str] = {}
             for t in TABLES:
-                for path, f in zip(index.paths(t, sweep_ids), index.facts(t, sweep_ids),
-                                   strict=True):
+                for path, f in index.entries(t, sweep_ids):
                     samples.setdefault((t, f.columns, f.min_version, f.max_version), path)
             layouts = sorted(samples, key=repr)
             some = {t: [samples[k] for k in layouts if k[0] == t] for t in TABLES}
@@ -1237,31 +1263,17 @@ class Warehouse:
         """Create every view in a temp DuckDB file and rename it to ``cache``; drop the
         oldest cache files beyond VIEW_CACHES_KEPT. A view that cannot be created is
         the usual WarehouseInputError; a file system error is False."""
-        tmp: Path | None = None
+        def fill(build: duckdb.DuckDBPyConnection) -> None:
+            for table, paths in files.items():
+                if paths:
+                    build.execute(f"SET VARIABLE {_files_variable(table)} = ?::VARCHAR[]",
+                                  [list(paths)])
+            self._run_view_texts(build, texts)
+
         try:
-            fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".duckdb")
-            os.close(fd)
-            tmp = Path(tmp_name)
-            tmp.unlink()  # duckdb wants to create the file itself
-            build = duckdb.connect(str(tmp))
-            try:
-                for table, paths in files.items():
-                    if paths:
-                        build.execute(f"SET VARIABLE {_files_variable(table)} = ?::VARCHAR[]",
-                                      [list(paths)])
-                self._run_view_texts(build, texts)
-                build.execute("CHECKPOINT")
-            finally:
-                build.close()
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, cache)
-            tmp = None
+            _write_duckdb_atomic(cache, fill, durable=False)
         except (OSError, duckdb.Error):
             return False
-        finally:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
-                Path(str(tmp) + ".wal").unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             caches = sorted(self.root.glob(f"{VIEW_CACHE_PREFIX}*.duckdb"),
                             key=lambda p: p.stat().st_mtime_ns, reverse=True)
@@ -1352,23 +1364,6 @@ class Warehouse:
         """
         self._check_writable()
         final = self.root / DB_NAME
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".duckdb")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        tmp.unlink()  # duckdb wants to create the file itself
-        try:
-            con = duckdb.connect(str(tmp))
-            try:
-                self._create_views(con, listed=False)
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            os.chmod(tmp, 0o666 & ~_umask())
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-            _fsync_dir(self.root)
-        finally:
-            tmp.unlink(missing_ok=True)
-            Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        _write_duckdb_atomic(final, lambda con: self._create_views(con, listed=False),
+                             durable=True)
         return final
