@@ -291,16 +291,22 @@ def _cell(value: Any) -> str:
     return text
 
 
+def _widths(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[int]:
+    """Each column's width: its longest text, header included."""
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, text in enumerate(r):
+            if len(text) > widths[i]:
+                widths[i] = len(text)
+    return widths
+
+
 def _plain_table(columns: Sequence[str], numeric: Sequence[bool],
                  rows: Iterable[Sequence[Any]]) -> list[str]:
     """A fixed-width table: header, rule, one line per row; numbers right-aligned, other
     values left-aligned, each cell cut at MAX_CELL_WIDTH characters."""
     cells = [[_cell(v) for v in r] for r in rows]
-    widths = [len(c) for c in columns]
-    for line in cells:
-        for i, text in enumerate(line):
-            if len(text) > widths[i]:
-                widths[i] = len(text)
+    widths = _widths(columns, cells)
 
     def join(parts: Iterable[str]) -> str:
         return "  ".join(parts).rstrip()
@@ -318,11 +324,7 @@ def ascii_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *,
     """A boxed table of text in ASCII (+---+ | x |), the columns in ``right``
     right-aligned: the lines, without a trailing newline."""
     rows = [list(r) for r in rows]
-    widths = [len(h) for h in headers]
-    for r in rows:
-        for i, text in enumerate(r):
-            if len(text) > widths[i]:
-                widths[i] = len(text)
+    widths = _widths(headers, rows)
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
     def line(cells: Sequence[str]) -> str:
