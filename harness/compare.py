@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from harness import render
-from harness.errors import OptionError, WarehouseInputError
-from harness.warehouse import Warehouse
+from harness.errors import OptionError
+from harness.warehouse import Warehouse, sql_error
 
 if TYPE_CHECKING:
     import pandas
@@ -210,8 +210,7 @@ def _records(con: duckdb.DuckDBPyConnection, sql: str,
         names = [d[0] for d in res.description or []]
         return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
     except duckdb.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WarehouseInputError(f"SQL error: {first}") from e
+        raise sql_error(e) from e
 
 
 def _sorted_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import duckdb
 import pandas
 
 from harness.errors import WarehouseInputError
-from harness.warehouse import Warehouse
+from harness.warehouse import Warehouse, sql_error
 
 
 def connect(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
@@ -30,8 +30,7 @@ def query(con: duckdb.DuckDBPyConnection, sql: str,
     try:
         return con.execute(sql, list(params or [])).fetchdf()
     except duckdb.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WarehouseInputError(f"SQL error: {first}") from e
+        raise sql_error(e) from e
 
 
 def relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

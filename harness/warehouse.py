@@ -367,6 +367,17 @@ def write_parquet_atomic(table: pa.Table, final: Path, *, replace: bool) -> bool
         raise
 
 
+def first_line(error: BaseException) -> str:
+    """An error's first line of text (its type's name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def sql_error(error: BaseException) -> WarehouseInputError:
+    """A statement's DuckDB error as the one-line error users see."""
+    return WarehouseInputError(f"SQL error: {first_line(error)}")
+
+
 def _write_duckdb_atomic(final: Path, fill: Callable[[duckdb.DuckDBPyConnection], None],
                          *, durable: bool) -> None:
     """Build a DuckDB database file with ``fill`` in a temp file beside ``final`` and
@@ -1168,8 +1179,8 @@ class Warehouse:
                 if path == VIEWS_SQL:
                     raise WarehouseInputError(
                         f"cannot create the views over {self.root}: {e}") from e
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise WarehouseInputError(f"{path.name}: cannot create its views: {first}") from e
+                raise WarehouseInputError(
+                    f"{path.name}: cannot create its views: {first_line(e)}") from e
 
     def _create_views(self, con: duckdb.DuckDBPyConnection, for_sql: str | None = None, *,
                       listed: bool = True, sweep_ids: Collection[str] | None = None,
@@ -1348,9 +1359,7 @@ class Warehouse:
                 except duckdb.Error as e:
                     if cached and "view were altered" in str(e):
                         continue  # a cached view's types no longer match: create them anew
-                    first = (str(e).strip().splitlines()[0] if str(e).strip()
-                             else type(e).__name__)
-                    raise WarehouseInputError(f"SQL error: {first}") from e
+                    raise sql_error(e) from e
             finally:
                 con.close()
         raise AssertionError("unreachable")
