@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from harness.agent.protocol import PROTOCOL_VERSION
 from harness.catalog import MODELS, Workload, resolve_workers
 from harness.errors import OptionError
 
@@ -93,14 +94,19 @@ class Cell:
     target_rel_ci: float | None = None
     budget_s: float | None = None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    group: str = ""
 
-    def to_plan(self, run: int = 1, prior: Sequence[float] = (), runs: int = 1) -> dict[str, Any]:
+    def to_plan(self, run: int = 1, prior: Sequence[tuple[int, float]] = (),
+                runs: int = 1) -> dict[str, Any]:
         """The cell as the agent's plan file holds it, for agent run ``run`` of ``runs``
         (the sweep decides how many: its profile's ``runs`` on the ssh engine).
 
-        A run before the last times its share of the minimum repeats, no more; the last
-        gets the earlier runs' timed samples (``prior``) and goes on, counting them, until
-        the calibration stops it.
+        The repeat counts are counts of blocks of the cell's group (one timed repeat of
+        every cell of the group per block). A run before the last runs its share of the
+        minimum blocks, no more; the last goes on, counting the earlier runs' blocks, until
+        the calibration stops it. ``prior`` are the earlier runs' timed samples of this
+        cell as ``(block, wall_s)``: the agent numbers its blocks on from them and, in the
+        last run, counts them.
         """
         plan: dict[str, Any] = {
             "cell_id": self.cell_id,
@@ -113,6 +119,10 @@ class Cell:
             "repeats": self.repeats,
             "timeout_s": self.timeout_s,
         }
+        if self.group:
+            plan["group"] = self.group
+        if prior:
+            plan["prior"] = [[int(b), float(x)] for b, x in prior]
         for key in ("min_repeats", "max_repeats", "target_rel_ci", "budget_s"):
             if getattr(self, key) is not None:
                 plan[key] = getattr(self, key)
@@ -123,11 +133,16 @@ class Cell:
             plan.update(repeats=share, min_repeats=share, max_repeats=share)
             plan.pop("target_rel_ci", None)
             plan.pop("budget_s", None)
-        elif runs > 1:
-            plan["prior"] = [float(x) for x in prior]
-            if self.budget_s is not None:
-                plan["budget_s"] = self.budget_s / runs
+        elif runs > 1 and self.budget_s is not None:
+            plan["budget_s"] = self.budget_s / runs
         return plan
+
+
+def group_id(workload: str, params: Mapping[str, Any]) -> str:
+    """The id of a group: the cells of one workload at one set of params (a sequential
+    baseline and every model at every worker count) share it, and run interleaved in
+    blocks. The same on every host, like ``cell_key``."""
+    return digest("group", workload, params, size=12)
 
 
 def canonical_json(value: Any) -> str:
@@ -226,6 +241,7 @@ def _cell(workload: Workload, profile: Profile, host: str, python: str, model: s
         timeout_s=profile.timeout_s,
         headline=headline,
         env=MappingProxyType(env),
+        group=group_id(workload.name, params),
         **calib,
     )
 
@@ -293,7 +309,8 @@ def plan_cells(
     """The cells of ``workloads`` for one environment, in run order.
 
     The headline cells first (all workloads), then, with ``dimensions``, every
-    workload's dimension cells (only those named in ``dimension_names`` when given).
+    workload's dimension cells (only those named in ``dimension_names`` when given);
+    the cells of one group next to each other, in the order groups first appear.
     """
     workloads = tuple(workloads)
     cells: list[Cell] = []
@@ -314,21 +331,33 @@ def plan_cells(
             cells.extend(dimension_cells(workload, profile, host=host, python=python,
                                          usable_cpus=usable_cpus, models=models, seen=seen,
                                          names=dimension_names))
-    return tuple(cells)
+    return by_group(cells)
+
+
+def by_group(cells: Iterable[Cell]) -> tuple[Cell, ...]:
+    """``cells`` with each group's cells together, groups in order of first appearance."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(cell.group or cell.cell_id, []).append(cell)
+    return tuple(c for group in groups.values() for c in group)
 
 
 def plan_document(cells: Iterable[Cell], keepalive_s: float = 5.0,
                   hints: Mapping[str, float] | None = None, run: int = 1, runs: int = 1,
-                  prior: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
+                  prior: Mapping[str, Sequence[tuple[int, float]]] | None = None,
+                  seed: str | None = None) -> dict[str, Any]:
     """The JSON plan the agent's ``run`` command reads (``hints``: calibration an earlier
     sweep measured on this environment, see harness.calibration; ``run``: which agent
-    run of ``runs`` this is, ``prior``: the cells' earlier runs' timed samples)."""
+    run of ``runs`` this is, ``prior``: the cells' earlier timed samples as
+    ``(block, wall_s)``; ``seed``: of the blocks' random orders)."""
     prior = prior or {}
-    plan: dict[str, Any] = {"protocol": 1, "keepalive_s": keepalive_s,
+    plan: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "keepalive_s": keepalive_s,
                             "cells": [c.to_plan(run, prior.get(c.cell_id, ()), runs)
-                                      for c in cells]}
+                                      for c in by_group(cells)]}
     if hints:
         plan["hints"] = dict(hints)
+    if seed is not None:
+        plan["seed"] = seed
     return plan
 
 

@@ -162,6 +162,8 @@ def measurement_rows(
             "peak_rss_bytes": s["peak_rss_bytes"], "ok": s["ok"],
             "error": s["error"] if s["error"] is not None else (None if s["ok"] else reason),
             "extra": canonical_json(s.get("extra") or {}),
+            "block": s.get("block"), "block_pos": s.get("block_pos"),
+            "block_group": s.get("block_group"), "probe_s": s.get("probe_s"),
         })
     if not rows:
         rows.append({
@@ -212,8 +214,9 @@ class EnvRecorder:
         self.finished: set[str] = set()
         # Cells left out of this sweep's later runs (the agent died in them): --resume runs them.
         self.skipped: set[str] = set()
-        self._current: Cell | None = None
-        self._samples: list[Mapping[str, Any]] = []
+        # The cells the agent started and has not finished (a group's cells run
+        # interleaved, so several are open at once), with their samples so far.
+        self._open: dict[str, list[Mapping[str, Any]]] = {}
         self.noted = False  # the same-machine note was shown
         # A cell's repeats are spread over `runs` agent processes (the ansible engine runs
         # one). Samples of the runs before the last wait in `_stash` until the last run
@@ -243,11 +246,13 @@ class EnvRecorder:
             self._ran = set()
 
     def plan(self, cells: Sequence[Cell]) -> dict[str, Any]:
-        """The agent's plan for ``cells`` in this run (earlier runs' timed samples with it)."""
-        prior = {cid: [s["wall_s"] for s in samples if not s["warmup"] and s["ok"]]
+        """The agent's plan for ``cells`` in this run (earlier runs' timed samples with it,
+        as ``(block, wall_s)``, so the agent numbers its blocks on and counts them)."""
+        prior = {cid: [(s["block"], s["wall_s"]) for s in samples
+                       if not s["warmup"] and s["ok"] and s.get("block") is not None]
                  for cid, samples in self._stash.items()}
         return plan_document(cells, hints=self.hints, run=self.run_no, runs=self.runs,
-                             prior=prior)
+                             prior=prior, seed=f"{self.sweep.sweep_id}/{self.eid}")
 
     def _tagged(self, samples: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         if self.runs <= 1:
@@ -283,30 +288,29 @@ class EnvRecorder:
             self.host_record, self.python, self.eid, self.env, reason))
 
     def _commit(self, cell: Cell, done: Mapping[str, Any]) -> None:
-        rows = measurement_rows(cell, self.eid, self._merged(cell.cell_id, self._samples), done)
+        samples = self._open.pop(cell.cell_id, [])
+        rows = measurement_rows(cell, self.eid, self._merged(cell.cell_id, samples), done)
         self.sweep.commit_cell(self.eid, cell, rows)
         self.finished.add(cell.cell_id)
         self.sweep.observer.cell_finished(self.host, self.python, cell, done["status"])
-        self._current, self._samples = None, []
 
     def feed(self, msg: Mapping[str, Any]) -> None:
         kind = msg["type"]
         if kind == "cell_start":
-            self._current = self._by_id.get(msg["cell_id"])
-            self._samples = []
-            if self._current is not None:
-                self.sweep.observer.cell_started(self.host, self.python, self._current)
-        elif kind == "sample" and self._current is not None:
-            self._samples.append(msg)
+            cell = self._by_id.get(msg["cell_id"])
+            if cell is not None:
+                self._open[cell.cell_id] = []
+                self.sweep.observer.cell_started(self.host, self.python, cell)
+        elif kind == "sample" and msg["cell_id"] in self._open:
+            self._open[msg["cell_id"]].append(msg)
         elif kind == "cell_done" and msg["cell_id"] in self._by_id:
             cell = self._by_id[msg["cell_id"]]
             self._keep_calibration(msg.get("params") or {})
             if self.run_no < self.runs and msg["status"] == "ok":
                 # more runs to come: keep the samples, commit with the last run
                 self._stash[cell.cell_id] = [*self._stash.get(cell.cell_id, []),
-                                             *self._tagged(self._samples)]
+                                             *self._tagged(self._open.pop(cell.cell_id, []))]
                 self._ran.add(cell.cell_id)
-                self._current, self._samples = None, []
                 return
             self._commit(cell, msg)
             if msg["status"] in ("failed", "timeout"):
@@ -321,19 +325,22 @@ class EnvRecorder:
             self.sweep.calibration.save(self.host, self.python, self.env, self.hints,
                                         self.sweep.sweep_id)
 
-    def lose_current(self, reason: str) -> Cell | None:
-        """The stream broke: store the cell in flight as an attempt, not a result.
+    def lose_current(self, reason: str) -> list[Cell]:
+        """The stream broke: store the cells in flight (a group's) as attempts, not results.
 
-        ``--resume`` runs such a cell again (the warehouse never counts an attempt as
-        done). Returns the cell, or None when no cell was in flight.
+        ``--resume`` runs such cells again (the warehouse never counts an attempt as
+        done). Returns the cells, empty when none was in flight.
         """
-        current, samples = self._current, self._samples
-        self._current, self._samples = None, []
-        if current is None or current.cell_id in self.finished:
-            return None
-        self._store_attempt(current, samples, reason)
-        self.sweep.observer.cell_finished(self.host, self.python, current, "failed")
-        return current
+        lost = []
+        for cell_id, samples in list(self._open.items()):
+            del self._open[cell_id]
+            cell = self._by_id[cell_id]
+            if cell_id in self.finished:
+                continue
+            self._store_attempt(cell, samples, reason)
+            self.sweep.observer.cell_finished(self.host, self.python, cell, "failed")
+            lost.append(cell)
+        return lost
 
     def give_up(self, reason: str) -> None:
         """Nothing more runs in this sweep: record why and what is missing."""
@@ -543,8 +550,7 @@ class _HostRun:
                     recorder.lose_current("interrupted by the user")
                     break
                 last_error = str(exc)
-                lost = recorder.lose_current(last_error)
-                if lost is not None:
+                for lost in recorder.lose_current(last_error):
                     recorder.skipped.add(lost.cell_id)
                     recorder._fail(f"{lost.workload}/{lost.model}: {last_error}")
             else:

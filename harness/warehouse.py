@@ -36,6 +36,10 @@ the reader of a table that has no file yet by a typed empty relation.
 
 Schema version history:
     1  first version.
+    2  measurements and attempts gain ``block``, ``block_pos``, ``block_group`` (the
+       interleaved block a timed repeat ran in, its position in the block, and the group of
+       cells that share a baseline) and ``probe_s`` (the speed probe timed just before the
+       repeat). Version 1 files read back with those columns NULL.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ if not TYPE_CHECKING:
     pa = LazyModule("pyarrow")
     pq = LazyModule("pyarrow.parquet")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SWEEP_STATUSES = ("running", "interrupted", "complete", "failed")
 # ok: probed and every planned cell ran; incomplete: probed, then the host or agent
@@ -157,6 +161,10 @@ _MEASUREMENT_FIELDS: tuple[tuple[str, str], ...] = (
     ("error", "VARCHAR"),
     ("status", "VARCHAR"),
     ("extra", "VARCHAR"),
+    ("block", "BIGINT"),
+    ("block_pos", "BIGINT"),
+    ("block_group", "VARCHAR"),
+    ("probe_s", "DOUBLE"),
     ("schema_version", "INTEGER"),
 )
 # The rows of one unfinished attempt: a cell's rows plus the attempt number (1, 2, ...).

@@ -11,6 +11,9 @@ Message types (protocol version 1):
     cell_start {"type", "cell_id", "workload", "model", "workers"}
     sample     {"type", "cell_id", "repeat", "warmup", "wall_s", "cpu_user_s",
                 "cpu_sys_s", "peak_rss_bytes", "ok", "error", "params", "extra"}
+               optional: "block", "block_pos" (the interleaved block of a timed
+               repeat and its position in it), "block_group" (the cells that share
+               a baseline), "probe_s" (the speed probe timed just before the repeat)
     cell_done  {"type", "cell_id", "status", "reason", "params"}
                status is one of ok, failed, not_applicable, timeout
     error      {"type", "message"}                                   agent-level error
@@ -19,6 +22,9 @@ Message types (protocol version 1):
 
 Version history:
     1  first version.
+    2  cells of one group run interleaved in blocks: several cell_start lines may
+       come before their samples, which carry block, block_pos, block_group and
+       probe_s; a plan's cells carry ``group`` and ``prior`` is [block, wall_s] pairs.
 
 This module is shared: the agent imports it to write lines, the controller to
 read them. Stdlib only, Python 3.9+.
@@ -27,7 +33,7 @@ read them. Stdlib only, Python 3.9+.
 import json
 import math
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 CELL_STATUSES = ("ok", "failed", "not_applicable", "timeout")
 
@@ -61,6 +67,15 @@ SCHEMA = {
     "error": {"message": (str,)},
     "keepalive": {"t": _NUM},
     "eof": {"cells": (int,)},
+}
+# Fields a message may carry (absent or null), with their accepted types.
+OPTIONAL = {
+    "sample": {
+        "block": (int, type(None)),
+        "block_pos": (int, type(None)),
+        "block_group": _OPT_STR,
+        "probe_s": _NUM + (type(None),),
+    },
 }
 
 
@@ -104,12 +119,22 @@ def validate(msg):
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise ProtocolViolation("%s.%s is not finite" % (msg_type, name))
+    for name, kinds in OPTIONAL.get(msg_type, {}).items():
+        value = msg.get(name)
+        if value is None:
+            continue
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise ProtocolViolation(
+                "%s.%s has type %s" % (msg_type, name, type(value).__name__))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ProtocolViolation("%s.%s is not finite" % (msg_type, name))
     if msg_type == "cell_done" and msg["status"] not in CELL_STATUSES:
         raise ProtocolViolation("cell_done.status %r is not one of %s" % (
             msg["status"], ", ".join(CELL_STATUSES)))
     if msg_type == "sample":
-        for name in ("wall_s", "cpu_user_s", "cpu_sys_s", "peak_rss_bytes"):
-            if msg[name] is not None and msg[name] < 0:
+        for name in ("wall_s", "cpu_user_s", "cpu_sys_s", "peak_rss_bytes", "block",
+                     "block_pos", "probe_s"):
+            if msg.get(name) is not None and msg[name] < 0:
                 raise ProtocolViolation("sample.%s is negative" % name)
         if msg["ok"] and msg["wall_s"] is None:
             raise ProtocolViolation("an ok sample needs wall_s")

@@ -1,4 +1,11 @@
-"""Running a plan: cells one after another, JSON lines out.
+"""Running a plan: groups of cells in interleaved blocks, JSON lines out.
+
+The plan's cells come in *groups* (``cell.group``: one workload at one set of
+params, its ``sequential`` cell and every model's cell). A group runs as blocks
+(harness.agent.blocks): every cell warms up, then each block runs one timed
+repeat of every cell in a balanced random order, until the group's calibration
+stops it; each timed sample carries its block, its position in the block and
+the speed probe timed just before it.
 
 Output goes through one :class:`LineWriter` (a lock, a flush after every line),
 shared with the keepalive/watchdog thread. The watchdog ends the agent when a
@@ -22,16 +29,26 @@ import tempfile
 import threading
 import time
 
-from harness.agent import AGENT_VERSION, measure, models, noise, numa, probe, protocol, stats
+from harness.agent import (
+    AGENT_VERSION,
+    blocks,
+    measure,
+    models,
+    noise,
+    numa,
+    probe,
+    protocol,
+)
 
 WATCHDOG_GRACE_S = 10.0  # at most; 1 s + 10 % of timeout_s below that
 _IMPL_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 Cell = collections.namedtuple(
     "Cell", "cell_id workload implementation model workers params warmups repeats timeout_s "
-            "min_repeats max_repeats target_rel_ci budget_s env prior",
-    defaults=(None, None, None, None, None, ()))
-Plan = collections.namedtuple("Plan", "keepalive_s cells child hints", defaults=(False, None))
+            "min_repeats max_repeats target_rel_ci budget_s env prior group",
+    defaults=(None, None, None, None, None, (), None))
+Plan = collections.namedtuple("Plan", "keepalive_s cells child hints seed",
+                              defaults=(False, None, None))
 
 # Params every workload accepts, read by the agent itself (the dimensions).
 AGENT_PARAMS = {
@@ -109,7 +126,9 @@ def parse_plan(data):
                         isinstance(k, str) and _ENV_NAME_RE.match(k) and isinstance(x, str)
                         for k, x in v.items())),
                     ("prior", lambda v: isinstance(v, list) and all(
-                        _is_num(x) and x >= 0 for x in v)))
+                        isinstance(x, list) and len(x) == 2 and _is_int(x[0]) and x[0] >= 0
+                        and _is_num(x[1]) and x[1] >= 0 for x in v)),
+                    ("group", lambda v: isinstance(v, str) and v))
         for key, ok in optional:
             if raw.get(key) is not None and not ok(raw[key]):
                 raise PlanError("%s.%s has an invalid value %r" % (where, key, raw[key]))
@@ -122,8 +141,13 @@ def parse_plan(data):
                           raw["warmups"], raw["repeats"], float(raw["timeout_s"]),
                           min_r, max_r, raw.get("target_rel_ci"), raw.get("budget_s"),
                           dict(raw.get("env") or {}),
-                          tuple(float(x) for x in raw.get("prior") or ())))
-    return Plan(float(keepalive_s), tuple(cells), bool(data.get("child", False)), dict(hints))
+                          tuple((int(b), float(x)) for b, x in raw.get("prior") or ()),
+                          raw.get("group")))
+    seed = data.get("seed")
+    if seed is not None and not isinstance(seed, str):
+        raise PlanError("plan.seed must be a string")
+    return Plan(float(keepalive_s), tuple(cells), bool(data.get("child", False)), dict(hints),
+                seed)
 
 
 # ---------------------------------------------------------------- output
@@ -207,6 +231,7 @@ class Runner:
         self.cells_done = 0
         self._state_lock = threading.Lock()
         self._current = None  # (cell, repeat, warmup, params, deadline) while a repeat runs
+        self._open = {}  # cell_id -> (cell, params): started, not yet done
         self._stop = threading.Event()
 
     # -- background: keepalives and the hard timeout
@@ -228,9 +253,19 @@ class Runner:
                           ok=False, error="timeout: " + reason, params=params, extra={})
             self.out.send("cell_done", cell_id=cell.cell_id, status="timeout", reason=reason,
                           params=params)
+            with self._state_lock:
+                others = [v for k, v in self._open.items() if k != cell.cell_id]
+            why = "its group stopped: a repeat of %s/%s hung" % (cell.workload, cell.model)
+            for other, other_params in others:
+                self.out.send("sample", cell_id=other.cell_id, repeat=0, warmup=False,
+                              wall_s=None, cpu_user_s=None, cpu_sys_s=None,
+                              peak_rss_bytes=None, ok=False, error="timeout: " + why,
+                              params=other_params, extra={})
+                self.out.send("cell_done", cell_id=other.cell_id, status="timeout",
+                              reason=why, params=other_params)
             self.out.send("error", message="agent stopped after a timed-out cell; "
                                            "later cells were not run")
-            self.out.send("eof", cells=self.cells_done + 1)
+            self.out.send("eof", cells=self.cells_done + 1 + len(others))
             self.out.close()
         kill_own_children()
         os._exit(0)
@@ -241,32 +276,46 @@ class Runner:
         base = tempfile.mkdtemp(prefix="harness-agent-")
         importlib.import_module("workloads").set_hints(self.plan.hints)
         try:
-            cells = list(self.plan.cells)
+            groups = self.groups()
             i = 0
-            while i < len(cells):
-                cell = cells[i]
-                where, detail = self.placement(cell)
+            while i < len(groups):
+                where, detail = groups[i][0]
+                cells = list(groups[i][1])
                 if where == "child":
-                    group = [cell]
-                    while i + len(group) < len(cells) and \
-                            self.placement(cells[i + len(group)]) == (where, detail):
-                        group.append(cells[i + len(group)])
-                    self.run_child(group, *detail)
-                    self.cells_done += len(group)
-                    i += len(group)
-                    continue
-                if where == "not_applicable":
-                    self.not_applicable(cell, detail)
+                    # consecutive groups with the same env run in one child agent
+                    while i + 1 < len(groups) and groups[i + 1][0] == (where, detail):
+                        i += 1
+                        cells.extend(groups[i][1])
+                    self.run_child(cells, *detail)
+                elif where == "not_applicable":
+                    for cell in cells:
+                        self.not_applicable(cell, detail)
                 else:
-                    self.run_cell(cell, base)
-                self.cells_done += 1
+                    self.run_group(cells, base)
+                self.cells_done += len(cells)
                 i += 1
         finally:
             self._stop.set()
             thread.join(timeout=5)
             shutil.rmtree(base, ignore_errors=True)
 
-    # -- where a cell runs: here, in a child agent (env vars, numactl), or not at all
+    def groups(self):
+        """``[((where, detail), cells)]``: the plan's cells by group, in order of first
+        appearance; a cell without a group, or a group whose cells would not all run
+        in the same place, runs alone."""
+        by_group = collections.OrderedDict()
+        for cell in self.plan.cells:
+            key = cell.group if cell.group is not None else ("", cell.cell_id)
+            by_group.setdefault(key, []).append(cell)
+        out = []
+        for cells in by_group.values():
+            places = [self.placement(c) for c in cells]
+            if all(p == places[0] for p in places):
+                out.append((places[0], cells))
+            else:
+                out.extend(((p, [c]) for p, c in zip(places, cells)))
+        return out
+
     def numa_nodes(self):
         if not hasattr(self, "_nodes"):
             self._nodes = numa.read_nodes(NUMA_ROOT)
@@ -296,16 +345,14 @@ class Runner:
         return "child", (tuple(sorted(env.items())), prefix)
 
     def not_applicable(self, cell, reason):
-        self.out.send("cell_start", cell_id=cell.cell_id, workload=cell.workload,
-                      model=cell.model, workers=cell.workers)
-        params = dict(cell.params)
-        self._sample(cell, 0, False, params, error=reason)
-        self._finish(cell, "not_applicable", reason, params)
+        self._start(cell)
+        self._end_cell(cell, "not_applicable", reason)
 
     def run_child(self, cells, env_items, prefix):
         """Run ``cells`` in a child agent (own env vars / numactl) and relay its lines."""
         plan = {"protocol": protocol.PROTOCOL_VERSION, "keepalive_s": self.plan.keepalive_s,
                 "child": True, "cells": [_cell_plan(c) for c in cells],
+                "seed": self.plan.seed,
                 "hints": _child_hints(self.plan.hints, cells)}
         boot = ("import sys\nsys.path[:0] = %r\nfrom harness.agent.__main__ import main\n"
                 "main(['run', '-'])\n" % ([p for p in sys.path if p],))
@@ -353,161 +400,275 @@ class Runner:
             reason = "child agent exited with status %d" % code
         for cell in cells:
             if cell.cell_id not in done:
-                self.out.send("cell_start", cell_id=cell.cell_id, workload=cell.workload,
-                              model=cell.model, workers=cell.workers)
-                params = dict(cell.params)
-                self._sample(cell, 0, False, params, error=reason)
-                self._finish(cell, "failed", reason, params)
+                self._start(cell)
+                self._end_cell(cell, "failed", reason)
 
     # -- one cell
+    def _sample_fields(self, cell, repeat, warmup, params, measurement=None, ok=False,
+                       error=None, extra=None, block=None, block_pos=None, probe_s=None):
+        m = measurement
+        return dict(cell_id=cell.cell_id, repeat=repeat, warmup=warmup,
+                    wall_s=m.wall_s if m else None,
+                    cpu_user_s=m.cpu_user_s if m else None,
+                    cpu_sys_s=m.cpu_sys_s if m else None,
+                    peak_rss_bytes=m.peak_rss_bytes if m else None,
+                    ok=ok, error=error, params=params, extra=_clean_extra(extra or {}),
+                    block=block, block_pos=block_pos, block_group=cell.group,
+                    probe_s=None if probe_s is None else round(probe_s, 9))
+
     def _sample(self, cell, repeat, warmup, params, measurement=None, ok=False, error=None,
                 extra=None):
-        m = measurement
-        self.out.send("sample", cell_id=cell.cell_id, repeat=repeat, warmup=warmup,
-                      wall_s=m.wall_s if m else None,
-                      cpu_user_s=m.cpu_user_s if m else None,
-                      cpu_sys_s=m.cpu_sys_s if m else None,
-                      peak_rss_bytes=m.peak_rss_bytes if m else None,
-                      ok=ok, error=error, params=params, extra=_clean_extra(extra or {}))
+        self.out.send("sample", **self._sample_fields(cell, repeat, warmup, params, measurement,
+                                                      ok, error, extra))
+
+    def _start(self, cell):
+        with self._state_lock:
+            self._open[cell.cell_id] = (cell, dict(cell.params))
+        self.out.send("cell_start", cell_id=cell.cell_id, workload=cell.workload,
+                      model=cell.model, workers=cell.workers)
 
     def _finish(self, cell, status, reason, params):
+        with self._state_lock:
+            self._open.pop(cell.cell_id, None)
         self.out.send("cell_done", cell_id=cell.cell_id, status=status, reason=reason,
                       params=params)
 
-    def run_cell(self, cell, base):
+    def _end_cell(self, cell, status, reason, params=None):
+        """A cell that ends before (or without) timed repeats: one sample saying why."""
+        params = dict(cell.params) if params is None else params
+        self._sample(cell, 0, False, params, error=reason)
+        self._finish(cell, status, reason, params)
+
+    def run_group(self, cells, base):
+        """Run a group of cells (one workload at one set of params) in interleaved blocks.
+
+        Every cell starts at once; cells that cannot run here end at once (not
+        applicable, unknown model); the others share one ``setup`` (their params are
+        the same), warm up one after another, then run :meth:`_blocks`.
+        """
         started_unix = time.time()
-        out = self.out
-        out.send("cell_start", cell_id=cell.cell_id, workload=cell.workload, model=cell.model,
-                 workers=cell.workers)
-        params = dict(cell.params)
+        for cell in cells:
+            self._start(cell)
+        first = cells[0]
         try:
-            module = importlib.import_module("workloads." + cell.implementation)
+            module = importlib.import_module("workloads." + first.implementation)
         except Exception as exc:
             reason = "cannot load workload implementation %r: %s" % (
-                cell.implementation, one_line_error(exc))
-            self._sample(cell, 0, False, params, error=reason)
-            return self._finish(cell, "failed", reason, params)
-        if cell.model not in models.MODELS:
-            reason = "unknown model %r" % cell.model
-            self._sample(cell, 0, False, params, error=reason)
-            return self._finish(cell, "failed", reason, params)
-        reason = models.not_applicable_reason(cell.model, module)
-        if reason is not None:
-            self._sample(cell, 0, False, params, error=reason)
-            return self._finish(cell, "not_applicable", reason, params)
-        start_method = None
-        if cell.model in models.PROCESS_MODELS:
-            start_method = params.get("start_method") or models.default_start_method()
-            if start_method not in multiprocessing.get_all_start_methods():
-                reason = "start method %r is not available here" % (start_method,)
-                self._sample(cell, 0, False, params, error=reason)
-                return self._finish(cell, "not_applicable", reason, params)
-        cpus = None
-        pinning = params.get("pinning", "none")
-        if pinning != "none":
-            cpus = numa.numa_plan(self.numa_nodes(), cell.workers)["pinning"][pinning]
+                first.implementation, one_line_error(exc))
+            for cell in cells:
+                self._end_cell(cell, "failed", reason)
+            return
+        runnable = []
+        start_methods = {}
+        for cell in cells:
+            status, reason = self._applicable(cell, module, start_methods)
+            if reason is not None:
+                self._end_cell(cell, status, reason)
+            else:
+                runnable.append(cell)
+        if not runnable:
+            return
         facts = noise.cell_noise()
         facts["cell_start_unix"] = round(started_unix, 6)
-        deadline = time.monotonic() + cell.timeout_s
-        workdir = tempfile.mkdtemp(prefix="cell-", dir=base)
+        deadline = time.monotonic() + sum(c.timeout_s for c in runnable)
+        workdir = tempfile.mkdtemp(prefix="group-", dir=base)
         setup = None
         try:
             try:
-                setup = module.setup(cell.params, workdir)
+                setup = module.setup(first.params, workdir)
             except Exception as exc:
                 reason = "setup failed: " + one_line_error(exc)
-                self._sample(cell, 0, False, params, error=reason)
-                return self._finish(cell, "failed", reason, params)
-            params = _clean_params(setup.params)
-            if start_method is not None:
-                params["start_method"] = start_method
-            status, reason = self._repeats(cell, module, setup, params, start_method, deadline,
-                                           facts, cpus)
+                for cell in runnable:
+                    self._end_cell(cell, "failed", reason)
+                return
+            resolved = _clean_params(setup.params)
+            params = {}
+            for cell in runnable:
+                params[cell.cell_id] = dict(resolved)
+                if cell.cell_id in start_methods:
+                    params[cell.cell_id]["start_method"] = start_methods[cell.cell_id]
+            self._blocks(runnable, module, setup, params, start_methods, deadline, facts)
         finally:
             if setup is not None:
                 try:
                     module.teardown(setup)
                 except Exception as exc:
                     sys.stderr.write("harness agent: teardown of %s failed: %s\n"
-                                     % (cell.cell_id, one_line_error(exc)))
+                                     % (first.cell_id, one_line_error(exc)))
             shutil.rmtree(workdir, ignore_errors=True)
-        return self._finish(cell, status, reason, params)
 
-    def _repeats(self, cell, module, setup, params, start_method, deadline, facts=None,
-                 cpus=None):
-        """Warmups, then timed repeats until the calibration says stop (stats.Calibration).
+    def _applicable(self, cell, module, start_methods):
+        """``(status, reason)`` of a cell that cannot run here, else ``(None, None)``;
+        fills ``start_methods`` for process models."""
+        if cell.model not in models.MODELS:
+            return "failed", "unknown model %r" % cell.model
+        reason = models.not_applicable_reason(cell.model, module)
+        if reason is not None:
+            return "not_applicable", reason
+        if cell.model in models.PROCESS_MODELS:
+            start_method = cell.params.get("start_method") or models.default_start_method()
+            if start_method not in multiprocessing.get_all_start_methods():
+                return "not_applicable", "start method %r is not available here" % (
+                    start_method,)
+            start_methods[cell.cell_id] = start_method
+        return None, None
 
-        ``cell.prior`` are timed samples of this cell from earlier agent runs of the
-        sweep (the controller spreads a cell's repeats over several agent processes):
-        the stopping rule counts them, and the repeat counts are totals with them.
+    def _cpus(self, cell):
+        pinning = cell.params.get("pinning", "none")
+        if pinning == "none":
+            return None
+        return numa.numa_plan(self.numa_nodes(), cell.workers)["pinning"][pinning]
+
+    def _blocks(self, cells, module, setup, params, start_methods, deadline, facts):
+        """Warmups of every cell, then blocks until the group's calibration stops.
+
+        A block's samples are held back until the block is complete and then written
+        together, so an agent that dies in a block leaves no part of it: the block is
+        measured again whole. Block numbers go on from the earlier runs' (``prior``).
+        The stop decision (blocks.BlockCalibration) is written into the extra of each
+        cell's last sample: ``calib_stop``, ``calib_reached_rel_ci`` (the width of the
+        cell's speedup interval) and ``calib_repeats`` (blocks, earlier runs included).
         """
-        min_r = cell.min_repeats or cell.repeats
-        max_r = max(min_r, cell.max_repeats or cell.repeats)
-        calib = stats.Calibration(min_r, max_r, cell.target_rel_ci, cell.budget_s)
-        prior = list(cell.prior or ())
-        total = cell.warmups + max(1, max_r - len(prior))
-        base_extra = dict(facts or {})
-        base_extra["calib_min_repeats"] = min_r
-        base_extra["calib_max_repeats"] = max_r
-        base_extra["calib_target_rel_ci"] = cell.target_rel_ci
-        base_extra["calib_budget_s"] = cell.budget_s
-        if cpus:
-            base_extra["pinned_cpus"] = ",".join(str(c) for c in cpus)
-        chunksize = params.get("chunksize")
-        timed = prior
+        ids = [c.cell_id for c in cells]
+        by_id = dict(zip(ids, cells))
+        baseline = None
+        if len(cells) > 1:
+            baseline = next((c.cell_id for c in cells if c.model == blocks.BASELINE_MODEL),
+                            None)
+        calib = _group_calibration(cells)
+        prior = _prior_blocks(cells)
+        done = [prior[b] for b in sorted(prior)]
+        next_block = max(prior) + 1 if prior else 0
+        seed = "%s/%s" % (self.plan.seed or os.urandom(8).hex(), cells[0].group or ids[0])
+        exclude = tuple(setup.exclude_pids)
+        extras = {}
+        for cell in cells:
+            extra = dict(facts)
+            extra.update(calib_min_repeats=calib.min_blocks, calib_max_repeats=calib.max_blocks,
+                         calib_target_rel_ci=calib.target_rel_ci,
+                         calib_budget_s=calib.budget_s, calib_unit="blocks")
+            cpus = self._cpus(cell)
+            if cpus:
+                extra["pinned_cpus"] = ",".join(str(c) for c in cpus)
+            extras[cell.cell_id] = extra
+        counts = dict.fromkeys(ids, 0)
+        alive = list(ids)
+
+        def repeat(cid, warmup, block=None, pos=None):
+            cell = by_id[cid]
+            fields, wall = self._repeat(cell, module, setup, params[cid],
+                                        start_methods.get(cid), self._cpus(cell), warmup,
+                                        counts[cid], deadline, exclude, extras[cid],
+                                        block, pos)
+            counts[cid] += 1
+            return fields, wall
+
+        for cell in cells:
+            for _ in range(cell.warmups):
+                if cell.cell_id not in alive:
+                    break
+                if time.monotonic() > deadline:
+                    return self._timeout(cells, alive, params, counts)
+                fields, wall = repeat(cell.cell_id, True)
+                self.out.send("sample", **fields)
+                if wall is None:
+                    alive.remove(cell.cell_id)
+                    self._finish(cell, "failed", "repeat %d failed: %s" % (
+                        fields["repeat"], fields["error"]), params[cell.cell_id])
         t_start = time.monotonic()
-        for repeat in range(total):
-            warmup = repeat < cell.warmups
+        stop = None
+        while alive and stop is None:
             if time.monotonic() > deadline:
-                return "timeout", "cell exceeded its timeout of %.0f s after %d of %d runs" % (
-                    cell.timeout_s, repeat, total)
-            with self._state_lock:
-                self._current = (cell, repeat, warmup, params, deadline)
-            error = None
-            results = None
-            extra = {}
-            window = measure.Window(exclude=setup.exclude_pids)
-            try:
-                with window:
-                    try:
-                        results, extra = models.run(cell.model, module, setup, cell.workers,
-                                                    start_method, chunksize, cpus)
-                    except Exception as exc:
-                        error = one_line_error(exc)
-            finally:
-                with self._state_lock:
-                    self._current = None
-            if error is None:
-                try:
-                    extra = dict(extra)
-                    extra.update(module.check(setup, results) or {})
-                except Exception as exc:
-                    error = "wrong result: " + one_line_error(exc)
-            if window.result is not None and window.result.excluded_cpu_s is not None:
-                extra = dict(extra, server_cpu_s=round(window.result.excluded_cpu_s, 4))
-            extra = dict(base_extra, **extra)
-            extra["window_start_unix"] = None if window.started_unix is None else round(
-                window.started_unix, 6)
-            extra["worker_peak_rss_bytes"] = window.worker_peak_rss_bytes
-            extra["procs_peak"] = window.procs_peak
-            stop = None
-            if error is None and not warmup and window.result is not None:
-                timed.append(window.result.wall_s)
-                stop = calib.stop_reason(timed, time.monotonic() - t_start)
-                if stop is None and repeat == total - 1:
-                    stop = "max_repeats"
-                if stop is not None:
-                    width = stats.rel_ci_width(timed)
-                    extra["calib_stop"] = stop
-                    extra["calib_reached_rel_ci"] = None if width is None else round(width, 6)
-                    extra["calib_repeats"] = len(timed)
-            self._sample(cell, repeat, warmup, params, window.result, ok=error is None,
-                         error=error, extra=extra)
-            if error is not None:
-                return "failed", "repeat %d failed: %s" % (repeat, error)
+                return self._timeout(cells, alive, params, counts)
+            block = next_block
+            next_block += 1
+            order = [cid for cid in blocks.block_order(ids, block, seed) if cid in alive]
+            held = []
+            record = {}
+            failed = []
+            for pos, cid in enumerate(order):
+                fields, wall = repeat(cid, False, block, pos)
+                held.append(fields)
+                if wall is None:
+                    failed.append(cid)
+                else:
+                    record[cid] = wall
+            for cid in failed:
+                alive.remove(cid)
+            done.append(record)
+            if alive:
+                stop = calib.stop_reason(done, alive, baseline if baseline in alive else None,
+                                         time.monotonic() - t_start)
             if stop is not None:
-                break
-        return "ok", None
+                widths = blocks.group_widths(done, alive, baseline if baseline in alive
+                                             else None)
+                for fields in held:
+                    if fields["cell_id"] in alive:
+                        width = widths.get(fields["cell_id"])
+                        fields["extra"] = dict(
+                            fields["extra"], calib_stop=stop, calib_repeats=len(done),
+                            calib_reached_rel_ci=None if width is None else round(width, 6))
+            for fields in held:
+                self.out.send("sample", **fields)
+            for cid in failed:
+                error = next(f["error"] for f in held if f["cell_id"] == cid)
+                self._finish(by_id[cid], "failed", "repeat %d failed: %s" % (
+                    counts[cid] - 1, error), params[cid])
+        for cid in alive:
+            self._finish(by_id[cid], "ok", None, params[cid])
+        return None
+
+    def _timeout(self, cells, alive, params, counts):
+        timeout_s = sum(c.timeout_s for c in cells)
+        for cell in cells:
+            if cell.cell_id in alive:
+                self._finish(cell, "timeout",
+                             "group exceeded its timeout of %.0f s after %d runs of this cell"
+                             % (timeout_s, counts[cell.cell_id]), params[cell.cell_id])
+
+    def _repeat(self, cell, module, setup, params, start_method, cpus, warmup, repeat,
+                deadline, exclude, base_extra, block, pos):
+        """One repeat of ``cell``: the speed probe, then the timed window; returns
+        ``(sample fields, wall_s or None when it failed)``."""
+        probe_s = noise.speed_probe()
+        with self._state_lock:
+            self._current = (cell, repeat, warmup, params, deadline)
+        error = None
+        results = None
+        extra = {}
+        before = noise.cpu_times()
+        window = measure.Window(exclude=exclude)
+        try:
+            with window:
+                try:
+                    results, extra = models.run(cell.model, module, setup, cell.workers,
+                                                start_method, params.get("chunksize"), cpus)
+                except Exception as exc:
+                    error = one_line_error(exc)
+        finally:
+            with self._state_lock:
+                self._current = None
+        shares = noise.window_shares(before, noise.cpu_times())
+        if error is None:
+            try:
+                extra = dict(extra)
+                extra.update(module.check(setup, results) or {})
+            except Exception as exc:
+                error = "wrong result: " + one_line_error(exc)
+        if window.result is not None and window.result.excluded_cpu_s is not None:
+            extra = dict(extra, server_cpu_s=round(window.result.excluded_cpu_s, 4))
+        extra = dict(base_extra, **extra)
+        extra.update(shares)
+        extra["window_start_unix"] = None if window.started_unix is None else round(
+            window.started_unix, 6)
+        extra["worker_peak_rss_bytes"] = window.worker_peak_rss_bytes
+        extra["procs_peak"] = window.procs_peak
+        ok = error is None and window.result is not None
+        fields = self._sample_fields(cell, repeat, warmup, params, window.result, ok=ok,
+                                     error=error, extra=extra,
+                                     block=None if warmup else block,
+                                     block_pos=None if warmup else pos, probe_s=probe_s)
+        return fields, (window.result.wall_s if ok else None)
 
 
 def probe_free_threaded():
@@ -534,6 +695,26 @@ def _cell_plan(cell):
     plan = dict(cell._asdict())
     plan["env"] = None  # the child runs with the env already set
     return {k: v for k, v in plan.items() if v is not None}
+
+
+def _group_calibration(cells):
+    """The group's block calibration: the most blocks its cells ask for, the narrowest
+    target, and the sum of their time budgets (a block runs every cell once)."""
+    low = max(c.min_repeats or c.repeats for c in cells)
+    high = max([low] + [c.max_repeats or c.repeats for c in cells])
+    targets = [c.target_rel_ci for c in cells if c.target_rel_ci is not None]
+    budgets = [c.budget_s for c in cells if c.budget_s is not None]
+    return blocks.BlockCalibration(low, high, min(targets) if targets else None,
+                                   sum(budgets) if budgets else None)
+
+
+def _prior_blocks(cells):
+    """``{block: {cell_id: wall_s}}`` of the earlier runs' timed samples of ``cells``."""
+    found = {}
+    for cell in cells:
+        for block, wall in cell.prior or ():
+            found.setdefault(block, {})[cell.cell_id] = wall
+    return found
 
 
 def _grace(cell):

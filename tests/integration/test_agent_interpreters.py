@@ -97,7 +97,7 @@ def tiny_plan(extra_cells=()):
                           "params": dict(params), "warmups": 1, "repeats": 2,
                           "timeout_s": 120})
     cells.extend(extra_cells)
-    return {"protocol": 1, "keepalive_s": 5, "cells": cells}
+    return {"protocol": 2, "keepalive_s": 5, "cells": cells}
 
 
 @pytest.mark.slow
@@ -173,7 +173,7 @@ def test_run_tiny_matrix(agent, tmp_path, python, version, free_threaded):
 
 def test_plan_from_stdin_and_bad_plan(agent, tmp_path):
     python = sys.executable
-    plan = {"protocol": 1, "keepalive_s": 5, "cells": [
+    plan = {"protocol": 2, "keepalive_s": 5, "cells": [
         {"cell_id": "c1", "workload": "cpu_bound", "implementation": "cpu",
          "model": "threads", "workers": 2, "params": {"task_s": 0.002, "tasks": 4},
          "warmups": 1, "repeats": 2, "timeout_s": 60}]}
@@ -181,8 +181,8 @@ def test_plan_from_stdin_and_bad_plan(agent, tmp_path):
                            stdin=json.dumps(plan).encode(), timeout=60)
     assert proc.returncode == 0
     check_stream(msgs, plan)
-    for bad in (b"not json", b"{}", json.dumps({"protocol": 1, "cells": [{}]}).encode(),
-                json.dumps({"protocol": 1, "cells": [dict(plan["cells"][0],
+    for bad in (b"not json", b"{}", json.dumps({"protocol": 2, "cells": [{}]}).encode(),
+                json.dumps({"protocol": 2, "cells": [dict(plan["cells"][0],
                                                           workers=True)]}).encode()):
         proc, msgs = run_agent(python, agent, ["run", "-"], tmp_path, stdin=bad, timeout=60)
         assert proc.returncode == 2

@@ -34,7 +34,7 @@ def done_by_id(msgs):
 
 
 def test_keepalives_while_a_long_cell_runs():
-    plan = {"protocol": 1, "keepalive_s": 0.2,
+    plan = {"protocol": 2, "keepalive_s": 0.2,
             "cells": [cell("slow", "net", "sequential", {"delay_s": 0.3, "tasks": 4},
                            workers=1)]}
     proc, msgs, _ = run(plan)
@@ -47,7 +47,7 @@ def test_keepalives_while_a_long_cell_runs():
 
 
 def test_failures_are_recorded_and_later_cells_still_run():
-    plan = {"protocol": 1, "keepalive_s": 5, "cells": [
+    plan = {"protocol": 2, "keepalive_s": 5, "cells": [
         cell("noimpl", "no_such_workload", "threads", {}),
         cell("badmodel", "cpu", "fibers", {"task_s": 0.002, "tasks": 2}),
         cell("badparams", "cpu", "threads", {"task_s": -1, "tasks": 2}),
@@ -72,7 +72,7 @@ def test_failures_are_recorded_and_later_cells_still_run():
 
 
 def test_soft_timeout_between_repeats():
-    plan = {"protocol": 1, "keepalive_s": 5, "cells": [
+    plan = {"protocol": 2, "keepalive_s": 5, "cells": [
         cell("t", "net", "sequential", {"delay_s": 0.1, "tasks": 2}, workers=1, repeats=50,
              timeout_s=0.5),
         cell("after", "cpu", "sequential", {"task_s": 0.002, "tasks": 2}, workers=1)]}
@@ -86,7 +86,7 @@ def test_soft_timeout_between_repeats():
 
 @pytest.mark.slow
 def test_hard_timeout_ends_the_agent_cleanly():
-    plan = {"protocol": 1, "keepalive_s": 0.5, "cells": [
+    plan = {"protocol": 2, "keepalive_s": 0.5, "cells": [
         cell("stuck", "net", "threads", {"delay_s": 30, "tasks": 2}, timeout_s=0.5),
         cell("never", "cpu", "sequential", {"task_s": 0.002, "tasks": 2}, workers=1)]}
     proc, msgs, elapsed = run(plan, timeout=60)
@@ -103,7 +103,7 @@ def test_sigterm_takes_the_agents_own_processes_down():
     import os  # noqa: PLC0415
     import signal  # noqa: PLC0415
 
-    plan = {"protocol": 1, "keepalive_s": 0.2, "cells": [
+    plan = {"protocol": 2, "keepalive_s": 0.2, "cells": [
         cell("long", "net", "processes", {"delay_s": 30, "tasks": 2}, timeout_s=120)]}
     proc = subprocess.Popen([sys.executable, "-m", "harness.agent", "run", "-"],
                             cwd=str(ROOT), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -149,7 +149,7 @@ def _state(pid):
 
 def test_samples_carry_cell_and_window_start_times_in_order():
     """The harness's own cost per cell is computed from these (benchmarks/stability.py)."""
-    plan = {"protocol": 1, "keepalive_s": 5, "cells": [
+    plan = {"protocol": 2, "keepalive_s": 5, "cells": [
         cell("a", "empty", "threads", {"tasks": 10}, warmups=1, repeats=3),
         cell("b", "empty", "sequential", {"tasks": 10}, workers=1, repeats=2),
     ]}

@@ -91,7 +91,7 @@ def empty_plan() -> dict[str, Any]:
     cell = {"cell_id": "c1", "workload": "empty", "implementation": "empty",
             "model": "sequential", "workers": 1, "params": {"tasks": 5}, "warmups": 0,
             "repeats": 1, "timeout_s": 60}
-    return {"protocol": 1, "keepalive_s": 5, "cells": [cell]}
+    return {"protocol": 2, "keepalive_s": 5, "cells": [cell]}
 
 
 @pytest.mark.parametrize("kind", ["ssh", "local"])

@@ -25,7 +25,7 @@ def cell(cell_id: str, **kw):
 def run(cells, monkeypatch=None, numa_root=None):
     if numa_root is not None:
         monkeypatch.setattr(runner, "NUMA_ROOT", str(numa_root))
-    plan = runner.parse_plan({"protocol": 1, "keepalive_s": 5, "cells": cells})
+    plan = runner.parse_plan({"protocol": 2, "keepalive_s": 5, "cells": cells})
     stream = io.StringIO()
     runner.Runner(runner.LineWriter(stream), plan).run()
     msgs = [protocol.parse_line(line) for line in stream.getvalue().splitlines()]
@@ -117,30 +117,35 @@ def test_cells_with_env_run_in_a_child_agent() -> None:
 
 def test_plan_rejects_bad_dimension_values() -> None:
     with pytest.raises(runner.PlanError, match="pinning"):
-        runner.parse_plan({"protocol": 1, "cells": [cell("x", params={"pinning": "tight"})]})
+        runner.parse_plan({"protocol": 2, "cells": [cell("x", params={"pinning": "tight"})]})
     with pytest.raises(runner.PlanError, match="env"):
-        runner.parse_plan({"protocol": 1, "cells": [cell("x", env={"bad name": "1"})]})
+        runner.parse_plan({"protocol": 2, "cells": [cell("x", env={"bad name": "1"})]})
     with pytest.raises(runner.PlanError, match="max_repeats"):
-        runner.parse_plan({"protocol": 1, "cells": [cell("x", min_repeats=5, max_repeats=2)]})
+        runner.parse_plan({"protocol": 2, "cells": [cell("x", min_repeats=5, max_repeats=2)]})
 
 
 def test_prior_samples_count_towards_the_calibration() -> None:
-    """The last agent run of a cell gets the earlier runs' samples: they count for the
-    minimum and maximum repeats and for the interval the target is checked on."""
-    # 6 prior samples, a total of 7 to 9: one own repeat reaches the minimum
+    """The last agent run of a cell gets the earlier runs' blocks: they count for the
+    minimum and maximum blocks and for the interval the target is checked on, and its
+    own blocks are numbered on from them."""
+    # 6 prior blocks, a total of 7 to 9: one own block reaches the minimum
     msgs = run([cell("p", min_repeats=7, max_repeats=9, target_rel_ci=1e9,
-                     prior=[0.001] * 6)])
+                     prior=[[b, 0.001] for b in range(6)])])
     timed = [s for s in samples(msgs, "p") if not s["warmup"]]
     assert len(timed) == 1 and timed[0]["extra"]["calib_repeats"] == 7
     assert timed[0]["extra"]["calib_stop"] == "target"
+    assert timed[0]["block"] == 6 and timed[0]["block_pos"] == 0
     # without a target: up to the total maximum, the prior ones included
-    msgs = run([cell("q", min_repeats=2, max_repeats=5, prior=[0.001, 0.002])])
+    msgs = run([cell("q", min_repeats=2, max_repeats=5, prior=[[0, 0.001], [1, 0.002]])])
     timed = [s for s in samples(msgs, "q") if not s["warmup"]]
     assert len(timed) == 3 and timed[-1]["extra"]["calib_repeats"] == 5
-    # more prior samples than the maximum: still one own repeat
-    msgs = run([cell("r", min_repeats=2, max_repeats=3, prior=[1.0] * 4)])
+    assert [s["block"] for s in timed] == [2, 3, 4]
+    # more prior blocks than the maximum: still one own block
+    msgs = run([cell("r", min_repeats=2, max_repeats=3, prior=[[b, 1.0] for b in range(4)])])
     assert len([s for s in samples(msgs, "r") if not s["warmup"]]) == 1
     with pytest.raises(runner.PlanError, match="prior"):
-        runner.parse_plan({"protocol": 1, "cells": [cell("s", prior=[-1.0])]})
+        runner.parse_plan({"protocol": 2, "cells": [cell("s", prior=[[0, -1.0]])]})
     with pytest.raises(runner.PlanError, match="prior"):
-        runner.parse_plan({"protocol": 1, "cells": [cell("s", prior="1,2")]})
+        runner.parse_plan({"protocol": 2, "cells": [cell("s", prior=[0.5])]})
+    with pytest.raises(runner.PlanError, match="prior"):
+        runner.parse_plan({"protocol": 2, "cells": [cell("s", prior="1,2")]})

@@ -38,7 +38,7 @@ def test_valid_sample_parses():
     "",
     "   ",
     json.dumps({"type": "bogus"}),
-    json.dumps({"protocol": 1}),
+    json.dumps({"protocol": 2}),
     json.dumps({"type": "eof"}),
     json.dumps({"type": "eof", "cells": "3"}),
     json.dumps({"type": "eof", "cells": True}),

@@ -84,20 +84,20 @@ GOOD = {"cell_id": "c", "workload": "cpu_bound", "implementation": "cpu", "model
 
 
 def test_parse_plan_accepts_the_documented_plan():
-    plan = runner.parse_plan({"protocol": 1, "keepalive_s": 5, "cells": [GOOD]})
+    plan = runner.parse_plan({"protocol": 2, "keepalive_s": 5, "cells": [GOOD]})
     assert plan.keepalive_s == 5.0
     assert plan.cells[0].model == "threads" and plan.cells[0].params == {"task_s": 0.1}
 
 
 @pytest.mark.parametrize("bad", [
-    [], {"protocol": 2, "cells": []}, {"protocol": 1}, {"protocol": 1, "cells": {}},
-    {"protocol": 1, "keepalive_s": 0, "cells": []},
-    {"protocol": 1, "cells": [dict(GOOD, workers=0)]},
-    {"protocol": 1, "cells": [dict(GOOD, workers=True)]},
-    {"protocol": 1, "cells": [dict(GOOD, implementation="../evil")]},
-    {"protocol": 1, "cells": [dict(GOOD, repeats=0)]},
-    {"protocol": 1, "cells": [dict(GOOD, params={"x": [1]})]},
-    {"protocol": 1, "cells": [{k: v for k, v in GOOD.items() if k != "timeout_s"}]},
+    [], {"protocol": 3, "cells": []}, {"protocol": 2}, {"protocol": 2, "cells": {}},
+    {"protocol": 2, "keepalive_s": 0, "cells": []},
+    {"protocol": 2, "cells": [dict(GOOD, workers=0)]},
+    {"protocol": 2, "cells": [dict(GOOD, workers=True)]},
+    {"protocol": 2, "cells": [dict(GOOD, implementation="../evil")]},
+    {"protocol": 2, "cells": [dict(GOOD, repeats=0)]},
+    {"protocol": 2, "cells": [dict(GOOD, params={"x": [1]})]},
+    {"protocol": 2, "cells": [{k: v for k, v in GOOD.items() if k != "timeout_s"}]},
 ])
 def test_parse_plan_rejects(bad):
     with pytest.raises(runner.PlanError):

@@ -65,13 +65,13 @@ def test_plan_hints_are_checked_and_reach_child_agents() -> None:
     cells = [{"cell_id": "c", "workload": "cpu_bound", "implementation": "cpu",
               "model": "sequential", "workers": 1, "params": {}, "warmups": 0,
               "repeats": 1, "timeout_s": 10}]
-    plan = runner.parse_plan({"protocol": 1, "cells": cells, "hints": {"cpu_rate": 5e6}})
+    plan = runner.parse_plan({"protocol": 2, "cells": cells, "hints": {"cpu_rate": 5e6}})
     assert plan.hints == {"cpu_rate": 5e6}
-    assert runner.parse_plan({"protocol": 1, "cells": cells}).hints == {}
+    assert runner.parse_plan({"protocol": 2, "cells": cells}).hints == {}
     with pytest.raises(runner.PlanError, match="hints"):
-        runner.parse_plan({"protocol": 1, "cells": cells, "hints": {"cpu_rate": "fast"}})
+        runner.parse_plan({"protocol": 2, "cells": cells, "hints": {"cpu_rate": "fast"}})
     with pytest.raises(runner.PlanError, match="hints"):
-        runner.parse_plan({"protocol": 1, "cells": cells, "hints": [1]})
+        runner.parse_plan({"protocol": 2, "cells": cells, "hints": [1]})
     # a child gets the plan's hints unchanged ...
     assert runner._child_hints({"cpu_rate": 5e6}, plan.cells) == {"cpu_rate": 5e6}
     # ... or, without one, the parent's own measurement (so GIL=0 and GIL=1 share n)

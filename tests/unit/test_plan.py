@@ -6,10 +6,13 @@ import pytest
 
 from harness.catalog import load_catalog
 from harness.errors import OptionError
+from harness.agent.protocol import PROTOCOL_VERSION
 from harness.plan import (
     PROFILES,
+    canonical_json,
     check_models,
     env_id,
+    get_profile,
     plan_cells,
     plan_document,
     profile_id,
@@ -56,11 +59,46 @@ def test_unknown_workload_is_an_option_error() -> None:
 
 def test_plan_document_is_what_the_agent_reads() -> None:
     doc = plan_document(cells_for("h", "p")[:2])
-    assert doc["protocol"] == 1
+    assert doc["protocol"] == PROTOCOL_VERSION == 2
     cell = doc["cells"][0]
     assert set(cell) == {"cell_id", "workload", "implementation", "model", "workers", "params",
                          "warmups", "repeats", "timeout_s", "min_repeats", "max_repeats",
-                         "target_rel_ci", "budget_s"}
+                         "target_rel_ci", "budget_s", "group"}
+
+
+def test_cells_of_one_baseline_share_a_group_and_run_together() -> None:
+    cells = plan_cells(load_catalog().values(), get_profile("standard"), host="h", python="p",
+                       usable_cpus=2, dimensions=True)
+    groups: dict[str, list] = {}
+    order: list[str] = []
+    for cell in cells:
+        if not order or order[-1] != cell.group:
+            assert cell.group not in groups, "a group's cells are next to each other"
+            order.append(cell.group)
+        groups.setdefault(cell.group, []).append(cell)
+    for members in groups.values():
+        # one workload at one set of params, at most one sequential baseline
+        assert len({(c.workload, canonical_json(dict(c.params))) for c in members}) == 1
+        assert sum(c.model == "sequential" for c in members) <= 1
+    headline = [c for c in cells if c.headline and c.workload == "cpu_bound"]
+    assert len({c.group for c in headline}) == 1
+    workers_dim = [c for c in cells if c.params.get("dimension") == "workers"
+                   and c.workload == "cpu_bound"]
+    assert len({c.group for c in workers_dim}) == 1
+    assert len({c.workers for c in workers_dim}) > 2
+    # the same group on another host: groups pool by profile like cell keys
+    other = plan_cells(load_catalog().values(), get_profile("standard"), host="h2",
+                       python="p", usable_cpus=2, dimensions=True)
+    assert [c.group for c in other] == [c.group for c in cells]
+
+
+def test_later_runs_carry_earlier_blocks_as_prior() -> None:
+    cell = cells_for("h", "p")[0]
+    first = cell.to_plan(run=1, runs=3)
+    assert "prior" not in first and first["max_repeats"] == first["min_repeats"]
+    last = cell.to_plan(run=3, prior=[(0, 0.5), (1, 0.25)], runs=3)
+    assert last["prior"] == [[0, 0.5], [1, 0.25]]
+    assert last["max_repeats"] == cell.max_repeats
 
 
 def test_profile_and_env_ids() -> None:
@@ -75,8 +113,9 @@ def test_profile_and_env_ids() -> None:
 
 
 def test_repeats_are_spread_over_the_profiles_runs() -> None:
-    """standard spreads each cell over 3 agent runs: the first two time their share of
-    the minimum, the last goes on with their samples until the calibration stops."""
+    """standard spreads each group's blocks over 3 agent runs: the first two run their
+    share of the minimum, the last goes on, counting their blocks, until the calibration
+    stops."""
     from harness.plan import PROFILES, plan_cells, plan_document
 
     assert PROFILES["quick"].runs == 1 and PROFILES["standard"].runs == 3
@@ -88,9 +127,10 @@ def test_repeats_are_spread_over_the_profiles_runs() -> None:
     assert (first["repeats"], first["min_repeats"], first["max_repeats"]) == (3, 3, 3)
     assert "target_rel_ci" not in first and "budget_s" not in first and "prior" not in first
     assert plan_document([c], run=2, runs=3)["cells"][0] == first
-    last = plan_document([c], run=3, runs=3, prior={c.cell_id: [0.5] * 6})["cells"][0]
+    prior = [(b, 0.5) for b in range(6)]
+    last = plan_document([c], run=3, runs=3, prior={c.cell_id: prior})["cells"][0]
     assert (last["min_repeats"], last["max_repeats"], last["target_rel_ci"]) == (7, 11, 0.02)
-    assert last["prior"] == [0.5] * 6 and last["budget_s"] == 5.0 / 3
+    assert last["prior"] == [[b, 0.5] for b in range(6)] and last["budget_s"] == 5.0 / 3
     # one run (quick, or the ansible engine): the cell as planned, no prior
     whole = plan_document([c])["cells"][0]
     assert (whole["min_repeats"], whole["max_repeats"], whole["budget_s"]) == (7, 11, 5.0)
