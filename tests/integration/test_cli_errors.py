@@ -50,3 +50,19 @@ def test_bad_workload_file_names_file_and_field(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert str(bad) in proc.stderr and "tasks" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["sweep", "--bogus"], "--bogus"), (["sql"], "query"), (["nosuch"], "nosuch")],
+)
+def test_usage_errors_exit_2_without_traceback(tmp_path: Path, args: list[str],
+                                               needle: str) -> None:
+    """click's usage errors, through the installed entry point (recent typer bundles click
+    privately: a plain ``import click`` is not there to catch them)."""
+    harness = Path(sys.executable).with_name("harness")
+    proc = subprocess.run([str(harness), *args], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert needle in proc.stderr
