@@ -236,6 +236,34 @@ class EnvRecorder:
                      if c.cell_id not in self.finished and c.cell_id not in self.skipped
                      and c.cell_id not in self._ran)
 
+    def keep_blocks(self, attempts: Mapping[str, Sequence[Mapping[str, Any]]],
+                    done_groups: set[str]) -> None:
+        """On a resume: the complete blocks of each group's interrupted attempt (every
+        cell of the group to run has a good timed sample in the block) are kept, so a
+        finished block is never measured again; the agent numbers its blocks on from
+        them, and the cells' rows will hold them. A block the interruption cut is
+        dropped and measured again whole. Groups with a cell already stored start afresh
+        (their stored blocks and these would not pair)."""
+        groups: dict[str, list[Cell]] = {}
+        for cell in self.cells:
+            groups.setdefault(cell.group, []).append(cell)
+        for group, cells in groups.items():
+            if not group or group in done_groups:
+                continue
+            # An attempt's rows are all stored as failed (it is not a result); a timed
+            # row with a block and a wall time was a good sample (a repeat that failed
+            # ends its cell, which is then stored, not left to an attempt).
+            timed = {c.cell_id: {r["block"]: r for r in attempts.get(c.cell_id, ())
+                                 if r.get("block") is not None and not r.get("warmup")
+                                 and r.get("wall_s") is not None}
+                     for c in cells}
+            complete = set.intersection(*(set(rows) for rows in timed.values()))
+            for cell in cells:
+                kept = [dict(timed[cell.cell_id][b], ok=True, error=None)
+                        for b in sorted(complete)]
+                if kept:
+                    self._stash[cell.cell_id] = kept
+
     @property
     def has_stash(self) -> bool:
         return bool(self._stash)
@@ -667,7 +695,14 @@ class _Sweep:
             if (eid, cell.cell_id) in done:
                 self.observer.cell_finished(host.name, python, cell, "resumed")
         hints = {} if self.options.recalibrate else self.calibration.load(host.name, python, env)
-        return EnvRecorder(self, host, python, env, eid, todo, hints) if todo else None
+        if not todo:
+            return None
+        recorder = EnvRecorder(self, host, python, env, eid, todo, hints)
+        if self.resumed:
+            recorder.keep_blocks(self.warehouse.latest_attempts(self.sweep_id, eid),
+                                 done_groups={c.group for c in cells
+                                              if (eid, c.cell_id) in done})
+        return recorder
 
     def commit_cell(self, eid: str, cell: Cell, rows: list[dict[str, Any]]) -> None:
         self.warehouse.add_cell(self.sweep_id, eid, cell.cell_id, rows)

@@ -1107,6 +1107,33 @@ class Warehouse:
                         tried.add((unquote(env_part), unquote(cell_part)))
         return tried - self.done_cells(sweep_id)
 
+    def latest_attempts(self, sweep_id: str, env_id: str) -> dict[str, list[dict[str, Any]]]:
+        """The rows of the latest attempt of each cell of one environment (cell_id ->
+        rows, ``params`` and ``extra`` decoded), for a resumed sweep to keep the complete
+        blocks an interrupted group had measured."""
+        directory = self._partition("attempts", sweep_id)
+        latest: dict[str, tuple[int, str]] = {}
+        stem = f"attempt-{_file_part(env_id)}-"
+        for name in _parquet_names(directory):
+            if not name.startswith(stem):
+                continue
+            cell_part, _, number = name[len(stem):-len(".parquet")].rpartition("-")
+            if cell_part and number.isdigit():
+                cell_id = unquote(cell_part)
+                if int(number) > latest.get(cell_id, (0, ""))[0]:
+                    latest[cell_id] = (int(number), name)
+        found: dict[str, list[dict[str, Any]]] = {}
+        for cell_id, (_, name) in latest.items():
+            try:
+                rows = pq.read_table(directory / name).to_pylist()
+            except (OSError, pa.ArrowException) as e:
+                raise WarehouseInputError(f"cannot read {directory / name}: {e}") from e
+            for row in rows:
+                for key in ("params", "extra"):
+                    row[key] = json.loads(row[key]) if row.get(key) else {}
+            found[cell_id] = rows
+        return found
+
     def sweep_ids(self, index: FileIndex | None = None) -> list[str]:
         """All sweep ids, oldest first (by started_at, then id). ``index``: a file index
         the caller built already (a command building it once for all its reads)."""
