@@ -64,6 +64,7 @@ def _stderr() -> Console:
 
 def _print_matrix(results: Path, sweep_id: str | None, as_json: bool) -> None:
     from harness import render
+    from harness.stability import host_stability
     from harness.warehouse import Warehouse
 
     warehouse = Warehouse(results)
@@ -72,12 +73,17 @@ def _print_matrix(results: Path, sweep_id: str | None, as_json: bool) -> None:
     if as_json:
         typer.echo(render.format_frame(frame, "json"))
         return
+    stability = None
+    try:  # the host verdicts under each matrix (analysis/noise.sql)
+        stability = host_stability(warehouse, [sid])
+    except HarnessError as exc:
+        _stderr().print(f"host stability not shown: {exc.message}", markup=False)
     console = _stdout()
     if console.is_terminal:
-        for table in render.matrix_tables(frame):
-            console.print(table)
+        for shown in render.matrix_renderables(frame, stability=stability):
+            console.print(shown)
     else:
-        typer.echo(render.matrix_text(frame))
+        typer.echo(render.matrix_text(frame, stability))
 
 
 @app.command()

@@ -171,6 +171,30 @@ def _group_keys(df: pandas.DataFrame) -> list[tuple[Any, Any]]:
     return list(seen)
 
 
+VERDICT_STYLES = {"stable": "green", "noisy": "yellow", "unstable": "red", "unknown": "dim"}
+
+
+def stability_lines(stability: pandas.DataFrame | None, sweep_id: Any, key_col: str,
+                    key: Any) -> list[tuple[str, str]]:
+    """(line, style) under one matrix: ``host python: verdict (reasons)`` for each
+    environment of the matrix's (sweep, profile) in ``stability`` (host_noise joined to
+    control_checks, see harness.stability.host_stability), then the failed controls."""
+    if stability is None or stability.empty or key_col not in stability:
+        return []
+    from harness.stability import verdict_line
+
+    rows = stability[(stability["sweep_id"] == sweep_id) & (stability[key_col] == key)]
+    lines: list[tuple[str, str]] = []
+    controls: list[tuple[str, str]] = []
+    for r in rows.to_dict("records"):
+        verdict = _get(r, "verdict")
+        lines.append((verdict_line(str(r["host"]), _get(r, "python"), verdict,
+                                   _get(r, "reasons")), VERDICT_STYLES.get(verdict, "")))
+        if _get(r, "control_failed") and _get(r, "control_message"):
+            controls.append((str(r["control_message"]), "red"))
+    return lines + controls
+
+
 def matrix_tables(df: pandas.DataFrame, *, color: bool = True) -> list[Table]:
     """One rich Table per (sweep, profile) from profile_matrix (or matrix) rows."""
     from rich import box
@@ -220,6 +244,26 @@ def matrix_tables(df: pandas.DataFrame, *, color: bool = True) -> list[Table]:
     return tables
 
 
+def matrix_renderables(df: pandas.DataFrame, *, color: bool = True,
+                       stability: pandas.DataFrame | None = None) -> list[Any]:
+    """:func:`matrix_tables`, each followed by the stability lines of its environments
+    (:func:`stability_lines`) when ``stability`` is given."""
+    from rich.text import Text
+
+    out: list[Any] = []
+    key_col = "profile_id" if df is not None and "profile_id" in df else "env_id"
+    keys = _group_keys(df) if df is not None and not df.empty else []
+    for table, (sweep_id, key) in zip(matrix_tables(df, color=color), keys, strict=True):
+        out.append(table)
+        lines = stability_lines(stability, sweep_id, key_col, key)
+        if lines:
+            text = Text()
+            for i, (line, style) in enumerate(lines):
+                text.append(("\n" if i else "") + line, style=style if color else "")
+            out.append(text)
+    return out
+
+
 def _render(renderables: Iterable[Any], width: int = 200) -> str:
     from rich.console import Console
 
@@ -233,12 +277,12 @@ def _render(renderables: Iterable[Any], width: int = 200) -> str:
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
-def matrix_text(df: pandas.DataFrame) -> str:
+def matrix_text(df: pandas.DataFrame, stability: pandas.DataFrame | None = None) -> str:
     """The matrix tables as plain text, no colour codes."""
-    tables = matrix_tables(df, color=False)
-    if not tables:
+    shown = matrix_renderables(df, color=False, stability=stability)
+    if not shown:
         return "no matrix cells\n"
-    return _render(tables)
+    return _render(shown)
 
 
 def _plain(value: Any) -> Any:
@@ -389,3 +433,59 @@ def format_frame(df: pandas.DataFrame, fmt: str = "table") -> str:
                and not pandas.api.types.is_bool_dtype(df[c]) for c in df.columns]
     records = [[_plain(v) for v in row] for row in df.itertuples(index=False, name=None)]
     return format_rows([str(c) for c in df.columns], numeric, records, fmt)
+
+
+# --------------------------------------------------------------------------- probe --noise
+
+
+def _noise_summary(r: Any) -> str:
+    """One line of what ``harness probe --noise`` measured on an interpreter."""
+    noise, verdict = r.noise or {}, r.verdict
+    st = verdict.stats
+    parts = [f"{st.n_probes} probes in {noise.get('seconds', 0):.1f} s"]
+    if st.probe_median_s is not None:
+        parts.append(f"median {_seconds(st.probe_median_s)}")
+    for label, value, fmt in (("p90/p10", st.p90_p10, "{:.2f}"),
+                              ("upper/lower median", st.split_ratio, "{:.2f}x"),
+                              ("stdev within the fences", st.inlier_cv, "{:.1%} of the mean"),
+                              ("outliers", st.outlier_pct, "{:.1f}%"),
+                              ("steal", st.steal_mean_pct, "{:.1f}%"),
+                              ("load", st.loadavg_max, "{:.2f}")):
+        if value is not None:
+            parts.append(f"{label} {fmt.format(value)}")
+    return "  " + ", ".join(parts)
+
+
+def noise_text(results: Sequence[Any], seconds: float) -> str:
+    """``harness probe --noise``: per interpreter ``host python: verdict (reasons)`` and a
+    line of its probe statistics (``results``: harness.probing.ProbeResult)."""
+    from harness.stability import verdict_line
+
+    lines = []
+    for r in results:
+        verdict = r.verdict
+        if verdict is None:
+            lines.append(f"{r.host} {r.python}: failed ({r.error or 'no probe series'})")
+            continue
+        lines.append(verdict_line(r.host, r.python, verdict.verdict, verdict.reasons_text))
+        lines.append(_noise_summary(r))
+    lines.append(f"({seconds:g} s of speed probes per interpreter; the rules and thresholds: "
+                 "analysis/noise.sql)")
+    return "\n".join(lines)
+
+
+def noise_records(results: Sequence[Any]) -> list[dict[str, Any]]:
+    """``harness probe --noise --json``: one record per host x interpreter."""
+    from dataclasses import asdict
+
+    out = []
+    for r in results:
+        verdict = r.verdict
+        out.append({
+            "host": r.host, "python": r.python, "profile_id": r.profile_id, "error": r.error,
+            "verdict": verdict.verdict if verdict else None,
+            "reasons": list(verdict.reasons) if verdict else [],
+            "stats": asdict(verdict.stats) if verdict else None,
+            "noise": dict(r.noise) if r.noise is not None else None,
+        })
+    return out

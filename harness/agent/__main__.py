@@ -1,9 +1,12 @@
-"""Agent entry point: ``python agent.pyz probe`` or ``python agent.pyz run PLAN.json|-``.
+"""Agent entry point: ``python agent.pyz probe``, ``python agent.pyz run PLAN.json|-`` or
+``python agent.pyz noise SECONDS``.
 
 ``probe`` sends hello, env, eof. ``run PLAN.json`` sends hello, env, then the cells'
 lines and eof. ``run -`` sends hello and env first and only then reads the plan from
 stdin: the controller plans the cells from that fingerprint, so one agent start both
-probes and runs (an empty plan, ``"cells": []``, ends it with eof).
+probes and runs (an empty plan, ``"cells": []``, ends it with eof). ``noise SECONDS``
+times the speed probe for SECONDS and sends hello, keepalives, env (the fingerprint
+with the probe series under ``noise``, see harness.agent.speed) and eof.
 
 stdout carries only protocol lines: at start the real stdout is moved to a
 private descriptor and descriptor 1 is pointed at stderr, so nothing a worker,
@@ -15,7 +18,9 @@ import os
 import signal
 import sys
 
-USAGE = "usage: agent.pyz probe | agent.pyz run PLAN.json|-\n"
+USAGE = "usage: agent.pyz probe | agent.pyz run PLAN.json|- | agent.pyz noise SECONDS\n"
+# Each command and its number of arguments.
+COMMANDS = {"probe": 0, "run": 1, "noise": 1}
 
 
 def _protocol_stream():
@@ -40,15 +45,21 @@ def _stop_children_on_sigterm(runner):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("probe", "run") or (argv[0] == "run") != (len(argv) == 2) \
-            or (argv[0] == "probe" and len(argv) != 1):
+    if not argv or COMMANDS.get(argv[0]) != len(argv) - 1:
         sys.stderr.write(USAGE)
         sys.exit(2)
     from harness.agent import runner  # noqa: PLC0415
 
     out = runner.LineWriter(_protocol_stream())
     _stop_children_on_sigterm(runner)
-    code = runner.probe_main(out) if argv[0] == "probe" else runner.run_main(out, argv[1])
+    if argv[0] == "probe":
+        code = runner.probe_main(out)
+    elif argv[0] == "noise":
+        from harness.agent import speed  # noqa: PLC0415
+
+        code = speed.noise_main(out, argv[1], runner.hello)
+    else:
+        code = runner.run_main(out, argv[1])
     sys.exit(code)
 
 
