@@ -33,6 +33,8 @@ from harness.report_plots import (
     view_figure,
 )
 from harness.report_sql import query, relation_exists, resolve_sweeps
+from harness.stability import METHOD_NOTE as STABILITY_NOTE
+from harness.stability import STABILITY_SQL
 from harness.warehouse import Warehouse
 
 SUFFIXES = (".html", ".md")
@@ -94,6 +96,9 @@ class ReportData:
     sections: tuple[ProfileSection, ...]
     build_figures: tuple[Figure, ...]
     views: tuple[ViewSection, ...]
+
+    # host_noise's verdict and control_checks' outcome per environment
+    stability: pandas.DataFrame = field(default_factory=pandas.DataFrame)
 
 
 # --------------------------------------------------------------------------- gathering
@@ -191,6 +196,7 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
                           f"numa_nodes, mem_total_bytes, profile_id, status, error "
                           f"FROM environments WHERE sweep_id IN {_in(p)} "
                           f"ORDER BY sweep_id, host, python", p)
+        stability = query(con, STABILITY_SQL, [p])
         guide = query(con, "SELECT * FROM guide_table")
         summary = query(con, "SELECT * FROM claims_summary_of(?::VARCHAR[])", [p])
         matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
@@ -223,7 +229,7 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
             generated_at=datetime.now(UTC), root=warehouse.root, sweep_ids=tuple(sweeps),
             sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
             guide=guide, claims_summary=_ordered(summary), sections=tuple(sections),
-            build_figures=tuple(_build_figures(con, p)),
+            build_figures=tuple(_build_figures(con, p)), stability=stability,
             views=tuple(_view_sections(con, p, titles)))
     finally:
         con.close()
@@ -529,12 +535,20 @@ def markdown(data: ReportData, image_dir: str | None) -> str:
             out.append(f"![{_md(f.title)}]({image_dir}/{f.key}.svg)\n\n_{f.caption}_\n")
 
     out.append("## Fleet\n")
+    stable = stability_by_profile(data.stability)
     out.append(_md_table(
-        ["sweep", "profile", "hosts", "Python", "build", "CPU", "usable CPUs", "NUMA", "memory"],
+        ["sweep", "profile", "hosts", "Python", "build", "CPU", "usable CPUs", "NUMA", "memory",
+         "host stability"],
         [[r["sweep_id"], r["profile_id"], r["hosts"], r["python_version"],
           build_text(r["free_threaded"], r["gil_enabled"]), r["cpu_model"], r["usable_cpus"],
-          r["numa_nodes"], fmt_bytes(r["mem_total_bytes"])]
+          r["numa_nodes"], fmt_bytes(r["mem_total_bytes"]),
+          stable.get((r["sweep_id"], r["profile_id"]), "")]
          for r in data.profiles.to_dict("records")]))
+    if not data.stability.empty:
+        out.append("\n### Host stability\n")
+        out.append("From the speed probe timed before every repeat (see Method). A failed "
+                   "control: this host's CPU-bound ratios are not to be trusted.\n")
+        out.append(_md_table(STABILITY_HEADERS, stability_rows(data.stability)))
     out.append("\n## Sweeps\n")
     out.append(_md_table(
         ["sweep", "started", "took", "status", "inventory", "profile", "hosts", "envs failed",
@@ -600,7 +614,46 @@ def markdown(data: ReportData, image_dir: str | None) -> str:
                               in threshold_rows(s.thresholds, s.thresholds_error)]))
     out.append("\n## Method\n")
     out += [f"- {n}" for n in METHOD_NOTES]
+    out.append(f"- {STABILITY_NOTE}")
     return "\n".join(out) + "\n"
+
+
+def stability_by_profile(stability: pandas.DataFrame) -> dict[tuple[str, str], str]:
+    """(sweep, profile) -> its environments' stability verdicts, e.g. 'h1 stable,
+    h2 unstable (control failed)' (analysis/noise.sql: host_noise, control_checks)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for r in stability.to_dict("records"):
+        text = f"{r['host']} {r['verdict']}"
+        if r.get("control_failed") is True:
+            text += " (control failed)"
+        out.setdefault((r["sweep_id"], r["profile_id"]), []).append(text)
+    return {k: ", ".join(v) for k, v in out.items()}
+
+
+STABILITY_HEADERS = ["sweep", "host", "python", "stability", "why", "probes", "median probe",
+                     "p90/p10", "steal", "control"]
+
+
+def stability_rows(stability: pandas.DataFrame) -> list[list[str]]:
+    """One row per environment: its stability verdict, the rules it triggered, the probe
+    statistics behind them, and the built-in control (passed, failed, or not run: a
+    free-threaded build or no CPU-bound threads/asyncio cell)."""
+    rows = []
+    for r in stability.to_dict("records"):
+        def num(key: str, fmt: str, r: dict[str, object] = r) -> str:
+            value = r.get(key)
+            return "—" if render._missing(value) else fmt.format(value)
+
+        failed = r.get("control_failed")
+        control = ("—" if render._missing(failed) else
+                   f"failed: {r['control_detail']}" if failed else "passed")
+        rows.append([str(r["sweep_id"]), str(r["host"]), str(r["python"]), str(r["verdict"]),
+                     "" if render._missing(r.get("reasons")) else str(r["reasons"]),
+                     num("n_probes", "{}"),
+                     "—" if render._missing(r.get("probe_median_s"))
+                     else fmt_seconds(r["probe_median_s"]),
+                     num("p90_p10", "{:.2f}"), num("steal_mean_pct", "{:.1f}%"), control])
+    return rows
 
 
 def problem_tables(problems: pandas.DataFrame) -> tuple[list[list[str]], list[list[str]]]:

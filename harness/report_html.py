@@ -14,6 +14,7 @@ from harness import render
 from harness.report import (
     METHOD_NOTES,
     NOT_MEASURED,
+    STABILITY_HEADERS,
     Figure,
     ProfileSection,
     ReportData,
@@ -27,8 +28,11 @@ from harness.report import (
     fmt_time,
     guide_grid,
     problem_tables,
+    stability_by_profile,
+    stability_rows,
     threshold_rows,
 )
+from harness.stability import METHOD_NOTE as STABILITY_NOTE
 
 CSS = """
 :root { color-scheme: light; }
@@ -195,13 +199,15 @@ def html(data: ReportData) -> str:
                  '<a href="#decide">Decision guide</a><a href="#method">Method</a></nav>')
 
     parts.append('<h2 id="fleet">Fleet</h2>')
+    stable = stability_by_profile(data.stability)
     parts.append(_table(
         ["sweep", "profile", "hosts", "Python", "build", "CPU", "usable CPUs", "NUMA nodes",
-         "memory"],
+         "memory", "host stability"],
         [[_e(r["sweep_id"]), _e(r["profile_id"]), _e(r["hosts"]), _e(r["python_version"]),
           _e(build_text(r["free_threaded"], r["gil_enabled"])), _e(r["cpu_model"]),
           (_e(r["usable_cpus"]), "num"), (_e(r["numa_nodes"]), "num"),
-          (_e(fmt_bytes(r["mem_total_bytes"])), "num")]
+          (_e(fmt_bytes(r["mem_total_bytes"])), "num"),
+          _e(stable.get((r["sweep_id"], r["profile_id"]), ""))]
          for r in data.profiles.to_dict("records")]))
     parts.append("<h3>Hosts and interpreters</h3>")
     parts.append(_table(
@@ -214,6 +220,19 @@ def html(data: ReportData) -> str:
           (_e(r["status"]) + (f": {_e(r['error'])}" if not render._missing(r["error"])
                               else ""), "" if r["status"] == "ok" else "status-failed")]
          for r in data.environments.to_dict("records")]))
+
+    if not data.stability.empty:
+        parts.append('<h3 id="stability">Host stability</h3>')
+        parts.append('<p class="caption">From the speed probe timed before every repeat (see '
+                     "Method). A failed control: this host's CPU-bound ratios are not to be "
+                     "trusted.</p>")
+        parts.append(_table(
+            STABILITY_HEADERS,
+            [[*(_e(c) for c in row[:3]),
+              (_e(row[3]), {"stable": "", "unknown": "status-na"}.get(row[3], "status-failed")),
+              _e(row[4]), *((_e(c), "num") for c in row[5:9]),
+              (_e(row[9]), "status-failed" if row[9].startswith("failed") else "")]
+             for row in stability_rows(data.stability)], "stability"))
 
     parts.append('<h2 id="sweeps">Sweeps</h2>')
     parts.append(_table(
@@ -284,6 +303,7 @@ def html(data: ReportData) -> str:
 
     parts.append('<h2 id="method">Method</h2><ul>')
     parts += [f"<li>{_e(n)}</li>" for n in METHOD_NOTES]
+    parts.append(f"<li>{_e(STABILITY_NOTE)}</li>")
     parts.append("</ul>")
     body = "\n".join(parts)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
