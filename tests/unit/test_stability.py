@@ -243,3 +243,25 @@ def test_agent_refuses_bad_seconds(bad: str) -> None:
     with pytest.raises(ValueError):
         speed.parse_seconds(bad)
     assert speed.parse_seconds("600") == 600.0
+
+
+def test_report_fleet_section_shows_stability(control_wh: Warehouse, tmp_path: Path) -> None:
+    from harness.report import write_report
+
+    (md, *_) = write_report(control_wh, tmp_path / "r.md", ("s1",))
+    text = md.read_text()
+    fleet = text[text.index("## Fleet"):text.index("## Sweeps")]
+    assert "host stability |" in fleet
+    assert "h-bad stable (control failed), h-good stable" in fleet
+    assert "### Host stability" in fleet
+    bad = next(ln for ln in fleet.splitlines() if ln.startswith("| s1 | h-bad |"))
+    assert "| failed: threads 0.71x [" in bad
+    assert "| 21 | 1 ms | 1.00 |" in bad
+    ft = next(ln for ln in fleet.splitlines() if ln.startswith("| s1 | h-ft |"))
+    assert ft.endswith("| — |")  # no control on a free-threaded build
+    method = text[text.index("## Method"):]
+    assert "Host stability (analysis/noise.sql" in method and "[0.85, 1.15]" in method
+    (html,) = write_report(control_wh, tmp_path / "r.html", ("s1",))
+    page = html.read_text()
+    assert '<h3 id="stability">Host stability</h3>' in page
+    assert "failed: threads 0.71x" in page
