@@ -8,7 +8,9 @@
 -- workloads/*.toml: params->>'dimension' names the dimension, the varied value is in
 -- params (task_s, payload_bytes, chunksize, start_method, pinning, memory, gil) or in
 -- workers. Every point has a sequential cell at the same params (its baseline).
--- Speedup intervals are built as in matrix (two 97.5% median intervals, Bonferroni).
+-- Speedups are built as in matrix: paired (the median of the per-block ratios and its
+-- order-statistic interval, paired_cells) where the cell ran in blocks with its point's
+-- sequential cell, else unpaired (two 97.5% median intervals, Bonferroni).
 
 ------------------------------------------------------------------ significance
 
@@ -112,6 +114,11 @@ GROUP BY sweep_id, env_id, cell_id;
 -- Every dimension cell with its environment, its dimension values as typed columns,
 -- its extras, and the sequential cell of the same point (same env, workload, dimension
 -- and params other than the model's own: start_method is not compared) as baseline.
+-- speedup and its interval: paired (speedup_method 'paired', n_blocks block ratios) when
+-- the cell's block group has exactly that sequential cell as its baseline (each point is
+-- one group with its sequential cell; dimension 'workers' is one group of every worker
+-- count with one sequential), else unpaired (speedup_unpaired*, kept on every row).
+-- vs_seq_mw_p stays the unpaired Mann-Whitney test of the two cells' samples.
 CREATE OR REPLACE VIEW dimension_cells AS
 WITH d AS (
     SELECT c.*, x.* EXCLUDE (sweep_id, env_id, cell_id),
@@ -144,20 +151,45 @@ WITH d AS (
     WHERE d.model = 'sequential'
     QUALIFY row_number() OVER (PARTITION BY d.sweep_id, d.env_id, d.workload, d.dimension,
                                             d.point ORDER BY d.cell_id) = 1
+), u AS (
+    SELECT d.*, cs.xs,
+           s.cell_id AS seq_cell_id, s.n AS seq_n, s.median_s AS seq_median_s,
+           s.peak_rss_bytes AS seq_peak_rss_bytes,
+           speedup_ratio(d.cell_id = s.cell_id, d.n, s.n, s.median_s, d.median_s)
+               AS speedup_unpaired,
+           speedup_ratio(d.cell_id = s.cell_id, d.n, s.n, s.ci975_low_s, d.ci975_high_s)
+               AS speedup_unpaired_ci_low,
+           speedup_ratio(d.cell_id = s.cell_id, d.n, s.n, s.ci975_high_s, d.ci975_low_s)
+               AS speedup_unpaired_ci_high,
+           speedup_level(d.cell_id = s.cell_id, d.n, s.n, d.ci975_level, s.ci975_level)
+               AS speedup_unpaired_ci_level,
+           CASE WHEN d.n = 0 OR s.n = 0 OR d.cell_id = s.cell_id THEN NULL
+                ELSE mann_whitney_p(cs.xs, s.xs) END AS vs_seq_mw_p,
+           coalesce(p.n_blocks > 0 AND p.seq_cell_id = s.cell_id, false) AS paired,
+           p.n_blocks AS p_n_blocks, p.speedup AS p_speedup, p.speedup_ci_low AS p_ci_low,
+           p.speedup_ci_high AS p_ci_high, p.speedup_ci_level AS p_ci_level
+    FROM d
+    JOIN cell_samples cs USING (sweep_id, env_id, cell_id)
+    LEFT JOIN s ON s.sweep_id = d.sweep_id AND s.env_id = d.env_id AND s.workload = d.workload
+               AND s.dimension = d.dimension AND s.point = d.point
+    LEFT JOIN paired_cells p ON p.sweep_id = d.sweep_id AND p.env_id = d.env_id
+                            AND p.cell_id = d.cell_id
 )
-SELECT d.*, cs.xs,
-       s.cell_id AS seq_cell_id, s.n AS seq_n, s.median_s AS seq_median_s,
-       s.peak_rss_bytes AS seq_peak_rss_bytes,
-       speedup_ratio(d.cell_id = s.cell_id, d.n, s.n, s.median_s, d.median_s) AS speedup,
-       speedup_ratio(d.cell_id = s.cell_id, d.n, s.n, s.ci975_low_s, d.ci975_high_s) AS speedup_ci_low,
-       speedup_ratio(d.cell_id = s.cell_id, d.n, s.n, s.ci975_high_s, d.ci975_low_s) AS speedup_ci_high,
-       speedup_level(d.cell_id = s.cell_id, d.n, s.n, d.ci975_level, s.ci975_level) AS speedup_ci_level,
-       CASE WHEN d.n = 0 OR s.n = 0 OR d.cell_id = s.cell_id THEN NULL
-            ELSE mann_whitney_p(cs.xs, s.xs) END AS vs_seq_mw_p
-FROM d
-JOIN cell_samples cs USING (sweep_id, env_id, cell_id)
-LEFT JOIN s ON s.sweep_id = d.sweep_id AND s.env_id = d.env_id AND s.workload = d.workload
-           AND s.dimension = d.dimension AND s.point = d.point;
+SELECT * EXCLUDE (speedup_unpaired, speedup_unpaired_ci_low, speedup_unpaired_ci_high,
+                  speedup_unpaired_ci_level, vs_seq_mw_p, paired, p_n_blocks, p_speedup,
+                  p_ci_low, p_ci_high, p_ci_level),
+       CASE WHEN paired THEN p_speedup ELSE speedup_unpaired END AS speedup,
+       CASE WHEN paired THEN p_ci_low ELSE speedup_unpaired_ci_low END AS speedup_ci_low,
+       CASE WHEN paired THEN p_ci_high ELSE speedup_unpaired_ci_high END AS speedup_ci_high,
+       CASE WHEN paired THEN p_ci_level ELSE speedup_unpaired_ci_level END AS speedup_ci_level,
+       vs_seq_mw_p,
+       -- added with interleaved blocks (schema version 2)
+       CASE WHEN paired THEN 'paired'
+            WHEN speedup_unpaired IS NOT NULL THEN 'unpaired' END AS speedup_method,
+       CASE WHEN paired THEN p_n_blocks ELSE 0 END AS n_blocks,
+       speedup_unpaired, speedup_unpaired_ci_low, speedup_unpaired_ci_high,
+       speedup_unpaired_ci_level
+FROM u;
 
 ------------------------------------------------------------------ scaling
 

@@ -1,4 +1,5 @@
--- harness warehouse views (schema version 1).
+-- harness warehouse views (schema versions 1 and 2: version 2 adds block, block_pos,
+-- block_group and probe_s to measurements and attempts; version 1 files read them NULL).
 --
 -- Run by hand from the project root, in the DuckDB shell:
 --
@@ -210,6 +211,80 @@ SELECT sweep_id, env_id, cell_id, cell_key, workload, params, model, workers, he
        calib_target_rel_ci, calib_reached_rel_ci, calib_stop
 FROM ranked;
 
+------------------------------------------------------------------ paired speedups
+
+-- The cells that share a speedup baseline (a *group*, block_group: one workload at one
+-- set of params, its sequential cell and every model's cell) run interleaved in blocks:
+-- block b of a group holds one timed repeat of every cell of the group, in a random
+-- order. The speed of a cloud VM changes for seconds at a time, so a speedup taken as
+-- median(sequential) / median(cell) over repeats timed at different moments can be off by
+-- that change; the ratio of the two repeats of ONE block is not (both saw the same speed).
+--
+-- block_ratios: one row per timed good repeat of a cell whose block also holds a timed
+-- good repeat of the group's sequential cell (the cell of model 'sequential' of the group;
+-- the smallest cell_id should a group ever hold two). ratio = seq_wall_s / wall_s, the
+-- speedup of this block (1 on the sequential cell itself). Rows without a block (version
+-- 1 files, warmups) and blocks where the baseline failed have no ratio.
+CREATE OR REPLACE VIEW block_ratios AS
+WITH b AS (
+    SELECT sweep_id, env_id, profile_id, host, python, block_group, block, block_pos,
+           cell_id, pool_key AS cell_key, workload, model, workers, params,
+           coalesce(headline, false) AS headline, wall_s, probe_s
+    FROM samples
+    WHERE timed AND good AND block IS NOT NULL AND block_group IS NOT NULL
+), seq AS (
+    SELECT * FROM b
+    WHERE model = 'sequential'
+    QUALIFY cell_id = min(cell_id) OVER (PARTITION BY sweep_id, env_id, block_group)
+)
+SELECT b.sweep_id, b.env_id, b.profile_id, b.host, b.python, b.block_group, b.block,
+       b.block_pos, b.cell_id, b.cell_key, b.workload, b.model, b.workers, b.params,
+       b.headline, b.wall_s, s.wall_s AS seq_wall_s, s.cell_id AS seq_cell_id,
+       s.cell_key AS seq_cell_key,
+       CASE WHEN b.cell_id = s.cell_id THEN 1.0
+            ELSE s.wall_s / nullif(b.wall_s, 0) END AS ratio,
+       b.probe_s, s.probe_s AS seq_probe_s
+FROM b
+JOIN seq s ON s.sweep_id = b.sweep_id AND s.env_id = b.env_id
+          AND s.block_group = b.block_group AND s.block = b.block;
+
+-- The paired speedup of a sorted list of block ratios rs (n_blocks of them): the median
+-- (quantile_cont: an even count averages the two middle ratios, as DuckDB's median does)
+-- and its distribution-free 95% interval [rs[j], rs[k]], with j and k the order-statistic
+-- ranks of median_ci_rank_low/high above and the exact coverage median_ci_level(n, j, k).
+-- This is the interval of the median of the ratio itself (Kalibera & Jones, "Rigorous
+-- benchmarking in reasonable time": estimate the ratio per pair, not a ratio of two
+-- medians), so no Bonferroni step is needed: 5 blocks give 93.75%, 6 or more >= 95%.
+--
+-- paired_cells: one row per (sweep_id, env_id, cell_id) with at least one block ratio.
+-- On the sequential cell itself speedup is 1, the interval [1, 1] and the level NULL
+-- (as in matrix: the ratio of a cell to itself is not an estimate).
+CREATE OR REPLACE VIEW paired_cells AS
+WITH agg AS (
+    SELECT sweep_id, env_id, cell_id,
+           any_value(profile_id) AS profile_id,
+           any_value(cell_key) AS cell_key,
+           any_value(block_group) AS block_group,
+           min(seq_cell_id) AS seq_cell_id,
+           list_sort(list(ratio) FILTER (WHERE ratio IS NOT NULL)) AS ratios,
+           quantile_cont(ratio, 0.5) AS speedup
+    FROM block_ratios
+    GROUP BY sweep_id, env_id, cell_id
+), ranked AS (
+    SELECT *, len(ratios) AS n_blocks,
+           median_ci_rank_low(len(ratios), 1.96) AS j,
+           median_ci_rank_high(len(ratios), 1.96) AS k
+    FROM agg
+)
+SELECT sweep_id, env_id, profile_id, cell_id, cell_key, block_group, seq_cell_id, n_blocks,
+       speedup,
+       CASE WHEN n_blocks > 0 THEN ratios[j] END AS speedup_ci_low,
+       CASE WHEN n_blocks > 0 THEN ratios[k] END AS speedup_ci_high,
+       CASE WHEN cell_id <> seq_cell_id THEN median_ci_level(n_blocks, j, k) END
+           AS speedup_ci_level,
+       ratios
+FROM ranked;
+
 ------------------------------------------------------------------ profiles
 
 -- One row per (sweep_id, profile_id) of the environments that were probed: the facts
@@ -236,15 +311,28 @@ GROUP BY sweep_id, profile_id;
 ------------------------------------------------------------------ matrix
 
 -- The headline cells of each (sweep, env, workload), each joined to the sequential
--- headline cell of the same env and workload.
--- speedup = seq_median_s / median_s. Its interval combines the two medians' 97.5%
--- intervals (Bonferroni: both cover with probability >= 95%, so the ratio interval
+-- headline cell of the same env and workload, with two estimates of the speedup:
+--
+-- paired (speedup_method 'paired', the default wherever it exists): the cell ran in
+-- blocks with that sequential cell as its group's baseline (n_blocks > 0 blocks holding
+-- both). speedup = the median of the per-block ratios seq_b / cell_b and its 95%
+-- order-statistic interval, from paired_cells above. It equals
+--     median(seq.wall_s / cell.wall_s)
+-- over the timed good rows of the two cells joined on (sweep_id, env_id, block_group,
+-- block): docs/views.md has that query over the raw Parquet files.
+--
+-- unpaired (speedup_method 'unpaired': version-1 data without blocks, or a cell whose
+-- group has no paired sequential cell), also kept as speedup_unpaired* on every row:
+-- seq_median_s / median_s. Its interval combines the two medians' 97.5% intervals
+-- (Bonferroni: both cover with probability >= 95%, so the ratio interval
 -- [seq_lo / model_hi, seq_hi / model_lo] covers with >= 95% under the same small-n
--- caveat as above). speedup_ci_level is that Bonferroni bound computed from the two
--- exact coverages: 87.5% with 5 repeats each, 93.8% with 6, >= 95% from 7 on.
--- The interval contains speedup by construction, because each median lies within its
--- own interval. The sequential row itself has speedup 1 and the interval [1, 1] (the
--- ratio of a cell to itself).
+-- caveat as above). speedup_unpaired_ci_level is that Bonferroni bound computed from the
+-- two exact coverages: 87.5% with 5 repeats each, 93.8% with 6, >= 95% from 7 on.
+--
+-- Either interval contains its estimate by construction (a median lies within its own
+-- order-statistic interval). The sequential row itself has speedup 1 and the interval
+-- [1, 1] (the ratio of a cell to itself), level NULL. speedup_method is NULL when there
+-- is no speedup (no baseline, or a side without good repeats).
 CREATE OR REPLACE VIEW matrix AS
 WITH h AS (
     SELECT c.*, e.profile_id, e.host, e.python, e.hostname, e.cpu_model, e.usable_cpus,
@@ -259,22 +347,47 @@ WITH h AS (
     FROM h WHERE model = 'sequential'
     -- one baseline per (sweep, env, workload) even if a plan marked two as headline
     QUALIFY row_number() OVER (PARTITION BY sweep_id, env_id, workload ORDER BY cell_id) = 1
+), u AS (
+    SELECT h.*,
+           s.cell_id AS seq_cell_id, s.n AS seq_n, s.median_s AS seq_median_s,
+           s.status AS seq_status,
+           speedup_ratio(h.cell_id = s.cell_id, h.n, s.n, s.median_s, h.median_s)
+               AS speedup_unpaired,
+           speedup_ratio(h.cell_id = s.cell_id, h.n, s.n, s.ci975_low_s, h.ci975_high_s)
+               AS speedup_unpaired_ci_low,
+           speedup_ratio(h.cell_id = s.cell_id, h.n, s.n, s.ci975_high_s, h.ci975_low_s)
+               AS speedup_unpaired_ci_high,
+           speedup_level(h.cell_id = s.cell_id, h.n, s.n, h.ci975_level, s.ci975_level)
+               AS speedup_unpaired_ci_level,
+           -- paired only against the very baseline the unpaired estimate uses
+           coalesce(p.n_blocks > 0 AND p.seq_cell_id = s.cell_id, false) AS paired,
+           p.n_blocks AS p_n_blocks, p.speedup AS p_speedup, p.speedup_ci_low AS p_ci_low,
+           p.speedup_ci_high AS p_ci_high, p.speedup_ci_level AS p_ci_level
+    FROM h
+    LEFT JOIN s ON h.sweep_id = s.sweep_id AND h.env_id = s.env_id AND h.workload = s.workload
+    LEFT JOIN paired_cells p ON p.sweep_id = h.sweep_id AND p.env_id = h.env_id
+                            AND p.cell_id = h.cell_id
 )
-SELECT h.sweep_id, h.env_id, h.profile_id, h.host, h.python, h.workload, h.model, h.workers,
-       h.cell_id, h.params, h.n, h.median_s, h.ci_low_s, h.ci_high_s,
-       s.n AS seq_n, s.median_s AS seq_median_s,
-       speedup_ratio(h.cell_id = s.cell_id, h.n, s.n, s.median_s, h.median_s) AS speedup,
-       speedup_ratio(h.cell_id = s.cell_id, h.n, s.n, s.ci975_low_s, h.ci975_high_s) AS speedup_ci_low,
-       speedup_ratio(h.cell_id = s.cell_id, h.n, s.n, s.ci975_high_s, h.ci975_low_s) AS speedup_ci_high,
-       speedup_level(h.cell_id = s.cell_id, h.n, s.n, h.ci975_level, s.ci975_level) AS speedup_ci_level,
-       h.status,
-       coalesce(h.reason,
-                CASE WHEN s.cell_id IS NULL THEN 'no sequential baseline'
-                     WHEN s.n = 0 THEN 'sequential baseline ' || s.status END) AS reason,
-       h.hostname, h.cpu_model, h.usable_cpus, h.numa_nodes, h.mem_total_bytes,
-       h.python_version, h.implementation, h.free_threaded, h.gil_enabled
-FROM h
-LEFT JOIN s ON h.sweep_id = s.sweep_id AND h.env_id = s.env_id AND h.workload = s.workload;
+SELECT sweep_id, env_id, profile_id, host, python, workload, model, workers,
+       cell_id, params, n, median_s, ci_low_s, ci_high_s,
+       seq_n, seq_median_s,
+       CASE WHEN paired THEN p_speedup ELSE speedup_unpaired END AS speedup,
+       CASE WHEN paired THEN p_ci_low ELSE speedup_unpaired_ci_low END AS speedup_ci_low,
+       CASE WHEN paired THEN p_ci_high ELSE speedup_unpaired_ci_high END AS speedup_ci_high,
+       CASE WHEN paired THEN p_ci_level ELSE speedup_unpaired_ci_level END AS speedup_ci_level,
+       status,
+       coalesce(reason,
+                CASE WHEN seq_cell_id IS NULL THEN 'no sequential baseline'
+                     WHEN seq_n = 0 THEN 'sequential baseline ' || seq_status END) AS reason,
+       hostname, cpu_model, usable_cpus, numa_nodes, mem_total_bytes,
+       python_version, implementation, free_threaded, gil_enabled,
+       -- added with interleaved blocks (schema version 2); columns above are stable
+       CASE WHEN paired THEN 'paired'
+            WHEN speedup_unpaired IS NOT NULL THEN 'unpaired' END AS speedup_method,
+       CASE WHEN paired THEN p_n_blocks ELSE 0 END AS n_blocks,
+       speedup_unpaired, speedup_unpaired_ci_low, speedup_unpaired_ci_high,
+       speedup_unpaired_ci_level
+FROM u;
 
 ------------------------------------------------------------------ profile_matrix
 
@@ -326,6 +439,38 @@ SELECT sweep_id, profile_id, cell_key, workload, params, model, workers, headlin
             ELSE coalesce(errors, 'cell ended ' || bad_status, 'no timed repeat') END AS reason
 FROM ranked;
 
+-- The block ratios pooled over the environments of one hardware profile, by cell_key:
+-- the median and 95% order-statistic interval of all (env, block) ratios of the cell in
+-- the profile (as paired_cells, over more blocks). n_block_envs: the environments that
+-- gave ratios. seq_cell_key is NULL should the ratios come from two baselines.
+CREATE OR REPLACE VIEW paired_profile_cells AS
+WITH agg AS (
+    SELECT sweep_id, profile_id, cell_key,
+           CASE WHEN count(DISTINCT seq_cell_key) = 1 THEN min(seq_cell_key) END
+               AS seq_cell_key,
+           count(DISTINCT env_id) AS n_block_envs,
+           list_sort(list(ratio) FILTER (WHERE ratio IS NOT NULL)) AS ratios,
+           quantile_cont(ratio, 0.5) AS speedup
+    FROM block_ratios
+    GROUP BY sweep_id, profile_id, cell_key
+), ranked AS (
+    SELECT *, len(ratios) AS n_blocks,
+           median_ci_rank_low(len(ratios), 1.96) AS j,
+           median_ci_rank_high(len(ratios), 1.96) AS k
+    FROM agg
+)
+SELECT sweep_id, profile_id, cell_key, seq_cell_key, n_block_envs, n_blocks, speedup,
+       CASE WHEN n_blocks > 0 THEN ratios[j] END AS speedup_ci_low,
+       CASE WHEN n_blocks > 0 THEN ratios[k] END AS speedup_ci_high,
+       CASE WHEN cell_key <> seq_cell_key THEN median_ci_level(n_blocks, j, k) END
+           AS speedup_ci_level,
+       ratios
+FROM ranked;
+
+-- matrix pooled by profile: the paired speedup from paired_profile_cells where the cell
+-- has block ratios against the profile's sequential headline cell, else the unpaired
+-- estimate from the pooled medians (profile_cells) as in matrix. Same extra columns as
+-- matrix, plus n_block_envs.
 CREATE OR REPLACE VIEW profile_matrix AS
 WITH h AS (
     SELECT * FROM profile_cells WHERE headline
@@ -334,24 +479,51 @@ WITH h AS (
            ci975_level, status
     FROM h WHERE model = 'sequential'
     QUALIFY row_number() OVER (PARTITION BY sweep_id, profile_id, workload ORDER BY cell_key) = 1
+), u AS (
+    SELECT h.*,
+           s.cell_key AS seq_cell_key, s.n AS seq_n, s.median_s AS seq_median_s,
+           s.status AS seq_status,
+           speedup_ratio(h.cell_key = s.cell_key, h.n, s.n, s.median_s, h.median_s)
+               AS speedup_unpaired,
+           speedup_ratio(h.cell_key = s.cell_key, h.n, s.n, s.ci975_low_s, h.ci975_high_s)
+               AS speedup_unpaired_ci_low,
+           speedup_ratio(h.cell_key = s.cell_key, h.n, s.n, s.ci975_high_s, h.ci975_low_s)
+               AS speedup_unpaired_ci_high,
+           speedup_level(h.cell_key = s.cell_key, h.n, s.n, h.ci975_level, s.ci975_level)
+               AS speedup_unpaired_ci_level,
+           coalesce(p.n_blocks > 0 AND p.seq_cell_key = s.cell_key, false) AS paired,
+           p.n_blocks AS p_n_blocks, p.n_block_envs AS p_n_block_envs, p.speedup AS p_speedup,
+           p.speedup_ci_low AS p_ci_low, p.speedup_ci_high AS p_ci_high,
+           p.speedup_ci_level AS p_ci_level
+    FROM h
+    LEFT JOIN s ON h.sweep_id = s.sweep_id AND h.profile_id = s.profile_id
+               AND h.workload = s.workload
+    LEFT JOIN paired_profile_cells p ON p.sweep_id = h.sweep_id
+                                    AND p.profile_id = h.profile_id
+                                    AND p.cell_key = h.cell_key
 )
-SELECT h.sweep_id, h.profile_id, h.hosts, h.n_envs, h.workload, h.model, h.workers,
-       h.cell_key, h.params, h.n, h.median_s, h.ci_low_s, h.ci_high_s,
-       s.n AS seq_n, s.median_s AS seq_median_s,
-       speedup_ratio(h.cell_key = s.cell_key, h.n, s.n, s.median_s, h.median_s) AS speedup,
-       speedup_ratio(h.cell_key = s.cell_key, h.n, s.n, s.ci975_low_s, h.ci975_high_s) AS speedup_ci_low,
-       speedup_ratio(h.cell_key = s.cell_key, h.n, s.n, s.ci975_high_s, h.ci975_low_s) AS speedup_ci_high,
-       speedup_level(h.cell_key = s.cell_key, h.n, s.n, h.ci975_level, s.ci975_level) AS speedup_ci_level,
-       h.status,
-       coalesce(h.reason,
-                CASE WHEN s.cell_key IS NULL THEN 'no sequential baseline'
-                     WHEN s.n = 0 THEN 'sequential baseline ' || s.status END) AS reason,
+SELECT u.sweep_id, u.profile_id, u.hosts, u.n_envs, u.workload, u.model, u.workers,
+       u.cell_key, u.params, u.n, u.median_s, u.ci_low_s, u.ci_high_s,
+       u.seq_n, u.seq_median_s,
+       CASE WHEN paired THEN p_speedup ELSE speedup_unpaired END AS speedup,
+       CASE WHEN paired THEN p_ci_low ELSE speedup_unpaired_ci_low END AS speedup_ci_low,
+       CASE WHEN paired THEN p_ci_high ELSE speedup_unpaired_ci_high END AS speedup_ci_high,
+       CASE WHEN paired THEN p_ci_level ELSE speedup_unpaired_ci_level END AS speedup_ci_level,
+       u.status,
+       coalesce(u.reason,
+                CASE WHEN u.seq_cell_key IS NULL THEN 'no sequential baseline'
+                     WHEN u.seq_n = 0 THEN 'sequential baseline ' || u.seq_status END) AS reason,
        p.hosts AS profile_hosts, p.pythons, p.cpu_model, p.arch, p.usable_cpus, p.numa_nodes,
-       p.mem_total_bytes, p.python_version, p.implementation, p.free_threaded, p.gil_enabled
-FROM h
-LEFT JOIN s ON h.sweep_id = s.sweep_id AND h.profile_id = s.profile_id
-           AND h.workload = s.workload
-LEFT JOIN profiles p ON h.sweep_id = p.sweep_id AND h.profile_id = p.profile_id;
+       p.mem_total_bytes, p.python_version, p.implementation, p.free_threaded, p.gil_enabled,
+       -- added with interleaved blocks (schema version 2); columns above are stable
+       CASE WHEN paired THEN 'paired'
+            WHEN speedup_unpaired IS NOT NULL THEN 'unpaired' END AS speedup_method,
+       CASE WHEN paired THEN p_n_blocks ELSE 0 END AS n_blocks,
+       CASE WHEN paired THEN p_n_block_envs ELSE 0 END AS n_block_envs,
+       u.speedup_unpaired, u.speedup_unpaired_ci_low, u.speedup_unpaired_ci_high,
+       u.speedup_unpaired_ci_level
+FROM u
+LEFT JOIN profiles p ON u.sweep_id = p.sweep_id AND u.profile_id = p.profile_id;
 
 ------------------------------------------------------------------ comparisons
 
@@ -360,6 +532,9 @@ LEFT JOIN profiles p ON h.sweep_id = p.sweep_id AND h.profile_id = p.profile_id;
 -- (below 1: A is faster), its interval from the two 97.5% intervals as in matrix,
 -- time_ratio_ci_level its Bonferroni confidence, and significant when the interval
 -- excludes 1. Filter on a_/b_ columns to compare two sweeps, two builds or two machines.
+-- Unpaired on purpose: two sweeps or two profiles never ran in the same blocks, so there
+-- is no per-block ratio to take (block_ratios pairs cells of one group in one env only);
+-- the interval is the conservative two-medians one.
 CREATE OR REPLACE VIEW compare_cells AS
 SELECT a.cell_key, a.workload, a.model, a.workers, a.headline,
        a.sweep_id AS a_sweep_id, a.profile_id AS a_profile_id, a.hosts AS a_hosts,
