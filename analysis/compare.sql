@@ -34,7 +34,8 @@ SELECT 'profile' AS unit_kind, p.sweep_id, p.profile_id AS unit_id,
        || CASE WHEN p.free_threaded THEN 't' ELSE '' END || ')' AS label
 FROM profiles p;
 
--- One row per (unit, headline cell) with the cell's 97.5% median interval.
+-- One row per (unit, headline cell) with the cell's 97.5% median interval and its
+-- speedup (paired or unpaired: matrix.speedup_method).
 CREATE OR REPLACE VIEW compare_unit_cells AS
 WITH env_cells AS (
     SELECT 'env' AS unit_kind, m.sweep_id, m.env_id AS unit_id, m.workload, m.model,
@@ -65,7 +66,10 @@ QUALIFY row_number() OVER (PARTITION BY unit_kind, sweep_id, unit_id, workload, 
 --                    so that a task takes task_s there; times are not comparable):
 --                    b_speedup / a_speedup, interval [b_lo / a_hi, b_hi / a_lo] from
 --                    the two speedup intervals, confidence >= their levels' sum - 1;
---                    the sequential row is 1 by definition and not tested
+--                    the sequential row is 1 by definition and not tested. Each side's
+--                    speedup is its matrix / profile_matrix one: paired within its own
+--                    blocks where it has them (speedup_method), so the two sides are
+--                    themselves unpaired: no block holds both units
 -- ratio_ci_level states that confidence (>= 95% only with 7 repeats or more per cell).
 -- significant: the interval excludes 1; null when nothing can be said (a side did not
 -- run, the definitional sequential row, or a confidence of 0 from too few repeats).
