@@ -121,6 +121,14 @@ class Synth:
         self.extra = pa.array([EXTRA] * self.n, pa.string())
         self.nulls = pa.nulls(self.n, pa.string())
         self.version = pa.array(np.full(self.n, SCHEMA_VERSION, np.int32), pa.int32())
+        # blocks (schema 2): the timed repeat r of every cell of a workload is block r - 1;
+        # a cell's position in its block is its index among the workload's cells
+        rep = np.tile(np.arange(per_cell), n_env_cells)
+        self.block = pa.array(np.where(rep == 0, None, rep - 1).tolist(), pa.int64())
+        pos = np.array([sum(1 for w2, _ in cells[:i] if w2 == w) for i, (w, _) in
+                        enumerate(cells)])
+        self.block_pos = pa.array(np.where(rep == 0, None, pos[idx_cell]).tolist(), pa.int64())
+        self.block_group = pc.take(pa.array([_digest("group", w) for w, _ in cells]), take)
         base = np.array([{"sequential": 1.0, "threads": 0.9, "processes": 0.35, "mp_pool": 0.34,
                           "asyncio": 0.95}[m] for _, m in cells])
         self.base = base[idx_cell] * (1 + 0.2 * (self.idx_host % PROFILES))
@@ -140,6 +148,8 @@ class Synth:
             "cpu_sys_s": pa.array(wall * 0.02),
             "peak_rss_bytes": pa.array(30_000_000 + self.idx_host * 1000, pa.int64()),
             "ok": self.true, "error": self.nulls, "status": self.status, "extra": self.extra,
+            "block": self.block, "block_pos": self.block_pos, "block_group": self.block_group,
+            "probe_s": pa.array(0.001 * self.rng.lognormal(0.0, 0.03, self.n)),
             "schema_version": self.version,
         }
         return pa.Table.from_pydict(cols, schema=MEASUREMENT_SCHEMA)
