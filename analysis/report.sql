@@ -67,35 +67,109 @@ WHERE c.status <> 'ok';
 ------------------------------------------------------------------ decision guide
 
 -- Per (sweep, profile, workload): the model to use, from the headline cells that
--- ran. The fastest model (lowest median time) leads significantly over another model
--- when their 97.5% median intervals do not overlap (the test compare_pairs uses;
--- Bonferroni confidence >= level_a + level_b - 1). `choices` lists the fastest and
--- every model not significantly slower; the recommendation is the fastest alone when
--- that list has one entry, else "any of ...". sequential is a candidate: when it is
--- among the choices, concurrency brought no significant gain here.
+-- ran. The fastest model (lowest pooled median time) is compared with every other
+-- model, and `choices` lists it and every model not significantly slower; the
+-- recommendation is the fastest alone when that list has one entry, else "any of ...".
+-- sequential is a candidate: when it is among the choices, concurrency brought no
+-- significant gain here, so no recommendation rests on an inconclusive comparison.
+-- How two models are compared (decision_pairs):
+--   paired    the cells ran interleaved in blocks (samples.block, block_group): per
+--             block, ratio = wall time of the model / wall time of the fastest, both
+--             timed in the same (env, block_group, block), pooled over the envs of the
+--             profile. The ratio's median and its 95% order-statistic interval (the
+--             median_ci_rank_low/high rule of views.sql, z = 1.96; pair_level its exact
+--             coverage). Not significantly slower (tied) when the interval's low end is
+--             <= 1: it contains 1, or lies wholly below 1 (then the per-block ratios find
+--             the model faster than the fastest by pooled medians, which happens when
+--             hosts of one profile differ; it stays among the choices).
+--   unpaired  no block in common (data from before blocks): tied when the two cells'
+--             97.5% median intervals overlap (the test compare_pairs uses; Bonferroni
+--             confidence >= level_a + level_b - 1).
 -- guide_choice: the guide's column with the highest claimed speedup for the workload.
 CREATE OR REPLACE VIEW decision_cells AS
-SELECT m.sweep_id, m.profile_id, m.workload, m.model, m.workers, m.n, m.status,
+SELECT m.sweep_id, m.profile_id, m.workload, m.model, m.workers, m.cell_key, m.n, m.status,
        m.median_s, m.speedup, m.speedup_ci_low, m.speedup_ci_high,
        c.ci975_low_s, c.ci975_high_s, c.ci975_level
 FROM profile_matrix m
 JOIN profile_cells c USING (sweep_id, profile_id, cell_key)
 WHERE m.n > 0 AND m.median_s IS NOT NULL AND m.speedup IS NOT NULL;
 
-CREATE OR REPLACE VIEW decisions AS
+-- The timed good wall time of every headline cell in every block it ran in (at most
+-- one per cell and block by construction; the median guards against a duplicate).
+CREATE OR REPLACE VIEW decision_blocks AS
+SELECT sweep_id, profile_id, env_id, block_group, block, pool_key AS cell_key,
+       median(wall_s) AS wall_s
+FROM samples
+WHERE timed AND good AND block IS NOT NULL AND coalesce(headline, false)
+GROUP BY sweep_id, profile_id, env_id, block_group, block, pool_key;
+
+-- One row per (sweep, profile, workload, model): the model against the fastest.
+-- ratio: its time over the fastest's (above 1: slower), paired or unpaired (method);
+-- ratio_ci_low/high and pair_level as described above; n_blocks: the blocks both ran in.
+CREATE OR REPLACE VIEW decision_pairs AS
 WITH best AS (
     SELECT * FROM decision_cells
     QUALIFY row_number() OVER (PARTITION BY sweep_id, profile_id, workload
                                ORDER BY median_s, model) = 1
-), marked AS (
-    SELECT d.*, b.model AS best_model, b.speedup AS best_speedup, b.median_s AS best_median_s,
-           b.speedup_ci_low AS best_speedup_ci_low, b.speedup_ci_high AS best_speedup_ci_high,
-           d.model = b.model
-               OR (d.ci975_low_s <= b.ci975_high_s AND b.ci975_low_s <= d.ci975_high_s) AS tied,
-           greatest(0.0, d.ci975_level + b.ci975_level - 1) AS pair_level
+), per_block AS (
+    SELECT d.sweep_id, d.profile_id, d.workload, d.model,
+           list_sort(list(xd.wall_s / xb.wall_s)) AS rs
     FROM decision_cells d
-    JOIN best b USING (sweep_id, profile_id, workload)
-), guide AS (
+    JOIN best b ON b.sweep_id = d.sweep_id AND b.profile_id = d.profile_id
+               AND b.workload = d.workload AND b.model <> d.model
+    JOIN decision_blocks xd ON xd.sweep_id = d.sweep_id AND xd.profile_id = d.profile_id
+                           AND xd.cell_key = d.cell_key
+    JOIN decision_blocks xb ON xb.sweep_id = b.sweep_id AND xb.profile_id = b.profile_id
+                           AND xb.cell_key = b.cell_key AND xb.env_id = xd.env_id
+                           AND xb.block_group = xd.block_group AND xb.block = xd.block
+    WHERE xb.wall_s > 0
+    GROUP BY d.sweep_id, d.profile_id, d.workload, d.model
+), ranked AS (
+    SELECT *, len(rs) AS n_blocks,
+           median_ci_rank_low(len(rs), 1.96) AS j, median_ci_rank_high(len(rs), 1.96) AS k
+    FROM per_block
+), paired AS (
+    SELECT sweep_id, profile_id, workload, model, n_blocks,
+           list_aggregate(rs, 'median')::DOUBLE AS ratio,
+           rs[j] AS ratio_ci_low, rs[k] AS ratio_ci_high,
+           median_ci_level(n_blocks, j, k) AS pair_level
+    FROM ranked
+)
+SELECT d.sweep_id, d.profile_id, d.workload, d.model, d.median_s, d.speedup,
+       d.speedup_ci_low, d.speedup_ci_high,
+       b.model AS best_model, b.median_s AS best_median_s, b.speedup AS best_speedup,
+       b.speedup_ci_low AS best_speedup_ci_low, b.speedup_ci_high AS best_speedup_ci_high,
+       CASE WHEN d.model = b.model THEN NULL
+            WHEN p.model IS NOT NULL THEN 'paired' ELSE 'unpaired' END AS method,
+       coalesce(p.n_blocks, 0) AS n_blocks,
+       CASE WHEN d.model = b.model THEN 1.0
+            WHEN p.model IS NOT NULL THEN p.ratio
+            ELSE d.median_s / b.median_s END AS ratio,
+       CASE WHEN d.model = b.model THEN NULL
+            WHEN p.model IS NOT NULL THEN p.ratio_ci_low
+            ELSE d.ci975_low_s / nullif(b.ci975_high_s, 0) END AS ratio_ci_low,
+       CASE WHEN d.model = b.model THEN NULL
+            WHEN p.model IS NOT NULL THEN p.ratio_ci_high
+            ELSE d.ci975_high_s / nullif(b.ci975_low_s, 0) END AS ratio_ci_high,
+       CASE WHEN d.model = b.model THEN NULL
+            WHEN p.model IS NOT NULL THEN p.pair_level
+            ELSE greatest(0.0, d.ci975_level + b.ci975_level - 1) END AS pair_level,
+       CASE WHEN d.model = b.model THEN true
+            WHEN p.model IS NOT NULL THEN p.ratio_ci_low <= 1
+            ELSE d.ci975_low_s <= b.ci975_high_s AND b.ci975_low_s <= d.ci975_high_s
+       END AS tied
+FROM decision_cells d
+JOIN best b USING (sweep_id, profile_id, workload)
+LEFT JOIN paired p ON p.sweep_id = d.sweep_id AND p.profile_id = d.profile_id
+                  AND p.workload = d.workload AND p.model = d.model;
+
+-- One row per (sweep, profile, workload). comparison: how the models were compared
+-- with the fastest (paired, unpaired, or mixed when some pairs shared blocks and some
+-- did not); min_blocks: the fewest blocks of a paired comparison; next_slowdown: the
+-- ratio of the fastest model significantly slower than the best (its paired median
+-- ratio, or the ratio of pooled medians when unpaired).
+CREATE OR REPLACE VIEW decisions AS
+WITH guide AS (
     SELECT workload, arg_max(guide_column, claim_high) AS guide_choice,
            arg_max(claim_text, claim_high) AS guide_claim
     FROM guide_table GROUP BY workload
@@ -112,12 +186,17 @@ SELECT sweep_id, profile_id, workload,
        END AS recommendation,
        -- the fastest model that is significantly slower than the best, and by how much
        arg_min(model, median_s) FILTER (WHERE NOT tied) AS next_model,
-       min(median_s) FILTER (WHERE NOT tied) / any_value(best_median_s) AS next_slowdown,
+       arg_min(ratio, median_s) FILTER (WHERE NOT tied) AS next_slowdown,
        min(pair_level) FILTER (WHERE model <> best_model) AS min_pair_level,
+       CASE WHEN bool_and(method = 'paired') FILTER (WHERE method IS NOT NULL) THEN 'paired'
+            WHEN bool_and(method = 'unpaired') FILTER (WHERE method IS NOT NULL)
+                 THEN 'unpaired'
+            WHEN bool_or(method IS NOT NULL) THEN 'mixed' END AS comparison,
+       min(n_blocks) FILTER (WHERE method = 'paired') AS min_blocks,
        count(*) AS n_models,
        any_value(g.guide_choice) AS guide_choice,
        any_value(g.guide_claim) AS guide_claim
-FROM marked
+FROM decision_pairs
 LEFT JOIN guide g USING (workload)
 GROUP BY sweep_id, profile_id, workload;
 

@@ -281,6 +281,61 @@ def blocked(model: str, seconds: float, *, blocks: bool = True,
     return out
 
 
+def test_paired_blocks_separate_models_whose_intervals_overlap(tmp_path: Path) -> None:
+    wiggle = [0.004 * (i % 3 - 1) for i in range(len(DRIFT))]
+    cells = {"seq": blocked("sequential", 8.0), "proc": blocked("processes", 1.0),
+             "thr": blocked("threads", 1.1, noise=wiggle)}
+    w = make(tmp_path / "r", cells)
+    con = connect(w)
+    try:
+        pairs = query(con, "SELECT * FROM decision_pairs").set_index("model")
+        cellsq = query(con, "SELECT model, ci975_low_s, ci975_high_s FROM profile_cells"
+                       ).set_index("model")
+    finally:
+        con.close()
+    # unpaired, the two 97.5% median intervals overlap (each spans the drift) ...
+    assert cellsq.loc["threads", "ci975_low_s"] < cellsq.loc["processes", "ci975_high_s"]
+    # ... but in every block threads took 1.1x as long as processes
+    thr = pairs.loc["threads"]
+    assert (thr["method"], thr["n_blocks"], bool(thr["tied"])) == ("paired", 9, False)
+    assert thr["ratio"] == pytest.approx(1.1, rel=0.01)
+    assert 1.09 < thr["ratio_ci_low"] <= thr["ratio_ci_high"] < 1.11
+    assert thr["pair_level"] == pytest.approx(1 - 2 / 2**9)  # [min, max] of 9
+    d = decisions(w).loc["cpu_bound"]
+    assert d["recommendation"] == "processes" and bool(d["significant_lead"])
+    assert (d["comparison"], d["min_blocks"]) == ("paired", 9)
+    assert d["next_model"] == "threads" and d["next_slowdown"] == pytest.approx(1.1, rel=0.01)
+
+
+def test_paired_ratio_containing_one_ties(tmp_path: Path) -> None:
+    # threads within +-5% of processes block by block, either side: no significant lead
+    wobble = [0.05 * (-1) ** b for b in range(len(DRIFT))]
+    cells = {"seq": blocked("sequential", 8.0), "proc": blocked("processes", 1.0),
+             "thr": blocked("threads", 1.0, noise=wobble)}
+    d = decisions(make(tmp_path / "r", cells)).loc["cpu_bound"]
+    assert not d["significant_lead"] and d["comparison"] == "paired"
+    assert set(d["choices"]) == {"processes", "threads"}
+    assert d["next_model"] == "sequential"
+
+
+def test_without_blocks_the_unpaired_rule_applies(tmp_path: Path) -> None:
+    # the same wall times as above, recorded without blocks (before interleaving): the
+    # pooled 97.5% intervals overlap, so threads and processes tie
+    cells = {"seq": blocked("sequential", 8.0, blocks=False),
+             "proc": blocked("processes", 1.0, blocks=False),
+             "thr": blocked("threads", 1.1, blocks=False)}
+    w = make(tmp_path / "r", cells)
+    d = decisions(w).loc["cpu_bound"]
+    assert d["recommendation"] == "any of processes, threads"
+    assert d["comparison"] == "unpaired" and pandas.isna(d["min_blocks"])
+    con = connect(w)
+    try:
+        pairs = query(con, "SELECT * FROM decision_pairs").set_index("model")
+    finally:
+        con.close()
+    assert (pairs.loc["threads", "method"], pairs.loc["threads", "n_blocks"]) == ("unpaired", 0)
+
+
 def test_claims_judge_the_paired_interval(tmp_path: Path) -> None:
     # processes 7.5x in every block while the machine's speed drifts +-30% between blocks:
     # the unpaired interval (two medians' intervals, each spanning the drift) would be
