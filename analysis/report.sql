@@ -212,7 +212,7 @@ GROUP BY sweep_id, profile_id, workload;
 --                                        threads, per transport (variant); low: the largest
 --                                        payload where it did not
 --   scaling_knee         (scaling)       value: the fewest workers reaching 95% of the best
---                                        speedup; speedup: the best speedup
+--                                        speedup; speedup: the best speedup (see below)
 --   spawn_per_worker     (spawn_cost)    value: median pool start-up per worker (s) over the
 --                                        worker counts, per start method (variant); low/high:
 --                                        the smallest and largest
@@ -220,9 +220,19 @@ GROUP BY sweep_id, profile_id, workload;
 --                                        significantly faster than threads (non-overlapping
 --                                        95% median intervals) at every larger one
 -- status: found; never (not up to tested_max); below_range (already at tested_min);
--- not_run (the cells did not run: speedups missing). Hosts of one profile pool: the
--- threshold holds on every host (value = the largest host's, low = the largest low).
--- No row: not measured in these sweeps.
+-- inconclusive; not_run (the cells did not run: speedups missing). Hosts of one profile
+-- pool: the threshold holds on every host (value = the largest host's, low = the
+-- largest low). No row: not measured in these sweeps.
+-- No threshold is drawn from an inconclusive cell (one whose interval cannot tell a
+-- gain from none): the value of cpu_crossover, transfer_lose_from and
+-- asyncio_over_threads is a point where the difference is significant, at it and at
+-- every larger point, by construction; their `low` is the largest point where it was
+-- not shown (inconclusive or the other way), i.e. the threshold's uncertainty, not a
+-- claim about that point. scaling_knee is read from point estimates (the fewest
+-- workers reaching 95% of the best speedup), so it is drawn only when the best
+-- speedup's interval lies above 1 on every host: else status inconclusive (the
+-- interval contains 1) or never (it lies below 1: more workers only cost), and value
+-- NULL. spawn_per_worker compares nothing.
 CREATE OR REPLACE VIEW thresholds AS
 WITH cx AS (
     SELECT sweep_id, profile_id, 'cpu_crossover' AS threshold, workload, model,
@@ -267,10 +277,18 @@ WITH cx AS (
     FROM tc_env
     GROUP BY sweep_id, profile_id, workload, model, transport
 ), kn AS (
+    -- the knee is drawn only where the best speedup is conclusive (its interval above 1)
     SELECT sweep_id, profile_id, 'scaling_knee' AS threshold, workload, model,
-           NULL::VARCHAR AS variant, max(knee_workers)::DOUBLE AS value,
+           NULL::VARCHAR AS variant,
+           CASE WHEN bool_and(speedup_ci_low > 1) FILTER (WHERE speedup = best_speedup)
+                THEN max(knee_workers) END::DOUBLE AS value,
            NULL::DOUBLE AS low, NULL::DOUBLE AS high, 'workers' AS unit,
-           CASE WHEN max(knee_workers) IS NULL THEN 'not_run' ELSE 'found' END AS status,
+           CASE WHEN max(knee_workers) IS NULL THEN 'not_run'
+                WHEN bool_or(speedup_ci_high < 1) FILTER (WHERE speedup = best_speedup)
+                     THEN 'never'
+                WHEN NOT bool_and(speedup_ci_low > 1) FILTER (WHERE speedup = best_speedup)
+                     THEN 'inconclusive'
+                ELSE 'found' END AS status,
            min(workers)::DOUBLE AS tested_min, max(workers)::DOUBLE AS tested_max,
            count(DISTINCT workers) AS points,
            min(best_speedup) AS speedup,

@@ -11,6 +11,7 @@ written as separate files in ``<name>_files/`` next to it and linked as images.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -40,21 +41,42 @@ from harness.warehouse import Warehouse
 SUFFIXES = (".html", ".md")
 
 METHOD_NOTES = (
-    "Speedup = median time of sequential / median time of the model, on the same "
-    "profile and workload parameters (profile_matrix). Its interval combines the two "
-    "medians' 97.5% order-statistic intervals (Bonferroni); its real confidence is stated "
-    "(it is below 95% with fewer than 7 repeats per cell).",
-    "Claims: confirmed when the speedup interval overlaps the guide's range, refuted when "
-    "it lies wholly outside, not measurable when the cell did not run here "
-    "(analysis/claims.sql). A single '1.0x' is read as [0.95, 1.05].",
-    "Decision guide: the fastest model, alone when its median interval does not overlap "
-    "any other model's (a significant lead), else 'any of' the models it does not beat "
-    "significantly (analysis/report.sql, decisions).",
+    "Speedup = time of sequential / time of the model, on the same profile and workload "
+    "parameters (profile_matrix). The cells that share a baseline (a workload at one set "
+    "of parameters: sequential and every model) run interleaved in blocks, one timed "
+    "repeat of each cell per block in a random order, so each ratio is taken under the "
+    "same conditions: the speedup is the median over blocks of sequential's time / the "
+    "model's time in that block, and its interval the order-statistic 95% interval of "
+    "that median (ranks from the binomial distribution of the sample median; its exact "
+    "coverage is stated, below 95% with fewer than 6 blocks). Data recorded before blocks "
+    "fall back to the ratio of the two medians, with the two 97.5% median intervals "
+    "combined (Bonferroni).",
+    "Claims are equivalence tests (analysis/claims.sql). Confirmed: the whole speedup "
+    "interval lies inside the guide's range widened by a tolerance of {tolerance:.0%} "
+    "([low / (1 + t), high × (1 + t)]); refuted: the interval lies wholly outside the "
+    "range; inconclusive: neither (the interval is too wide; the note gives the width "
+    "that would settle it). Not testable here: the cell cannot reach the claim by "
+    "construction (its cap, the most its workers, tasks and, for CPU-bound work, usable "
+    "CPUs allow, is below the claim's low end; the note says what size would test it). "
+    "Not measurable: the cell did not run here. A single '1.0x' is read as [0.95, 1.05].",
+    "Decision guide: the fastest model (lowest median time) against every other model "
+    "within the same blocks: per block, the other model's time / the fastest's, pooled "
+    "over the hosts of the profile, its median and 95% order-statistic interval; a model "
+    "whose interval reaches 1 is not significantly slower and is listed with the fastest "
+    "('any of'), so no recommendation rests on an inconclusive comparison. Without common "
+    "blocks (older data) two models tie when their 97.5% median intervals overlap "
+    "(analysis/report.sql, decision_pairs and decisions).",
     "Thresholds: the guide's fixed numbers measured from the dimension cells (sweep "
     "--dimensions; analysis/report.sql, thresholds): a crossover or loss counts from the "
     "smallest point from which the difference is significant at every larger point, "
-    "with the largest point where it was not as its lower bound.",
+    "with the largest point where it was not as its lower bound. The scaling knee is "
+    "drawn only when the best speedup is significantly above 1 (else inconclusive).",
 )
+
+
+def method_notes(tolerance: float = 0.10) -> list[str]:
+    """The method section, with the claims' tolerance (claim_tolerance() in SQL)."""
+    return [n.format(tolerance=tolerance) for n in METHOD_NOTES]
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,7 @@ class ReportData:
     sections: tuple[ProfileSection, ...]
     build_figures: tuple[Figure, ...]
     views: tuple[ViewSection, ...]
+    claim_tolerance: float = 0.10  # claims.sql claim_tolerance(): the equivalence band
 
     # host_noise's verdict and control_checks' outcome per environment
     stability: pandas.DataFrame = field(default_factory=pandas.DataFrame)
@@ -199,6 +222,7 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
         stability = query(con, STABILITY_SQL, [p])
         guide = query(con, "SELECT * FROM guide_table")
         summary = query(con, "SELECT * FROM claims_summary_of(?::VARCHAR[])", [p])
+        tolerance = float(query(con, "SELECT claim_tolerance() AS t")["t"].iloc[0])
         matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
         claims = query(con, f"SELECT * FROM claims WHERE sweep_id IN {_in(p)}", p)
         decisions = query(con, f"SELECT * FROM decisions WHERE sweep_id IN {_in(p)}", p)
@@ -230,7 +254,7 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
             sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
             guide=guide, claims_summary=_ordered(summary), sections=tuple(sections),
             build_figures=tuple(_build_figures(con, p)), stability=stability,
-            views=tuple(_view_sections(con, p, titles)))
+            views=tuple(_view_sections(con, p, titles)), claim_tolerance=tolerance)
     finally:
         con.close()
 
@@ -298,6 +322,42 @@ def claim_line(row: dict[str, object]) -> str:
     return f"{workload} · {row['guide_column']} ({row['model']}) {row['claim_text']}"
 
 
+VERDICTS = ("confirmed", "refuted", "inconclusive", "not testable here", "not measurable")
+
+
+def _claim_where(row: dict[str, object]) -> str:
+    """'h1, h2 (2 usable CPUs, Python 3.13.1)': where a claim was checked, briefly."""
+    facts = []
+    if not render._missing(row.get("usable_cpus")):
+        facts.append(f"{row['usable_cpus']} usable CPUs")
+    if not render._missing(row.get("python_version")):
+        facts.append(f"Python {row['python_version']}"
+                     + (" free-threaded" if row.get("free_threaded") is True else ""))
+    hosts = "" if render._missing(row.get("hosts")) else str(row["hosts"])
+    return (hosts + (f" ({', '.join(facts)})" if facts else "")).strip() or str(
+        row.get("profile_id", "?"))
+
+
+def claims_overview(sections: Sequence[ProfileSection]) -> tuple[str, list[str]]:
+    """(a sentence counting the verdicts over every checked (claim, profile), one line
+    per check that is inconclusive -- with the interval width it would need -- or not
+    testable here -- with the cap and the size that would test it)."""
+    rows = [r for s in sections for r in s.claims.to_dict("records")]
+    if not rows:
+        return "No claim was checked: no profile ran a headline cell.", []
+    counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in VERDICTS}
+    sentence = (f"{len(rows)} checks (each claim on each profile): "
+                + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".")
+    lines = []
+    for verdict in ("inconclusive", "not testable here"):
+        for r in rows:
+            if r["verdict"] == verdict:
+                measured = fmt_speedup(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"])
+                lines.append(f"{verdict}: {claim_line(r)}, measured {measured} on "
+                             f"{_claim_where(r)}: {r['note']}")
+    return sentence, lines
+
+
 def decision_text(row: dict[str, object]) -> tuple[str, str, str]:
     """(use, measured, why) for one decisions row."""
     use = str(row["recommendation"])
@@ -310,9 +370,21 @@ def decision_text(row: dict[str, object]) -> tuple[str, str, str]:
             why += f": {float(slow):.2f}x faster than {nxt}"  # type: ignore[arg-type]
     else:
         why = "no significant difference between these"
+    basis = []
+    comparison, blocks = row.get("comparison"), row.get("min_blocks")
+    if comparison == "paired" and not render._missing(blocks):
+        basis.append(f"paired within blocks, ≥ {int(blocks)} blocks")  # type: ignore[call-overload]
+    elif comparison == "mixed":
+        basis.append("paired where the cells shared blocks, else unpaired")
+    elif comparison == "unpaired":
+        basis.append("unpaired medians")
     level = row.get("min_pair_level")
     if not render._missing(level):
-        why += f" (confidence ≥ {float(level):.0%})"  # type: ignore[arg-type]
+        # rounded down: 99.6% is "≥ 99.6%", never "≥ 100%"
+        pct = math.floor(float(level) * 1000) / 10  # type: ignore[arg-type]
+        basis.append(f"confidence ≥ {pct:g}%")
+    if basis:
+        why += f" ({'; '.join(basis)})"
     return use, measured, why
 
 
@@ -382,6 +454,12 @@ def _threshold_detail(r: dict[str, object]) -> str:
         return f"{model}: did not run here"
     if kind == "scaling_knee":
         best = fmt_speedup(r["speedup"], r.get("speedup_ci_low"), r.get("speedup_ci_high"))
+        if status == "inconclusive":
+            return (f"{model}: no knee drawn: the best speedup {best} is not significantly "
+                    f"above 1 (inconclusive; tested {tested})")
+        if status == "never":
+            return (f"{model}: no knee: slower than sequential at every worker count "
+                    f"(best speedup {best}; tested {tested})")
         return (f"{model}: knee at {_workers(r['value'])} (best speedup {best}; "
                 f"tested {tested})")
     if kind == "spawn_per_worker":
@@ -431,14 +509,18 @@ def _threshold_summary(kind: str, t: pandas.DataFrame) -> str:
                 f"{fmt_size(t['tested_max'].max())} payloads (pickle).")
     if kind == "scaling_knee":
         procs = found[found["model"].isin(PROCESS_MODELS)]
-        if not procs.empty:
+        if not procs.empty:  # found: the best speedup is significantly above 1
             r = procs.loc[procs["speedup"].astype(float).idxmax()]
             best = fmt_speedup(r["speedup"], r.get("speedup_ci_low"), r.get("speedup_ci_high"))
-            if render._missing(r.get("speedup_ci_low")) or float(r["speedup_ci_low"]) <= 1:
-                return (f"More process workers did not help significantly here: best "
-                        f"speedup of {r['model']} {best} (knee at {_workers(r['value'])}).")
             return (f"Use up to {_workers(r['value'])} for CPU-bound work: measured knee of "
                     f"{r['model']} at {_workers(r['value'])} (best speedup {best}).")
+        # no knee is drawn from an inconclusive best speedup (thresholds view)
+        ran = t[t["model"].isin(PROCESS_MODELS) & t["status"].isin(["inconclusive", "never"])]
+        if not ran.empty:
+            r = ran.loc[ran["speedup"].astype(float).idxmax()]
+            best = fmt_speedup(r["speedup"], r.get("speedup_ci_low"), r.get("speedup_ci_high"))
+            return (f"More process workers did not help significantly here: best speedup "
+                    f"of {r['model']} {best}; no knee drawn.")
         return "No process model's scaling was measured."
     if kind == "spawn_per_worker":
         parts = [f"{m}: {fmt_seconds(g['value'].astype(float).median())}"
@@ -590,9 +672,16 @@ def markdown(data: ReportData, image_dir: str | None) -> str:
             fig(f)
 
     out.append("\n## The guide's claims, checked\n")
-    out.append(_md_table(["claim", "confirmed", "refuted", "not measurable", "measured here"],
+    sentence, why = claims_overview(data.sections)
+    out.append(sentence + "\n")
+    if why:
+        out += [f"- {_md(line)}" for line in why]
+        out.append("")
+    out.append(_md_table(["claim", "confirmed", "refuted", "inconclusive", "not testable",
+                          "not measurable", "measured here"],
                          [[claim_line(r), r["n_confirmed"], r["n_refuted"],
-                           r["n_not_measurable"], r["measured"]]
+                           r["n_inconclusive"], r["n_not_testable"], r["n_not_measurable"],
+                           r["measured"]]
                           for r in data.claims_summary.to_dict("records")]))
     for s in data.sections:
         out.append(f"\n### {_md(s.title)}\n")
@@ -613,7 +702,7 @@ def markdown(data: ReportData, image_dir: str | None) -> str:
                               for rule, summary, details, guide
                               in threshold_rows(s.thresholds, s.thresholds_error)]))
     out.append("\n## Method\n")
-    out += [f"- {n}" for n in METHOD_NOTES]
+    out += [f"- {n}" for n in method_notes(data.claim_tolerance)]
     out.append(f"- {STABILITY_NOTE}")
     return "\n".join(out) + "\n"
 

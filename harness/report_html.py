@@ -12,7 +12,6 @@ from html import escape
 
 from harness import render
 from harness.report import (
-    METHOD_NOTES,
     NOT_MEASURED,
     STABILITY_HEADERS,
     Figure,
@@ -21,12 +20,14 @@ from harness.report import (
     ViewSection,
     build_text,
     claim_line,
+    claims_overview,
     decision_text,
     fmt_bytes,
     fmt_duration,
     fmt_speedup,
     fmt_time,
     guide_grid,
+    method_notes,
     problem_tables,
     stability_by_profile,
     stability_rows,
@@ -61,6 +62,8 @@ figure svg { width: 100%; height: auto; display: block; background: #fff; }
 .v-confirmed { background: #dff3e2; }
 .v-refuted { background: #fbe0e3; }
 .v-not-measurable { background: #eef1f4; color: #57606a; }
+.v-inconclusive { background: #fff5d6; }
+.v-not-testable-here { background: #eef1f4; }
 .status-failed, .status-timeout { background: #fbe0e3; }
 .status-na { color: #8a939c; }
 .legend span { display: inline-block; padding: 1px 6px; margin-right: 2px; font-size: 12px;
@@ -268,9 +271,16 @@ def html(data: ReportData) -> str:
     parts.append(_views(data.views))
 
     parts.append("<h2 id=\"claims\">The guide's claims, checked</h2>")
+    sentence, why = claims_overview(data.sections)
+    parts.append(f"<p>{_e(sentence)}</p>")
+    if why:
+        parts.append('<ul class="claims-why">' + "".join(f"<li>{_e(w)}</li>" for w in why)
+                     + "</ul>")
     parts.append(_table(
-        ["claim", "confirmed", "refuted", "not measurable", "measured here"],
+        ["claim", "confirmed", "refuted", "inconclusive", "not testable", "not measurable",
+         "measured here"],
         [[_e(claim_line(r)), (_e(r["n_confirmed"]), "num"), (_e(r["n_refuted"]), "num"),
+          (_e(r["n_inconclusive"]), "num"), (_e(r["n_not_testable"]), "num"),
           (_e(r["n_not_measurable"]), "num"), _e(r["measured"])]
          for r in data.claims_summary.to_dict("records")]))
     for s in data.sections:
@@ -302,7 +312,7 @@ def html(data: ReportData) -> str:
             "thresholds"))
 
     parts.append('<h2 id="method">Method</h2><ul>')
-    parts += [f"<li>{_e(n)}</li>" for n in METHOD_NOTES]
+    parts += [f"<li>{_e(n)}</li>" for n in method_notes(data.claim_tolerance)]
     parts.append(f"<li>{_e(STABILITY_NOTE)}</li>")
     parts.append("</ul>")
     body = "\n".join(parts)

@@ -29,23 +29,25 @@ def env() -> dict[str, Any]:
 
 
 def rows(workload: str, model: str, workers: int, params: dict[str, Any], seconds: float,
-         extra: dict[str, Any] | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """(cell_id, REPEATS timed rows around ``seconds``, 1% apart)."""
+         extra: dict[str, Any] | None = None,
+         spread: float = 0.01) -> tuple[str, list[dict[str, Any]]]:
+    """(cell_id, REPEATS timed rows around ``seconds``, ``spread`` (1%) apart)."""
     key = digest(workload, params, model, workers)
     return key, [{"cell_key": key, "workload": workload, "params": params, "model": model,
                   "workers": workers, "headline": False, "repeat": i, "warmup": False,
                   "ok": True, "status": "ok", "extra": extra or {},
-                  "wall_s": seconds * (1 + 0.01 * (i - REPEATS // 2))}
+                  "wall_s": seconds * (1 + spread * (i - REPEATS // 2))}
                  for i in range(REPEATS)]
 
 
 def dimension_data(*, proc_at_10ms: float = 0.5, lose_at_1mib: bool = False,
                    proc_at_2: float = 1.5, async_at_16: float = 1.0,
-                   fork_startup: float = 0.02) -> list[tuple[str, list[dict[str, Any]]]]:
+                   fork_startup: float = 0.02,
+                   scaling_spread: float = 0.01) -> list[tuple[str, list[dict[str, Any]]]]:
     """Cells of every dimension the thresholds read. The keywords move one threshold:
     processes' speedup at 10 ms tasks, whether processes lose to threads at 1 MiB,
     processes' speedup at 2 workers, asyncio's time (s) at concurrency 16 (threads: 1 s),
-    pool start-up (s) with fork."""
+    pool start-up (s) with fork, the spread of processes' repeats at 4 workers."""
     out = []
     # crossover: sequential 4 tasks of task_s; processes 4x faster at 100 ms only
     for task_s, proc_speedup in ((0.001, 0.2), (0.01, proc_at_10ms), (0.1, 3.0)):
@@ -65,7 +67,8 @@ def dimension_data(*, proc_at_10ms: float = 0.5, lose_at_1mib: bool = False,
     p = {"task_s": 0.1, "tasks": 8, "dimension": "workers"}
     out.append(rows("cpu_bound", "sequential", 1, p, 1.0))
     for workers, speedup in ((1, 1.0), (2, proc_at_2), (4, 2.0)):
-        out.append(rows("cpu_bound", "processes", workers, p, 1.0 / speedup))
+        out.append(rows("cpu_bound", "processes", workers, p, 1.0 / speedup,
+                        spread=scaling_spread if workers == 4 else 0.01))
     # spawn: start-up in extra.startup_s, 1 and 2 workers, fork and spawn
     for method, per_worker in (("fork", fork_startup), ("spawn", 0.08)):
         p = {"tasks": 1, "start_method": method, "dimension": f"spawn_{method}"}
@@ -154,6 +157,20 @@ def test_never_and_below_range(tmp_path: Path) -> None:
     text = dict((r[0], r[1]) for r in threshold_rows(t))
     crossover_rule = next(k for k in text if k.startswith("CPU-bound"))
     assert "Run CPU tasks of up to 100 ms sequentially" in text[crossover_rule]
+
+
+def test_no_knee_from_an_inconclusive_best_speedup(tmp_path: Path) -> None:
+    # processes at 4 workers: median 2x, but repeats +-96%: the best speedup's interval
+    # reaches below 1, so no knee is drawn from it (it was "knee at 4 workers")
+    t = thresholds(make(tmp_path / "r", dimension_data(scaling_spread=0.32)))
+    kn = one(t, "scaling_knee", "processes")
+    assert kn["status"] == "inconclusive" and pandas.isna(kn["value"])
+    assert kn["speedup"] == pytest.approx(2.0) and kn["speedup_ci_low"] <= 1
+    text = {rule: (summary, details) for rule, summary, details, _ in threshold_rows(t)}
+    summary, details = next(v for k, v in text.items() if k.startswith("Workers"))
+    assert summary.startswith("More process workers did not help significantly here")
+    assert "no knee drawn" in summary and "Use up to" not in summary
+    assert details[0].startswith("processes: no knee drawn: the best speedup 2.00x [")
 
 
 def test_report_text_uses_the_measured_numbers(tmp_path: Path) -> None:
