@@ -16,6 +16,8 @@ per model and per-profile parameter overrides::
     default = "cpus"
     [profiles.quick.params]
     task_s = 0.02
+    [profiles.standard.workers]   # per-profile worker counts (optional), as [workers]
+    processes = 12
 
 A workload may also declare *dimensions*: extra (non-headline) cells that vary
 one thing at a time around the defaults, with per-profile point lists::
@@ -120,6 +122,10 @@ class Workload:
     path: Path
     dimensions: Mapping[str, Dimension] = field(default_factory=lambda: MappingProxyType({}))
     headline: bool = True  # False: only dimension cells (not part of the matrix)
+    # per profile, worker counts that replace those of ``workers`` (e.g. more processes
+    # in standard, so that a claim of 6-12x is reachable at all)
+    profile_workers: Mapping[str, Mapping[str, int | str]] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     def params_for(self, profile: str) -> dict[str, Any]:
         """The default params with the profile's overrides applied."""
@@ -127,9 +133,12 @@ class Workload:
         merged.update(self.profiles.get(profile, {}))
         return merged
 
-    def workers_for(self, model: str, params: Mapping[str, Any], usable_cpus: int) -> int:
-        """The worker count of ``model``, resolved against the host and params."""
-        spec = self.workers.get(model, self.workers.get("default", "cpus"))
+    def workers_for(self, model: str, params: Mapping[str, Any], usable_cpus: int,
+                    profile: str | None = None) -> int:
+        """The worker count of ``model`` in ``profile``, resolved against the host and
+        params (the profile's ``workers`` table first, then the workload's)."""
+        table = {**self.workers, **self.profile_workers.get(profile or "", {})}
+        spec = table.get(model, table.get("default", "cpus"))
         return resolve_workers(spec, params, usable_cpus)
 
 
@@ -280,29 +289,21 @@ def parse_workload(path: Path, data: Mapping[str, Any], impl_dir: Path) -> Workl
     if "sequential" not in models:
         raise _fail(path, "models must include 'sequential' (speedups are relative to it)")
     params = _check_params(path, "params", data.get("params", {}))
-    workers_table = data.get("workers", {})
-    if not isinstance(workers_table, dict):
-        raise _fail(path, "workers must be a table")
-    workers: dict[str, int | str] = {}
-    for key, value in workers_table.items():
-        if key != "default" and key not in MODELS:
-            raise _fail(path, f"workers.{key}: unknown model")
-        if isinstance(value, bool) or not (
-            value in WORKER_WORDS or (isinstance(value, int) and 1 <= value <= _MAX_WORKERS)
-        ):
-            raise _fail(path, f"workers.{key} = {value!r} must be 1..{_MAX_WORKERS}, "
-                              f"\"cpus\" or \"tasks\"")
-        workers[key] = value
+    workers = _check_workers(path, "workers", data.get("workers", {}))
     profiles_table = data.get("profiles", {})
     if not isinstance(profiles_table, dict):
         raise _fail(path, "profiles must be a table")
     profiles: dict[str, Mapping[str, Any]] = {}
+    profile_workers: dict[str, Mapping[str, int | str]] = {}
     for pname, ptable in profiles_table.items():
         if pname not in PROFILE_NAMES:
             raise _fail(path, f"profiles.{pname}: unknown profile "
                               f"(known: {', '.join(PROFILE_NAMES)})")
-        if not isinstance(ptable, dict) or set(ptable) - {"params"}:
-            raise _fail(path, f"profiles.{pname} may only hold a params table")
+        if not isinstance(ptable, dict) or set(ptable) - {"params", "workers"}:
+            raise _fail(path, f"profiles.{pname} may only hold a params and a workers table")
+        if "workers" in ptable:
+            profile_workers[pname] = MappingProxyType(
+                _check_workers(path, f"profiles.{pname}.workers", ptable["workers"]))
         overrides = _check_params(path, f"profiles.{pname}.params", ptable.get("params", {}))
         for key in overrides:
             if key not in params:
@@ -319,7 +320,25 @@ def parse_workload(path: Path, data: Mapping[str, Any], impl_dir: Path) -> Workl
         models=tuple(models), params=MappingProxyType(params),
         workers=MappingProxyType(workers), profiles=MappingProxyType(profiles), path=path,
         dimensions=MappingProxyType(dimensions), headline=headline,
+        profile_workers=MappingProxyType(profile_workers),
     )
+
+
+def _check_workers(path: Path, where: str, table: Any) -> dict[str, int | str]:
+    """A ``[workers]`` table: model (or ``default``) -> an int, "cpus" or "tasks"."""
+    if not isinstance(table, dict):
+        raise _fail(path, f"{where} must be a table")
+    workers: dict[str, int | str] = {}
+    for key, value in table.items():
+        if key != "default" and key not in MODELS:
+            raise _fail(path, f"{where}.{key}: unknown model")
+        if isinstance(value, bool) or not (
+            value in WORKER_WORDS or (isinstance(value, int) and 1 <= value <= _MAX_WORKERS)
+        ):
+            raise _fail(path, f"{where}.{key} = {value!r} must be 1..{_MAX_WORKERS}, "
+                              f"\"cpus\" or \"tasks\"")
+        workers[key] = value
+    return workers
 
 
 def load_workload_file(path: Path, impl_dir: Path | None = None) -> Workload:

@@ -285,7 +285,7 @@ def dimension_cells(
                 elif dim.workers is not None:
                     workers = resolve_workers(dim.workers, params, usable_cpus)
                 else:
-                    workers = workload.workers_for(model, params, usable_cpus)
+                    workers = workload.workers_for(model, params, usable_cpus, profile.name)
                 cell = _cell(workload, profile, host, python, model, workers, params,
                              headline=False)
                 if cell.cell_key in seen:
@@ -322,7 +322,7 @@ def plan_cells(
             if models and model not in models:
                 continue
             workers = 1 if model == "sequential" else workload.workers_for(
-                model, params, usable_cpus)
+                model, params, usable_cpus, profile.name)
             cells.append(_cell(workload, profile, host, python, model, workers, params,
                                headline=True))
     if dimensions:

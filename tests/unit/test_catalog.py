@@ -76,3 +76,17 @@ def test_bad_definitions_name_file_and_field(tmp_path: Path, change, needle: str
     assert needle in message
     assert str(path) in message
     assert "\n" not in message.strip() or "TOML" in message
+
+
+def test_a_profile_may_set_its_own_worker_counts(tmp_path: Path) -> None:
+    w = load_workload_file(write(tmp_path, GOOD + "[profiles.standard.workers]\n"
+                                                  "processes = 12\n"), WORKLOADS_DIR)
+    params = w.params_for("standard")
+    assert w.workers_for("processes", params, 2, "standard") == 12
+    assert w.workers_for("processes", params, 2, "quick") == 2  # the workload's "cpus"
+    assert w.workers_for("threads", params, 2, "standard") == 4  # not overridden: "tasks"
+    for bad, needle in (("[profiles.standard.workers]\nfibers = 2\n", "unknown model"),
+                        ("[profiles.standard.workers]\nprocesses = 0\n", "processes = 0"),
+                        ("[profiles.standard.cpus]\nx = 1\n", "params and a workers")):
+        with pytest.raises(WorkloadError, match=needle):
+            load_workload_file(write(tmp_path, GOOD + bad), WORKLOADS_DIR)
