@@ -356,14 +356,43 @@ def test_html_report_in_chromium(html_report: Path, tmp_path: Path) -> None:
         shutil.copyfile(path, Path(tempfile.gettempdir()) / f"report-{name}.png")
 
 
-def test_docs_views_examples_run(warehouse: Warehouse) -> None:
-    """Every SQL example of docs/views.md runs over the views and answers rows."""
+def test_docs_views_examples_run(warehouse: Warehouse, tmp_path: Path) -> None:
+    """Every SQL example of docs/views.md runs over the views and answers rows. The
+    examples over the raw Parquet files (``read_parquet('results/...``, to run from the
+    project root) run with ``results/`` pointed at a copy of the test warehouse, to which
+    a group of cells timed in interleaved blocks is added (the synthetic sweeps have no
+    blocks; the module's warehouse stays as it is for the other tests)."""
     text = (Path(__file__).resolve().parents[2] / "docs" / "views.md").read_text()
     blocks = re.findall(r"```sql\n(.*?)```", text[text.index("## Example queries"):], re.S)
-    assert len(blocks) >= 8
+    raw = [sql for sql in blocks if "read_parquet('results/" in sql]
+    assert len(blocks) - len(raw) >= 8 and raw
     con = warehouse.connect()
     try:
         for sql in blocks:
-            assert len(con.execute(sql).fetchall()) > 0, sql
+            if sql not in raw:
+                assert len(con.execute(sql).fetchall()) > 0, sql
     finally:
         con.close()
+
+    root = tmp_path / "results"
+    shutil.copytree(warehouse.root, root, ignore=shutil.ignore_patterns(".*", "*.duckdb"))
+    copy = Warehouse(root)
+    for pos, (model, workers, speedup) in enumerate((("sequential", 1, 1.0),
+                                                     ("threads", 2, 1.9))):
+        base = {"cell_key": f"blocked-{model}", "workload": "cpu_bound",
+                "params": {"tasks": 8}, "model": model, "workers": workers,
+                "headline": False, "block_group": "blocked", "ok": True, "status": "ok"}
+        rows = [{**base, "repeat": 0, "warmup": True, "wall_s": 0.2, "probe_s": 0.001}]
+        rows += [{**base, "repeat": b, "warmup": False, "block": b, "block_pos": (b + pos) % 2,
+                  "wall_s": 0.16 / speedup * (1 + 0.01 * b), "probe_s": 0.001}
+                 for b in range(6)]
+        assert copy.add_cell("local-1", "l2", f"blocked-{model}", rows)
+    import duckdb  # the user's DuckDB shell: no harness views
+
+    plain = duckdb.connect()
+    try:
+        for sql in raw:
+            sql = sql.replace("read_parquet('results/", f"read_parquet('{root.as_posix()}/")
+            assert len(plain.execute(sql).fetchall()) > 0, sql
+    finally:
+        plain.close()
