@@ -50,19 +50,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from harness.agent import protocol
 from harness.errors import WorkloadError
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
 
-MODELS = (
-    "sequential",
-    "threads",
-    "processes",
-    "mp_pool",
-    "asyncio",
-    "asyncio_to_thread",
-    "interpreters",
-)
+MODELS = protocol.MODELS
 PROFILE_NAMES = ("quick", "standard", "full")
 WORKER_WORDS = ("cpus", "tasks")
 DIMENSION_WORKER_WORDS = ("cpus", "2cpus", "tasks")

@@ -27,9 +27,9 @@ import sys
 import time
 
 import workloads
+from harness.agent import protocol
 
-MODELS = ("sequential", "threads", "processes", "mp_pool", "asyncio",
-          "asyncio_to_thread", "interpreters")
+MODELS = protocol.MODELS
 PROCESS_MODELS = ("processes", "mp_pool")
 ASYNCIO_MODELS = ("asyncio", "asyncio_to_thread")
 asyncio = None  # the module, once a cell of an asyncio model needs it

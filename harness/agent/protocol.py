@@ -36,6 +36,9 @@ import math
 PROTOCOL_VERSION = 2
 
 CELL_STATUSES = ("ok", "failed", "not_applicable", "timeout")
+# The execution models a plan's cell may name, in the matrix's column order.
+MODELS = ("sequential", "threads", "processes", "mp_pool", "asyncio",
+          "asyncio_to_thread", "interpreters")
 
 _NUM = (int, float)
 _OPT_STR = (str, type(None))
