@@ -52,9 +52,9 @@ sys.path.insert(0, str(FLEET.parent))
 
 import fleet as fleet_mod  # noqa: E402
 
-from harness.bundle import build_agent  # noqa: E402
-from harness.inventory import load_inventory  # noqa: E402
-from harness.remote import PROBE_TIMEOUT_S, AgentSession  # noqa: E402
+from harness.plan.inventory import load_inventory  # noqa: E402
+from harness.remote.bundle import build_agent  # noqa: E402
+from harness.remote.session import PROBE_TIMEOUT_S, AgentSession  # noqa: E402
 from harness.transport.base import CommandInput  # noqa: E402
 from harness.transport.factory import open_transport  # noqa: E402
 from harness.warehouse import Warehouse  # noqa: E402

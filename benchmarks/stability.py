@@ -161,9 +161,9 @@ def fixed_cost(tmp: Path, rounds: int) -> dict:
             "sweep_start_to_first_cell_s": cells[0]["cell_start"] - sweep["started"],
             "last_window_to_sweep_end_s": sweep["finished"] - cells[-1]["last_end"],
             "sweep_end_to_exit_s": t1 - sweep["finished"]})
-    from harness.bundle import build_agent
-    from harness.inventory import Host
-    from harness.remote import read_messages
+    from harness.plan.inventory import Host
+    from harness.remote.bundle import build_agent
+    from harness.remote.session import read_messages
     from harness.transport.local import LocalTransport
 
     agent = build_agent(tmp / "agent")

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from harness.catalog import WORKLOADS_DIR, load_catalog, load_workload_file
 from harness.errors import HarnessError, OptionError, WarehouseInputError
+from harness.plan.catalog import WORKLOADS_DIR, load_catalog, load_workload_file
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -181,8 +181,8 @@ def probe(
     with --noise, judge each host's stability from a few seconds of speed probes."""
     from rich.table import Table
 
-    from harness.inventory import load_inventory
-    from harness.probing import probe_hosts
+    from harness.plan.inventory import load_inventory
+    from harness.remote.probing import probe_hosts
 
     if seconds is not None and not noise:
         if seconds.startswith("-"):
@@ -226,8 +226,8 @@ def _probe_noise(inventory: Path, limit: str | None, accept_new_host_keys: bool,
                  known_hosts: Path | None, seconds_text: str | None, as_json: bool) -> None:
     """``harness probe --noise [SECONDS]``: the stability verdict of every host."""
     from harness import render
-    from harness.inventory import load_inventory
-    from harness.probing import NOISE_DEFAULT_S, check_noise_seconds, noise_hosts
+    from harness.plan.inventory import load_inventory
+    from harness.remote.probing import NOISE_DEFAULT_S, check_noise_seconds, noise_hosts
 
     try:
         seconds = NOISE_DEFAULT_S if seconds_text is None else float(seconds_text)

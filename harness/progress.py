@@ -11,7 +11,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.plan import Cell
+from harness.plan.cells import Cell
 from harness.sweep import Failure
 
 

@@ -15,8 +15,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.catalog import MODELS
 from harness.errors import OptionError
+from harness.plan.catalog import MODELS
 
 if TYPE_CHECKING:
     import pandas

@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import CommandFailed, HarnessError, ProtocolError
-from harness.inventory import Host, find_ansible_inventory
-from harness.remote import PROBE_TIMEOUT_S, read_messages
+from harness.plan.inventory import Host, find_ansible_inventory
+from harness.remote.session import PROBE_TIMEOUT_S, read_messages
 
 if TYPE_CHECKING:
     from harness.sweep import EnvRecorder, _Sweep
@@ -294,7 +294,7 @@ class AnsibleEngine:
     """Runs one sweep's probe and run phases through ansible-runner."""
 
     def __init__(self, sweep: _Sweep, forks: int) -> None:
-        from harness.sweep import host_pythons
+        from harness.plan.inventory import host_pythons
 
         self.sweep = sweep
         self.forks = forks
@@ -502,7 +502,7 @@ class AnsibleEngine:
 
     def _probe_result(self, host: Host, python: str,
                       item: Mapping[str, Any]) -> dict[str, Any] | None:
-        from harness.remote import describe_failure
+        from harness.remote.session import describe_failure
 
         sweep = self.sweep
         rc = item.get("rc")
@@ -650,7 +650,7 @@ class AnsibleEngine:
 
     def _finish(self, run: _Run) -> None:
         """Feed one interpreter's fetched output into its recorder."""
-        from harness.remote import describe_failure
+        from harness.remote.session import describe_failure
 
         run.done = True
         host, python, recorder = run.host.name, run.recorder.python, run.recorder

@@ -17,16 +17,14 @@ the directory only makes the next sweep measure again.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.plan import digest, profile_id
+from harness.files import write_atomic
+from harness.plan.cells import digest, profile_id
 
 HINT_KEYS = ("cpu_rate",)  # the params the agent records and accepts back as hints
 DIRECTORY = "calibration"
@@ -60,17 +58,7 @@ class CalibrationStore:
         final = self._path(host, python, env)
         body = json.dumps({"host": host, "python": python, "profile_id": profile_id(env),
                            "sweep_id": sweep_id, "hints": dict(hints)}, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(final, body)
 
 
 def measured_hints(params: Mapping[str, Any]) -> dict[str, float]:

@@ -52,8 +52,7 @@ from typing import Any
 
 from harness.agent import protocol
 from harness.errors import WorkloadError
-
-WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
+from harness.paths import WORKLOADS_DIR
 
 MODELS = protocol.MODELS
 PROFILE_NAMES = ("quick", "standard", "full")

@@ -29,8 +29,8 @@ from types import MappingProxyType
 from typing import Any
 
 from harness.agent.protocol import PROTOCOL_VERSION
-from harness.catalog import MODELS, Workload, resolve_workers
 from harness.errors import OptionError
+from harness.plan.catalog import MODELS, Workload, resolve_workers
 
 
 @dataclass(frozen=True)

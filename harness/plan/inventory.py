@@ -39,6 +39,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from harness.errors import InventoryError
+from harness.formatting import one_line
 
 __all__ = [
     "REDACTED",
@@ -130,15 +131,6 @@ def find_ansible_inventory() -> str | None:
     return None
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # Ansible's first error line is the useful one; skip pure warnings when there is an error.
-    errors = [ln for ln in lines if "ERROR" in ln or "Error" in ln or "error" in ln]
-    chosen = errors[0] if errors else (lines[0] if lines else "")
-    chosen = re.sub(r"\s+", " ", chosen)
-    return chosen[:limit] + ("…" if len(chosen) > limit else "")
-
-
 _PLUGIN_FAILURE = re.compile(r"Failed to parse inventory with '(\w+)' plugin: (.+)")
 _PLUGIN_FOR_SUFFIX = {".yml": "yaml", ".yaml": "yaml", ".toml": "toml", ".json": "yaml"}
 
@@ -150,8 +142,8 @@ def _reason(stderr: str, path: Path) -> str:
     plugin = wanted if wanted in failures else next(iter(failures), "")
     if plugin:
         detail = re.sub(r"^Failed to parse inventory:\s*", "", failures[plugin])
-        return f"{plugin} parser: {_one_line(detail)}"
-    reason = _one_line(stderr) or "ansible-inventory failed"
+        return f"{plugin} parser: {one_line(detail, pick='error')}"
+    reason = one_line(stderr, pick="error") or "ansible-inventory failed"
     return reason.removeprefix("[ERROR]:").removeprefix("ERROR!").strip()
 
 
@@ -333,7 +325,7 @@ def load_inventory(
         rc, stdout, stderr = _run_ansible_inventory(exe, path.resolve(), limit, timeout)
     except Exception as exc:  # ansible-runner's own failures (config, spawn)
         raise InventoryError(
-            f"{path}: could not run ansible-inventory: {_one_line(str(exc))}"
+            f"{path}: could not run ansible-inventory: {one_line(str(exc), pick='error')}"
         ) from exc
     if rc != 0:
         raise InventoryError(f"{path}: Ansible rejected the inventory: {_reason(stderr, path)}")
@@ -351,3 +343,11 @@ def load_inventory(
             raise InventoryError(f"{path}: no host matches --limit {limit!r}")
         raise InventoryError(f"{path}: the inventory has no hosts")
     return hosts
+
+
+def host_pythons(host: Host) -> tuple[str, ...]:
+    """The interpreters to benchmark; a local host with none named uses this one."""
+    named = "harness_pythons" in host.vars or "ansible_python_interpreter" in host.vars
+    if host.connection == "local" and not named:
+        return (sys.executable,)
+    return host.pythons

@@ -25,10 +25,8 @@ import zipfile
 from pathlib import Path
 
 from harness import __version__
-
-PACKAGE_ROOT = Path(__file__).resolve().parent
-PROJECT_ROOT = PACKAGE_ROOT.parent
-WORKLOADS_DIR = PROJECT_ROOT / "workloads"
+from harness.files import atomic_path
+from harness.paths import PACKAGE_DIR, WORKLOADS_DIR
 
 # The shim is valid Python 2 too, so an interpreter that is too old says so clearly
 # (exit status 3) instead of failing on newer syntax inside the agent.
@@ -49,7 +47,7 @@ _EPOCH = (2020, 1, 1, 0, 0, 0)
 
 def _members(workloads_dir: Path) -> list[tuple[str, bytes]]:
     members = [("__main__.py", _MAIN.encode()), ("harness/__init__.py", _INIT.encode())]
-    for path in sorted((PACKAGE_ROOT / "agent").glob("*.py")):
+    for path in sorted((PACKAGE_DIR / "agent").glob("*.py")):
         members.append((f"harness/agent/{path.name}", path.read_bytes()))
     for path in sorted(workloads_dir.glob("*.py")):
         members.append((f"workloads/{path.name}", path.read_bytes()))
@@ -93,11 +91,10 @@ def build_agent(dest_dir: Path, workloads_dir: Path = WORKLOADS_DIR) -> Path:
     target = dest_dir / f"agent-{digest.hexdigest()[:12]}.pyz"
     if target.exists():
         return target
-    tmp = target.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+    with atomic_path(target, fsync=False, suffix=".tmp", mode=0o644) as tmp, \
+            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
         for name, data in members:
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.external_attr = 0o644 << 16
             archive.writestr(info, data)
-    tmp.replace(target)
     return target

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.bundle import build_agent
 from harness.errors import HarnessError, OptionError, ProtocolError
-from harness.inventory import Host
-from harness.plan import profile_id
-from harness.remote import PROBE_TIMEOUT_S, AgentSession
+from harness.plan.cells import profile_id
+from harness.plan.inventory import Host, host_pythons
+from harness.remote.bundle import build_agent
+from harness.remote.session import PROBE_TIMEOUT_S, AgentSession
 from harness.stability import Verdict, assess
-from harness.sweep import host_pythons
 from harness.transport.factory import open_transport
 
 NOISE_DEFAULT_S = 5.0

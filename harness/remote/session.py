@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.agent.protocol import PROTOCOL_VERSION, ProtocolViolation, parse_line
-from harness.bundle import TOO_OLD_EXIT
 from harness.errors import CommandFailed, HarnessError, ProtocolError
+from harness.formatting import one_line
+from harness.remote.bundle import TOO_OLD_EXIT
 from harness.transport.base import CommandInput, Transport
 
 PROBE_TIMEOUT_S = 120.0
@@ -38,8 +39,7 @@ class InterpreterError(HarnessError):
 
 def describe_failure(exc: CommandFailed, host: str, python: str) -> InterpreterError:
     """A one-line reason for an agent that exited non-zero."""
-    tail = exc.stderr_tail.strip().splitlines()
-    last = tail[-1] if tail else ""
+    last = one_line(exc.stderr_tail, pick="last")
     if exc.returncode == _NOT_FOUND or "No such file" in last or "not found" in last:
         return InterpreterError(f"{host}: interpreter {python!r} not found")
     if exc.returncode == TOO_OLD_EXIT or "SyntaxError" in exc.stderr_tail:

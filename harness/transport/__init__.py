@@ -1,5 +1,3 @@
-"""Transports: how the controller reaches a host (local subprocess, SSH, Ansible)."""
-
-from harness.transport.base import Transport
-
-__all__ = ["Transport"]
+"""Transports: how the controller reaches a host. ``base`` holds the Transport protocol,
+``streams`` the line streaming shared by every transport, ``local`` (a subprocess) and
+``ssh`` (paramiko) the two kinds, ``factory`` picks one for a host."""

@@ -36,6 +36,13 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 
+def check_name(name: str) -> str:
+    """Refuse a ``put`` target that is not a plain file name."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name or "\n" in name:
+        raise ValueError(f"not a plain file name: {name!r}")
+    return name
+
+
 class CommandInput:
     """The standard input of one command ``run`` starts, and more time for it.
 

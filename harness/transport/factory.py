@@ -9,7 +9,7 @@ from harness.transport.local import LocalTransport
 from harness.transport.ssh import DEFAULT_CONNECT_TIMEOUT, SSHTransport
 
 if TYPE_CHECKING:
-    from harness.inventory import Host
+    from harness.plan.inventory import Host
     from harness.transport.base import Transport
 
 __all__ = ["open_transport"]

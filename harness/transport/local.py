@@ -10,175 +10,32 @@ timeout kills its whole process group with ``os.killpg``. stdout is streamed
 line by line as it arrives; stderr is read concurrently (no pipe deadlock)
 and its tail goes into :class:`CommandFailed`.
 
-:func:`stream_lines` is the streaming core shared with the SSH transport.
+The streaming itself is :func:`harness.transport.streams.stream_lines`, shared with the
+SSH transport.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
-from harness.errors import CommandFailed, TransportError, TransportTimeout
+from harness.errors import CommandFailed, TransportError
+from harness.transport.base import check_name
+from harness.transport.streams import stream_lines
 
 if TYPE_CHECKING:
-    from harness.inventory import Host
+    from harness.plan.inventory import Host
     from harness.transport.base import CommandInput
 
-__all__ = ["STDERR_TAIL_BYTES", "LocalTransport", "check_name", "stream_lines"]
-
-STDERR_TAIL_BYTES = 8192
-_QUEUE_LINES = 1024
-_EOF = object()
-
-
-def check_name(name: str) -> str:
-    """Refuse a ``put`` target that is not a plain file name."""
-    if not name or name in (".", "..") or "/" in name or "\0" in name or "\n" in name:
-        raise ValueError(f"not a plain file name: {name!r}")
-    return name
-
-
-def _decode(line: bytes) -> str:
-    if line.endswith(b"\n"):
-        line = line[:-1]
-        if line.endswith(b"\r"):
-            line = line[:-1]
-    return line.decode("utf-8", errors="replace")
-
-
-def stream_lines(
-    stdout: IO[bytes],
-    stderr: IO[bytes],
-    *,
-    wait_exit: Callable[[float], int | None],
-    kill: Callable[[], None],
-    timeout: float,
-    idle_timeout: float | None,
-    what: str,
-    clock: Callable[[], float] = time.monotonic,
-    extra_time: Callable[[], float] | None = None,
-) -> Iterator[str]:
-    """Yield ``stdout`` lines as they arrive, then check the exit status.
-
-    ``wait_exit(seconds)`` returns the exit status, or None if the command is
-    still running after ``seconds``. ``kill()`` kills the command's process
-    tree. On ``timeout`` (whole command) or ``idle_timeout`` (between two
-    lines) the tree is killed and :class:`TransportTimeout` raised; a non-zero
-    exit raises :class:`CommandFailed` with the stderr tail. Closing the
-    generator early also kills the command. ``extra_time()``, when given, is added
-    to ``timeout`` (read again at every line: the caller may extend it).
-    """
-    start = clock()
-
-    def deadline_now() -> float:
-        return start + timeout + (extra_time() if extra_time is not None else 0.0)
-
-    deadline = deadline_now()
-    lines: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_LINES)
-    tail: deque[bytes] = deque()
-    tail_size = [0]
-    stop = threading.Event()
-    read_error: list[BaseException] = []
-
-    def read_stdout() -> None:
-        try:
-            for raw in iter(stdout.readline, b""):
-                while not stop.is_set():
-                    try:
-                        lines.put(raw, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        except BaseException as exc:  # a broken connection surfaces here
-            read_error.append(exc)
-        finally:
-            while not stop.is_set():
-                try:
-                    lines.put(_EOF, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-
-    def read_stderr() -> None:
-        try:
-            while True:
-                chunk = stderr.read1(65536) if hasattr(stderr, "read1") else stderr.read(4096)
-                if not chunk:
-                    return
-                tail.append(chunk)
-                tail_size[0] += len(chunk)
-                while tail_size[0] - len(tail[0]) >= STDERR_TAIL_BYTES and len(tail) > 1:
-                    tail_size[0] -= len(tail.popleft())
-        except Exception:  # stderr is best effort; stdout reports broken connections
-            return
-
-    def stderr_tail() -> str:
-        data = b"".join(tail)[-STDERR_TAIL_BYTES:]
-        return data.decode("utf-8", errors="replace")
-
-    threads = [
-        threading.Thread(target=read_stdout, name=f"{what}-stdout", daemon=True),
-        threading.Thread(target=read_stderr, name=f"{what}-stderr", daemon=True),
-    ]
-    for thread in threads:
-        thread.start()
-
-    finished = False
-    try:
-        while True:
-            now = clock()
-            deadline = deadline_now()
-            remaining = deadline - now
-            wait = remaining if idle_timeout is None else min(remaining, idle_timeout)
-            if remaining <= 0:
-                kill()
-                raise TransportTimeout(f"{what}: timed out after {deadline - start:g}s")
-            try:
-                item = lines.get(timeout=max(wait, 0.0))
-            except queue.Empty:
-                kill()
-                if idle_timeout is not None and clock() < deadline:
-                    raise TransportTimeout(
-                        f"{what}: no output for {idle_timeout:g}s (idle timeout)"
-                    ) from None
-                raise TransportTimeout(
-                    f"{what}: timed out after {deadline - start:g}s") from None
-            if item is _EOF:
-                break
-            assert isinstance(item, bytes)
-            yield _decode(item)
-        threads[1].join(max(0.0, min(deadline - clock(), 5.0)))
-        rc = wait_exit(max(0.0, deadline - clock()))
-        if rc is None:
-            kill()
-            raise TransportTimeout(
-                f"{what}: timed out after {deadline - start:g}s (output closed)")
-        if read_error and rc < 0:
-            raise TransportError(f"{what}: lost while reading output: {read_error[0]}")
-        finished = True
-        if rc != 0:
-            tail_text = stderr_tail()
-            last = next((ln for ln in reversed(tail_text.splitlines()) if ln.strip()), "")
-            detail = f": {last.strip()[:200]}" if last else ""
-            raise CommandFailed(f"{what} exited with status {rc}{detail}", rc, tail_text)
-    finally:
-        stop.set()
-        if not finished:
-            with contextlib.suppress(Exception):
-                kill()
+__all__ = ["LocalTransport"]
 
 
 class LocalTransport:

@@ -23,87 +23,41 @@ every ``ssh host command``) are paid only by the commands ``run`` starts.
 command as the leader of its own process group (``setsid``; the pid is written
 to a file in the working directory) and, on a timeout or an early close,
 kills that whole group with ``kill -KILL -- -PGID``.
+
+Connecting lives in :mod:`harness.transport.ssh_connect`, the SFTP working directory in
+:mod:`harness.transport.sftp`, the line streaming in :mod:`harness.transport.streams`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import getpass
-import hashlib
 import itertools
 import os
-import posixpath
 import re
 import shlex
-import stat
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from secrets import token_hex
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import paramiko
 
-from harness.errors import HostKeyError, TransportError, TransportTimeout
-from harness.transport.local import check_name, stream_lines
+from harness.errors import TransportError, TransportTimeout
+from harness.transport.base import check_name
+from harness.transport.sftp import make_workdir, sftp_rmtree
+from harness.transport.ssh_connect import Connector
+from harness.transport.streams import stream_lines
 
 if TYPE_CHECKING:
-    from harness.inventory import Host
+    from harness.plan.inventory import Host
     from harness.transport.base import CommandInput
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "SSHTransport", "fingerprint"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "SSHTransport"]
 
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_KEEPALIVE = 15
 _HELPER_TIMEOUT = 30.0
-# A working directory with more entries than this is removed with one ``rm -rf``.
-_SFTP_RMTREE_MAX = 200
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
-_PASSPHRASE_VARS = (
-    "ansible_ssh_private_key_passphrase",
-    "ansible_paramiko_private_key_passphrase",
-)
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH's ``SHA256:...`` fingerprint of a public key."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def _known_name(hostname: str, port: int) -> str:
-    return hostname if port == 22 else f"[{hostname}]:{port}"
-
-
-class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
-    """Refuse unknown keys, or accept and record them when asked to."""
-
-    def __init__(self, label: str, accept_new: bool, record_to: Path) -> None:
-        self.label = label
-        self.accept_new = accept_new
-        self.record_to = record_to
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
-        fp = fingerprint(key)
-        if not self.accept_new:
-            raise HostKeyError(
-                f"{self.label}: unknown host key for {hostname} "
-                f"({key.get_name()} {fp}); refusing to connect "
-                "(verify it, then pass --accept-new-host-keys to trust it)",
-                hint=f"or add the key to {self.record_to} yourself",
-            )
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        try:
-            self.record_to.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(self.record_to, "a", encoding="ascii") as known:
-                known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-        except OSError as exc:
-            raise TransportError(
-                f"{self.label}: accepted host key {fp} but cannot record it in "
-                f"{self.record_to}: {exc.strerror or exc}"
-            ) from exc
 
 
 class _StderrReader:
@@ -134,199 +88,36 @@ class SSHTransport:
     ) -> None:
         self.host = host
         self.connect_timeout = connect_timeout
-        self._accept_new = accept_new_host_keys
-        self._extra_known_hosts = Path(known_hosts).expanduser() if known_hosts else None
-        self._user_known_hosts = Path(
-            user_known_hosts if user_known_hosts else "~/.ssh/known_hosts"
-        ).expanduser()
-        self._ssh_config = self._load_ssh_config(
-            Path(ssh_config).expanduser() if ssh_config else Path("~/.ssh/config").expanduser()
+        self._connector = Connector(
+            host,
+            accept_new_host_keys=accept_new_host_keys,
+            known_hosts=Path(known_hosts).expanduser() if known_hosts else None,
+            user_known_hosts=Path(
+                user_known_hosts if user_known_hosts else "~/.ssh/known_hosts").expanduser(),
+            ssh_config=(Path(ssh_config).expanduser() if ssh_config
+                        else Path("~/.ssh/config").expanduser()),
+            connect_timeout=connect_timeout,
+            keepalive_interval=keepalive_interval,
         )
-        self._keepalive = keepalive_interval
-        self._clients: list[paramiko.SSHClient] = []  # jump hosts first, target last
         self._sftp: paramiko.SFTPClient | None = None
         self._lock = threading.Lock()
         self._running: dict[int, tuple[paramiko.Channel, str]] = {}
         self._counter = itertools.count(1)
         self._closed = False
         self.workdir = ""
-        self._created_top = ""  # the topmost directory _make_workdir created
-        self.endpoint = ""
+        self._created_top = ""  # the topmost directory making the workdir created
         try:
-            self._client = self._connect_chain()
-            self.workdir = self._make_workdir()
+            self._client = self._connector.connect()
+            self.workdir, self._created_top = make_workdir(
+                self._sftp_client(), host.name, host.workdir)
         except BaseException:
             self._release()
             raise
 
-    # -- connecting -------------------------------------------------------
-
-    def _load_ssh_config(self, path: Path) -> paramiko.SSHConfig:
-        if path.is_file():
-            try:
-                return paramiko.SSHConfig.from_path(str(path))
-            except (OSError, paramiko.SSHException, ValueError) as exc:
-                raise TransportError(f"{self.host.name}: cannot read {path}: {exc}") from exc
-        return paramiko.SSHConfig()
-
-    def _new_client(self) -> paramiko.SSHClient:
-        client = paramiko.SSHClient()
-        if self._user_known_hosts.is_file():
-            try:
-                client.load_system_host_keys(str(self._user_known_hosts))
-            except (OSError, paramiko.SSHException) as exc:
-                raise TransportError(
-                    f"{self.host.name}: cannot read {self._user_known_hosts}: {exc}"
-                ) from exc
-        if self._extra_known_hosts is not None and self._extra_known_hosts.is_file():
-            try:
-                client.get_host_keys().load(str(self._extra_known_hosts))
-            except (OSError, paramiko.SSHException) as exc:
-                raise TransportError(
-                    f"{self.host.name}: cannot read {self._extra_known_hosts}: {exc}"
-                ) from exc
-        record_to = self._extra_known_hosts or self._user_known_hosts
-        client.set_missing_host_key_policy(
-            _HostKeyPolicy(self.host.name, self._accept_new, record_to)
-        )
-        return client
-
-    def _connect_chain(self) -> paramiko.SSHClient:
-        target = self._ssh_config.lookup(self.host.address)
-        jumps = [j.strip() for j in str(target.get("proxyjump", "")).split(",") if j.strip()]
-        if jumps and jumps[0].lower() == "none":
-            jumps = []
-        sock: Any = None
-        if not jumps and target.get("proxycommand", "none").lower() != "none":
-            sock = paramiko.ProxyCommand(target["proxycommand"])
-        for jump in jumps:
-            user, _, rest = jump.rpartition("@")
-            name, _, port = rest.partition(":")
-            conf = self._ssh_config.lookup(name)
-            jump_client = self._connect_one(
-                label=f"jump host {name}",
-                conf=conf,
-                address=name,
-                user=user or None,
-                port=int(port) if port else None,
-                key_file=None,
-                sock=sock,
-                secrets=False,
-            )
-            sock = self._open_tunnel(jump_client, conf, name)
-        client = self._connect_one(
-            label=self.host.name,
-            conf=target,
-            address=self.host.address,
-            user=self.host.user,
-            port=self.host.port,
-            key_file=self.host.key_file,
-            sock=sock,
-            secrets=True,
-        )
-        return client
-
-    def _open_tunnel(self, jump: paramiko.SSHClient, conf: Any, name: str) -> paramiko.Channel:
-        target = self._ssh_config.lookup(self.host.address)
-        hostname = str(target.get("hostname", self.host.address))
-        port = self.host.port or int(target.get("port", 22))
-        transport = jump.get_transport()
-        assert transport is not None
-        try:
-            return transport.open_channel(
-                "direct-tcpip", (hostname, port), ("127.0.0.1", 0), timeout=self.connect_timeout
-            )
-        except (paramiko.SSHException, OSError) as exc:
-            raise TransportError(
-                f"{self.host.name}: jump host {name} cannot reach {hostname}:{port}: {exc}"
-            ) from exc
-
-    def _connect_one(
-        self,
-        *,
-        label: str,
-        conf: Any,
-        address: str,
-        user: str | None,
-        port: int | None,
-        key_file: str | None,
-        sock: Any,
-        secrets: bool,
-    ) -> paramiko.SSHClient:
-        hostname = str(conf.get("hostname", address))
-        port = port or int(conf.get("port", 22))
-        user = user or conf.get("user") or getpass.getuser()
-        if key_file:
-            key_path = os.path.expanduser(key_file)
-            if not os.path.isfile(key_path):
-                raise TransportError(f"{label}: private key file {key_path} does not exist")
-            key_files = [key_path]
-        else:
-            key_files = [
-                p
-                for p in (os.path.expanduser(f) for f in conf.get("identityfile", []))
-                if os.path.isfile(p)
-            ]
-        password = passphrase = None
-        if secrets:
-            password = next(
-                (self.host.secrets[k] for k in _PASSWORD_VARS if k in self.host.secrets), None
-            )
-            passphrase = next(
-                (self.host.secrets[k] for k in _PASSPHRASE_VARS if k in self.host.secrets), None
-            )
-        where = f"{user}@{hostname}:{port}"
-        if label == self.host.name:
-            self.endpoint = where
-        client = self._new_client()
-        self._clients.append(client)
-        timeout = self.connect_timeout
-        try:
-            client.connect(
-                hostname,
-                port=port,
-                username=user,
-                password=str(password) if password is not None else None,
-                passphrase=str(passphrase) if passphrase is not None else None,
-                key_filename=key_files or None,
-                allow_agent=True,
-                look_for_keys=not key_files,
-                timeout=timeout,
-                banner_timeout=timeout,
-                auth_timeout=timeout,
-                channel_timeout=timeout,
-                sock=sock,
-            )
-        except HostKeyError:
-            raise
-        except paramiko.BadHostKeyException as exc:
-            raise HostKeyError(
-                f"{label}: host key for {_known_name(hostname, port)} has CHANGED "
-                f"(known {fingerprint(exc.expected_key)}, offered {fingerprint(exc.key)}); "
-                "refusing to connect",
-                hint="if the change is expected, remove the old key from known_hosts",
-            ) from exc
-        except paramiko.AuthenticationException as exc:
-            err = TransportError(
-                f"{label}: authentication failed as {where}: {exc}",
-                hint="check ansible_user, the key file, ~/.ssh/config and the ssh agent",
-            )
-            err.retryable = False  # type: ignore[misc]
-            raise err from exc
-        except TimeoutError as exc:
-            raise TransportTimeout(
-                f"{label}: connecting to {where} timed out after {timeout:g}s"
-            ) from exc
-        except paramiko.ssh_exception.NoValidConnectionsError as exc:
-            reasons = "; ".join(sorted({e.strerror or str(e) for e in exc.errors.values()}))
-            raise TransportError(f"{label}: cannot connect to {where}: {reasons}") from exc
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise TransportError(f"{label}: cannot connect to {where}: {reason}") from exc
-        transport = client.get_transport()
-        if transport is not None and self._keepalive:
-            transport.set_keepalive(self._keepalive)
-        return client
+    @property
+    def endpoint(self) -> str:
+        """The target's ``user@host:port`` (empty until connecting reached it)."""
+        return self._connector.endpoint
 
     # -- remote helpers -----------------------------------------------------
 
@@ -368,112 +159,6 @@ class SSHTransport:
             if channel is not None:
                 channel.settimeout(max(self.connect_timeout, 60.0))
         return self._sftp
-
-    def _make_workdir(self) -> str:
-        """Create the private working directory over SFTP; remember the topmost directory
-        this transport created (parents of a missing ``harness_workdir`` too), which close
-        removes.
-
-        SFTP runs no shell command: on hosts whose login shell does costly start-up work
-        for every command (``~/.bashrc`` is read for each ``ssh host cmd``), connecting
-        costs one SFTP session instead of a shell. A fresh directory is made as ``mktemp
-        -d`` makes one: a random name, created with ``mkdir`` (which fails on any existing
-        name, so nothing planted there is used), mode 0700.
-        """
-        sftp = self._sftp_client()
-        try:
-            home = sftp.normalize(".")
-            wanted = self.host.workdir
-            if wanted is None:
-                path = self._sftp_mkdtemp(sftp, "/tmp")
-                top = path
-            else:
-                if wanted == "~" or wanted.startswith("~/"):
-                    wanted = wanted[2:]
-                target = posixpath.normpath(posixpath.join(home, wanted))
-                if self._sftp_exists(sftp, target):
-                    # An existing directory is the user's: work in a fresh one inside it.
-                    path = self._sftp_mkdtemp(sftp, target)
-                    top = path
-                else:
-                    top = self._sftp_makedirs(sftp, target)
-                    path = target
-            path = sftp.normalize(path)
-            top = sftp.normalize(top)
-            sftp.chmod(path, 0o700)
-        except TransportError:
-            raise
-        except TimeoutError as exc:
-            raise TransportTimeout(
-                f"{self.host.name}: creating a working directory timed out") from exc
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise TransportError(
-                f"{self.host.name}: cannot create a working directory: {reason}") from exc
-        self._created_top = top
-        return path
-
-    @staticmethod
-    def _sftp_exists(sftp: paramiko.SFTPClient, path: str) -> bool:
-        try:
-            sftp.stat(path)  # follows symlinks, as ``[ -e ]`` does
-        except FileNotFoundError:
-            return False
-        return True
-
-    @staticmethod
-    def _sftp_mkdtemp(sftp: paramiko.SFTPClient, parent: str) -> str:
-        for _ in range(20):
-            path = f"{parent.rstrip('/') or ''}/harness.{token_hex(6)}"
-            try:
-                sftp.mkdir(path, 0o700)
-            except OSError as exc:
-                if isinstance(exc, FileNotFoundError) or not SSHTransport._sftp_exists(
-                        sftp, path):
-                    raise
-                continue  # the name is taken: draw another
-            return path
-        raise TransportError(f"cannot find a free directory name in {parent}")
-
-    @staticmethod
-    def _sftp_makedirs(sftp: paramiko.SFTPClient, target: str) -> str:
-        """``mkdir -p target`` (the leaf 0700); return the topmost directory created."""
-        missing = [target]
-        parent = posixpath.dirname(target)
-        while parent not in ("/", "") and not SSHTransport._sftp_exists(sftp, parent):
-            missing.append(parent)
-            parent = posixpath.dirname(parent)
-        for directory in reversed(missing):
-            sftp.mkdir(directory, 0o700 if directory == target else 0o777)
-        return missing[-1]
-
-    def _sftp_rmtree(self, root: str) -> bool:
-        """Remove ``root`` over SFTP (symlinks are removed, never followed); False when
-        that did not work or the tree is large (the caller falls back to ``rm -rf``)."""
-        budget = [_SFTP_RMTREE_MAX]
-
-        def remove(path: str) -> None:
-            assert self._sftp is not None
-            for entry in self._sftp.listdir_attr(path):  # lstat attributes
-                budget[0] -= 1
-                if budget[0] < 0:
-                    raise OSError("too many entries")
-                child = f"{path}/{entry.filename}"
-                if stat.S_ISDIR(entry.st_mode or 0):
-                    remove(child)
-                else:
-                    self._sftp.remove(child)
-            self._sftp.rmdir(path)
-
-        if self._sftp is None:
-            return False
-        try:
-            remove(root)
-        except FileNotFoundError:
-            return not self._sftp_exists(self._sftp, root)
-        except (paramiko.SSHException, OSError, EOFError):
-            return False
-        return True
 
     # -- the Transport protocol --------------------------------------------
 
@@ -620,7 +305,8 @@ class SSHTransport:
             with contextlib.suppress(Exception):
                 self._kill(channel, pid_file)
         remove = self._created_top or self.workdir
-        if remove and not (self._sftp_rmtree(remove) if not running else False):
+        if remove and not (not running and self._sftp is not None
+                           and sftp_rmtree(self._sftp, remove)):
             with contextlib.suppress(TransportError):
                 self._exec(f"rm -rf -- {shlex.quote(remove)}")
         self._release()
@@ -630,10 +316,10 @@ class SSHTransport:
             with contextlib.suppress(Exception):
                 self._sftp.close()
             self._sftp = None
-        for client in reversed(self._clients):
+        for client in reversed(self._connector.clients):
             with contextlib.suppress(Exception):
                 client.close()
-        self._clients.clear()
+        self._connector.clients.clear()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.agent.protocol import parse_line
-from harness.bundle import build_agent
+from harness.remote.bundle import build_agent
 
 PYENV = "/root/.pyenv/versions"
 INTERPRETERS = [

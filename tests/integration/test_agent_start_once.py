@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from harness.bundle import build_agent
-from harness.inventory import Host, load_inventory
-from harness.remote import AgentSession
+from harness.plan.inventory import Host, load_inventory
+from harness.remote.bundle import build_agent
+from harness.remote.session import AgentSession
 from harness.transport.base import CommandInput
 from harness.transport.local import LocalTransport
 from harness.transport.ssh import SSHTransport

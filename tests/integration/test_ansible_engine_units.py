@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.engines.ansible import machine_batches, module_python_fallback, unsafe_yaml
-from harness.inventory import Host
+from harness.plan.inventory import Host
 
 
 def test_hosts_of_one_machine_land_in_different_batches() -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas
 import pytest
 
-from harness.catalog import load_catalog
 from harness.errors import OptionError
-from harness.plan import PROFILES, check_dimensions, plan_cells, select_workloads
+from harness.plan.catalog import load_catalog
+from harness.plan.cells import PROFILES, check_dimensions, plan_cells, select_workloads
 from harness.report_sql import connect, query
 from harness.warehouse import Warehouse
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.inventory import load_inventory
+from harness.plan.inventory import load_inventory
 
 pytestmark = pytest.mark.fleet
 

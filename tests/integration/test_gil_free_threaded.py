@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from harness.agent.protocol import parse_line
-from harness.bundle import build_agent
-from harness.catalog import load_catalog
-from harness.plan import PROFILES, plan_cells, plan_document
+from harness.plan.catalog import load_catalog
+from harness.plan.cells import PROFILES, plan_cells, plan_document
+from harness.remote.bundle import build_agent
 
 FREE_THREADED = "/var/cache/harness/cpython-3.13t/bin/python3.13t"
 STANDARD = "/root/.pyenv/versions/3.11.7/bin/python3.11"

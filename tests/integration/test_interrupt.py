@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from harness.catalog import load_catalog
-from harness.plan import Cell, Profile
+from harness.plan.catalog import load_catalog
+from harness.plan.cells import Cell, Profile
 from harness.sweep import Failure, SweepOptions, _Sweep
 from harness.warehouse import Warehouse
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import CommandFailed, TransportTimeout
-from harness.inventory import Host
+from harness.plan.inventory import Host
 from harness.transport.base import Transport
 from harness.transport.factory import open_transport
 from harness.transport.local import LocalTransport

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import build_agent
-from harness.remote import read_messages
+from harness.remote.bundle import build_agent
+from harness.remote.session import read_messages
 from harness.stability import VERDICTS
 
 _SCRIPT = Path(sys.executable).parent / "harness"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from harness.errors import CommandFailed, HostKeyError, TransportError, TransportTimeout
-from harness.inventory import Host, load_inventory
+from harness.plan.inventory import Host, load_inventory
 from harness.transport.base import Transport
 from harness.transport.factory import open_transport
 from harness.transport.ssh import SSHTransport

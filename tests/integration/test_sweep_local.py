@@ -190,7 +190,7 @@ def test_standard_spreads_each_cell_over_three_agent_runs(tmp_path: Path) -> Non
 def test_samples_of_unfinished_runs_are_kept_as_attempts(tmp_path: Path) -> None:
     """A host lost between the runs of a cell: what its first runs measured is stored
     as an attempt (not a result; --resume runs the cell again), nothing is dropped."""
-    from harness.plan import PROFILES
+    from harness.plan.cells import PROFILES
     from harness.sweep import SweepOptions, _Sweep
 
     class Quiet:

@@ -9,7 +9,7 @@ import zipfile
 import zipimport
 from pathlib import Path
 
-from harness.bundle import build_agent, bytecode
+from harness.remote.bundle import build_agent, bytecode
 
 
 def _rewrite(src: Path, dest: Path, replace: dict[str, bytes]) -> Path:

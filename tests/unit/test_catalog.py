@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import MODELS, WORKLOADS_DIR, load_catalog, load_workload_file
 from harness.errors import WorkloadError
+from harness.plan.catalog import MODELS, WORKLOADS_DIR, load_catalog, load_workload_file
 
 GOOD = """
 name = "toy"

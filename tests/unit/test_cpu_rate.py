@@ -10,8 +10,8 @@ import pytest
 
 import workloads
 from harness.agent import runner
-from harness.calibration import CalibrationStore, measured_hints
-from harness.plan import plan_document
+from harness.plan.calibration import CalibrationStore, measured_hints
+from harness.plan.cells import plan_document
 from workloads import cpu, transfer
 
 ENV = {"arch": "x86_64", "cpu_model": "Test CPU", "usable_cpus": 2, "numa_nodes": 1,

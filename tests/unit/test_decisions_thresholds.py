@@ -11,7 +11,7 @@ from typing import Any
 import pandas
 import pytest
 
-from harness.plan import digest
+from harness.plan.cells import digest
 from harness.report import NOT_MEASURED, threshold_rows
 from harness.report_sql import connect, query
 from harness.warehouse import Warehouse

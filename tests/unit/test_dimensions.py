@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import load_catalog, load_workload_file
 from harness.errors import WorkloadError
-from harness.plan import PROFILES, plan_cells
+from harness.plan.catalog import load_catalog, load_workload_file
+from harness.plan.cells import PROFILES, plan_cells
 
 IMPL_DIR = Path(__file__).resolve().parents[2] / "workloads"
 

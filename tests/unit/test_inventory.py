@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from harness.errors import InventoryError
-from harness.inventory import REDACTED, Host, find_ansible_inventory, is_secret_var, load_inventory
+from harness.plan.inventory import (
+    REDACTED,
+    Host,
+    find_ansible_inventory,
+    is_secret_var,
+    load_inventory,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORIES = ROOT / "inventories"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.catalog import load_catalog
-from harness.errors import OptionError
 from harness.agent.protocol import PROTOCOL_VERSION
-from harness.plan import (
+from harness.errors import OptionError
+from harness.plan.catalog import load_catalog
+from harness.plan.cells import (
     PROFILES,
     canonical_json,
     check_models,
@@ -116,7 +116,7 @@ def test_repeats_are_spread_over_the_profiles_runs() -> None:
     """standard spreads each group's blocks over 3 agent runs: the first two run their
     share of the minimum, the last goes on, counting their blocks, until the calibration
     stops."""
-    from harness.plan import PROFILES, plan_cells, plan_document
+    from harness.plan.cells import PROFILES, plan_cells, plan_document
 
     assert PROFILES["quick"].runs == 1 and PROFILES["standard"].runs == 3
     cells = plan_cells([load_catalog()["cpu_bound"]], PROFILES["standard"], host="h",
