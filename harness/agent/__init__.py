@@ -5,5 +5,3 @@ Nothing in this package may import from the controller (``harness`` outside
 host happens to have it. It must run on CPython 3.9+ including free-threaded
 builds.
 """
-
-AGENT_VERSION = "0.1.0"

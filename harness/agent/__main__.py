@@ -32,11 +32,11 @@ def _protocol_stream():
     return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
 
 
-def _stop_children_on_sigterm(runner):
+def _stop_children_on_sigterm(kill_own_children):
     """When the controller gives up (SIGTERM), take our own pools and server down too."""
 
     def handler(signum, frame):
-        runner.kill_own_children()
+        kill_own_children()
         os._exit(128 + signum)
 
     with contextlib.suppress(ValueError, OSError):  # not in the main thread
@@ -49,15 +49,17 @@ def main(argv=None):
         sys.stderr.write(USAGE)
         sys.exit(2)
     from harness.agent import runner  # noqa: PLC0415
+    from harness.agent.children import kill_own_children  # noqa: PLC0415
+    from harness.agent.output import LineWriter, hello  # noqa: PLC0415
 
-    out = runner.LineWriter(_protocol_stream())
-    _stop_children_on_sigterm(runner)
+    out = LineWriter(_protocol_stream())
+    _stop_children_on_sigterm(kill_own_children)
     if argv[0] == "probe":
         code = runner.probe_main(out)
     elif argv[0] == "noise":
         from harness.agent import speed  # noqa: PLC0415
 
-        code = speed.noise_main(out, argv[1], runner.hello)
+        code = speed.noise_main(out, argv[1], hello)
     else:
         code = runner.run_main(out, argv[1])
     sys.exit(code)

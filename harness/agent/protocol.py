@@ -34,6 +34,7 @@ import json
 import math
 
 PROTOCOL_VERSION = 2
+AGENT_VERSION = "0.1.0"  # the agent's own version, sent in ``hello``
 
 CELL_STATUSES = ("ok", "failed", "not_applicable", "timeout")
 # The execution models a plan's cell may name, in the matrix's column order.

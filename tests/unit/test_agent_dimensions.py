@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.agent import protocol, runner
+from harness.agent import output, protocol, runner
+from harness.agent import plan as agent_plan
 
 NUMA_DATA = Path(__file__).resolve().parent.parent / "data" / "numa"
 
@@ -25,9 +26,9 @@ def cell(cell_id: str, **kw):
 def run(cells, monkeypatch=None, numa_root=None):
     if numa_root is not None:
         monkeypatch.setattr(runner, "NUMA_ROOT", str(numa_root))
-    plan = runner.parse_plan({"protocol": 2, "keepalive_s": 5, "cells": cells})
+    plan = agent_plan.parse_plan({"protocol": 2, "keepalive_s": 5, "cells": cells})
     stream = io.StringIO()
-    runner.Runner(runner.LineWriter(stream), plan).run()
+    runner.Runner(output.LineWriter(stream), plan).run()
     msgs = [protocol.parse_line(line) for line in stream.getvalue().splitlines()]
     return [m for m in msgs if m["type"] != "keepalive"]
 
@@ -116,12 +117,12 @@ def test_cells_with_env_run_in_a_child_agent() -> None:
 
 
 def test_plan_rejects_bad_dimension_values() -> None:
-    with pytest.raises(runner.PlanError, match="pinning"):
-        runner.parse_plan({"protocol": 2, "cells": [cell("x", params={"pinning": "tight"})]})
-    with pytest.raises(runner.PlanError, match="env"):
-        runner.parse_plan({"protocol": 2, "cells": [cell("x", env={"bad name": "1"})]})
-    with pytest.raises(runner.PlanError, match="max_repeats"):
-        runner.parse_plan({"protocol": 2, "cells": [cell("x", min_repeats=5, max_repeats=2)]})
+    with pytest.raises(agent_plan.PlanError, match="pinning"):
+        agent_plan.parse_plan({"protocol": 2, "cells": [cell("x", params={"pinning": "tight"})]})
+    with pytest.raises(agent_plan.PlanError, match="env"):
+        agent_plan.parse_plan({"protocol": 2, "cells": [cell("x", env={"bad name": "1"})]})
+    with pytest.raises(agent_plan.PlanError, match="max_repeats"):
+        agent_plan.parse_plan({"protocol": 2, "cells": [cell("x", min_repeats=5, max_repeats=2)]})
 
 
 def test_prior_samples_count_towards_the_calibration() -> None:
@@ -143,9 +144,9 @@ def test_prior_samples_count_towards_the_calibration() -> None:
     # more prior blocks than the maximum: still one own block
     msgs = run([cell("r", min_repeats=2, max_repeats=3, prior=[[b, 1.0] for b in range(4)])])
     assert len([s for s in samples(msgs, "r") if not s["warmup"]]) == 1
-    with pytest.raises(runner.PlanError, match="prior"):
-        runner.parse_plan({"protocol": 2, "cells": [cell("s", prior=[[0, -1.0]])]})
-    with pytest.raises(runner.PlanError, match="prior"):
-        runner.parse_plan({"protocol": 2, "cells": [cell("s", prior=[0.5])]})
-    with pytest.raises(runner.PlanError, match="prior"):
-        runner.parse_plan({"protocol": 2, "cells": [cell("s", prior="1,2")]})
+    with pytest.raises(agent_plan.PlanError, match="prior"):
+        agent_plan.parse_plan({"protocol": 2, "cells": [cell("s", prior=[[0, -1.0]])]})
+    with pytest.raises(agent_plan.PlanError, match="prior"):
+        agent_plan.parse_plan({"protocol": 2, "cells": [cell("s", prior=[0.5])]})
+    with pytest.raises(agent_plan.PlanError, match="prior"):
+        agent_plan.parse_plan({"protocol": 2, "cells": [cell("s", prior="1,2")]})

@@ -5,7 +5,8 @@ import tempfile
 
 import pytest
 
-from harness.agent import models, runner
+from harness.agent import models, output
+from harness.agent import plan as agent_plan
 from workloads import cpu, disk
 
 
@@ -84,7 +85,7 @@ GOOD = {"cell_id": "c", "workload": "cpu_bound", "implementation": "cpu", "model
 
 
 def test_parse_plan_accepts_the_documented_plan():
-    plan = runner.parse_plan({"protocol": 2, "keepalive_s": 5, "cells": [GOOD]})
+    plan = agent_plan.parse_plan({"protocol": 2, "keepalive_s": 5, "cells": [GOOD]})
     assert plan.keepalive_s == 5.0
     assert plan.cells[0].model == "threads" and plan.cells[0].params == {"task_s": 0.1}
 
@@ -100,11 +101,11 @@ def test_parse_plan_accepts_the_documented_plan():
     {"protocol": 2, "cells": [{k: v for k, v in GOOD.items() if k != "timeout_s"}]},
 ])
 def test_parse_plan_rejects(bad):
-    with pytest.raises(runner.PlanError):
-        runner.parse_plan(bad)
+    with pytest.raises(agent_plan.PlanError):
+        agent_plan.parse_plan(bad)
 
 
 def test_one_line_error_unwraps_groups():
     err = RuntimeError("outer")
     err.exceptions = [ValueError("inner\nline")]
-    assert runner.one_line_error(err) == "ValueError: inner line"
+    assert output.one_line_error(err) == "ValueError: inner line"

@@ -10,7 +10,8 @@ from collections import Counter
 
 import pytest
 
-from harness.agent import blocks, protocol, runner
+from harness.agent import blocks, group, output, protocol, runner
+from harness.agent import plan as agent_plan
 
 
 def test_orders_are_permutations_balanced_over_the_blocks() -> None:
@@ -62,9 +63,9 @@ def cell(cell_id: str, model: str, **kw):
 
 
 def run(cells, seed="s"):
-    plan = runner.parse_plan({"protocol": 2, "keepalive_s": 5, "cells": cells, "seed": seed})
+    plan = agent_plan.parse_plan({"protocol": 2, "keepalive_s": 5, "cells": cells, "seed": seed})
     stream = io.StringIO()
-    runner.Runner(runner.LineWriter(stream), plan).run()
+    runner.Runner(output.LineWriter(stream), plan).run()
     msgs = [protocol.parse_line(line) for line in stream.getvalue().splitlines()]
     return [m for m in msgs if m["type"] != "keepalive"]
 
@@ -101,11 +102,11 @@ def test_a_group_runs_warmups_then_complete_balanced_blocks() -> None:
 
 def test_the_budget_stops_blocks_on_a_fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """min 2, max 50 blocks, a budget of 3 x 1.5 s for the group; the clock moves 1 s at
-    every reading of the runner: the group stops once 4.5 s have passed."""
+    every reading of the group run: the group stops once 4.5 s have passed."""
     ticks = itertools.count()
-    fake = types.SimpleNamespace(monotonic=lambda: float(next(ticks)), time=runner.time.time,
-                                 perf_counter=runner.time.perf_counter)
-    monkeypatch.setattr(runner, "time", fake)
+    fake = types.SimpleNamespace(monotonic=lambda: float(next(ticks)), time=group.time.time,
+                                 perf_counter=group.time.perf_counter)
+    monkeypatch.setattr(group, "time", fake)
     msgs = run([dict(c, min_repeats=2, max_repeats=50, budget_s=1.5, timeout_s=10**6)
                 for c in GROUP])
     timed = [m for m in msgs if m["type"] == "sample" and not m["warmup"]]
@@ -119,7 +120,7 @@ def test_an_agent_stopped_in_a_block_leaves_none_of_that_block(
     """Samples of a block are written only when the block is complete: an agent that
     dies in block 2 has written blocks 0 and 1 whole and nothing of block 2, which the
     controller then measures again whole."""
-    real = runner.Runner._repeat
+    real = group.GroupRun.measure
     calls = itertools.count()
 
     def dying(self, cell, *args, **kw):
@@ -127,13 +128,13 @@ def test_an_agent_stopped_in_a_block_leaves_none_of_that_block(
             raise SystemExit("killed")
         return real(self, cell, *args, **kw)
 
-    monkeypatch.setattr(runner.Runner, "_repeat", dying)
-    plan = runner.parse_plan({"protocol": 2, "keepalive_s": 5, "seed": "s",
+    monkeypatch.setattr(group.GroupRun, "measure", dying)
+    plan = agent_plan.parse_plan({"protocol": 2, "keepalive_s": 5, "seed": "s",
                               "cells": [dict(c, min_repeats=5, max_repeats=5)
                                         for c in GROUP]})
     stream = io.StringIO()
     with pytest.raises(SystemExit):
-        runner.Runner(runner.LineWriter(stream), plan).run()
+        runner.Runner(output.LineWriter(stream), plan).run()
     msgs = [protocol.parse_line(line) for line in stream.getvalue().splitlines()]
     timed = [m for m in msgs if m["type"] == "sample" and not m["warmup"]]
     assert sorted(Counter(s["block"] for s in timed).items()) == [(0, 3), (1, 3)]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import workloads
-from harness.agent import runner
+from harness.agent import children
+from harness.agent import plan as agent_plan
 from harness.plan.calibration import CalibrationStore, measured_hints
 from harness.plan.cells import plan_document
 from workloads import cpu, transfer
@@ -65,20 +66,20 @@ def test_plan_hints_are_checked_and_reach_child_agents() -> None:
     cells = [{"cell_id": "c", "workload": "cpu_bound", "implementation": "cpu",
               "model": "sequential", "workers": 1, "params": {}, "warmups": 0,
               "repeats": 1, "timeout_s": 10}]
-    plan = runner.parse_plan({"protocol": 2, "cells": cells, "hints": {"cpu_rate": 5e6}})
+    plan = agent_plan.parse_plan({"protocol": 2, "cells": cells, "hints": {"cpu_rate": 5e6}})
     assert plan.hints == {"cpu_rate": 5e6}
-    assert runner.parse_plan({"protocol": 2, "cells": cells}).hints == {}
-    with pytest.raises(runner.PlanError, match="hints"):
-        runner.parse_plan({"protocol": 2, "cells": cells, "hints": {"cpu_rate": "fast"}})
-    with pytest.raises(runner.PlanError, match="hints"):
-        runner.parse_plan({"protocol": 2, "cells": cells, "hints": [1]})
+    assert agent_plan.parse_plan({"protocol": 2, "cells": cells}).hints == {}
+    with pytest.raises(agent_plan.PlanError, match="hints"):
+        agent_plan.parse_plan({"protocol": 2, "cells": cells, "hints": {"cpu_rate": "fast"}})
+    with pytest.raises(agent_plan.PlanError, match="hints"):
+        agent_plan.parse_plan({"protocol": 2, "cells": cells, "hints": [1]})
     # a child gets the plan's hints unchanged ...
-    assert runner._child_hints({"cpu_rate": 5e6}, plan.cells) == {"cpu_rate": 5e6}
+    assert children.child_hints({"cpu_rate": 5e6}, plan.cells) == {"cpu_rate": 5e6}
     # ... or, without one, the parent's own measurement (so GIL=0 and GIL=1 share n)
-    child = runner._child_hints({}, plan.cells)
+    child = children.child_hints({}, plan.cells)
     assert child["cpu_rate_measured"] == cpu._RATE[0][0] > 0
     empty = plan.cells[0]._replace(implementation="empty")
-    assert runner._child_hints({}, [empty]) == {}
+    assert children.child_hints({}, [empty]) == {}
 
 
 def test_plan_document_carries_hints_only_when_there_are_some() -> None:
