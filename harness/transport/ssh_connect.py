@@ -172,6 +172,10 @@ class Connector:
                 f"{self.host.name}: jump host {name} cannot reach {hostname}:{port}: {exc}"
             ) from exc
 
+    def _secret(self, names: tuple[str, ...]) -> Any:
+        """The first of the inventory's secret variables ``names`` the host sets."""
+        return next((self.host.secrets[k] for k in names if k in self.host.secrets), None)
+
     def _connect_one(
         self,
         *,
@@ -187,25 +191,9 @@ class Connector:
         hostname = str(conf.get("hostname", address))
         port = port or int(conf.get("port", 22))
         user = user or conf.get("user") or getpass.getuser()
-        if key_file:
-            key_path = os.path.expanduser(key_file)
-            if not os.path.isfile(key_path):
-                raise TransportError(f"{label}: private key file {key_path} does not exist")
-            key_files = [key_path]
-        else:
-            key_files = [
-                p
-                for p in (os.path.expanduser(f) for f in conf.get("identityfile", []))
-                if os.path.isfile(p)
-            ]
-        password = passphrase = None
-        if secrets:
-            password = next(
-                (self.host.secrets[k] for k in _PASSWORD_VARS if k in self.host.secrets), None
-            )
-            passphrase = next(
-                (self.host.secrets[k] for k in _PASSPHRASE_VARS if k in self.host.secrets), None
-            )
+        key_files = _key_files(label, key_file, conf)
+        password = self._secret(_PASSWORD_VARS) if secrets else None
+        passphrase = self._secret(_PASSPHRASE_VARS) if secrets else None
         where = f"{user}@{hostname}:{port}"
         if label == self.host.name:
             self.endpoint = where
@@ -258,3 +246,18 @@ class Connector:
         if transport is not None and self._keepalive:
             transport.set_keepalive(self._keepalive)
         return client
+
+
+def _key_files(label: str, key_file: str | None, conf: Any) -> list[str]:
+    """The private keys to offer: the inventory's (which must exist), else the
+    ``IdentityFile`` entries of ~/.ssh/config that exist."""
+    if key_file:
+        key_path = os.path.expanduser(key_file)
+        if not os.path.isfile(key_path):
+            raise TransportError(f"{label}: private key file {key_path} does not exist")
+        return [key_path]
+    return [
+        p
+        for p in (os.path.expanduser(f) for f in conf.get("identityfile", []))
+        if os.path.isfile(p)
+    ]
