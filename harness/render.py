@@ -458,7 +458,7 @@ def _noise_summary(r: Any) -> str:
 
 def noise_text(results: Sequence[Any], seconds: float) -> str:
     """``harness probe --noise``: per interpreter ``host python: verdict (reasons)`` and a
-    line of its probe statistics (``results``: harness.probing.ProbeResult)."""
+    line of its probe statistics (``results``: harness.remote.probing.ProbeResult)."""
     from harness.stability import verdict_line
 
     lines = []

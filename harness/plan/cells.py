@@ -347,7 +347,7 @@ def plan_document(cells: Iterable[Cell], keepalive_s: float = 5.0,
                   prior: Mapping[str, Sequence[tuple[int, float]]] | None = None,
                   seed: str | None = None) -> dict[str, Any]:
     """The JSON plan the agent's ``run`` command reads (``hints``: calibration an earlier
-    sweep measured on this environment, see harness.calibration; ``run``: which agent
+    sweep measured on this environment, see harness.plan.calibration; ``run``: which agent
     run of ``runs`` this is, ``prior``: the cells' earlier timed samples as
     ``(block, wall_s)``; ``seed``: of the blocks' random orders)."""
     prior = prior or {}
