@@ -49,13 +49,16 @@ WHERE m.workload IN ('cpu_bound', 'net_high_latency') AND m.model <> 'sequential
 ORDER BY m.sweep_id, m.workload, m.model
 """
 
-# every matrix and dimension speedup of one sweep, keyed to match across sweeps
+# every matrix and dimension speedup of one sweep, keyed to match across sweeps by the
+# planned cell (cell_key: workload, plan params, model, workers), not by the resolved
+# params, which record whether the CPU rate was measured or reused
 ALL_SPEEDUPS = """
-SELECT sweep_id, host, python, workload, model, workers, params::VARCHAR AS params,
-       speedup, speedup_ci_low, speedup_ci_high
-FROM matrix WHERE model <> 'sequential' AND speedup IS NOT NULL AND list_contains(?, sweep_id)
+SELECT m.sweep_id, m.host, m.python, c.cell_key, m.workload, m.model,
+       m.speedup, m.speedup_ci_low, m.speedup_ci_high
+FROM matrix m JOIN cells c USING (sweep_id, env_id, cell_id)
+WHERE m.model <> 'sequential' AND m.speedup IS NOT NULL AND list_contains(?, m.sweep_id)
 UNION ALL
-SELECT sweep_id, host, python, workload, model, workers, params::VARCHAR AS params,
+SELECT sweep_id, host, python, cell_key, workload, model,
        speedup, speedup_ci_low, speedup_ci_high
 FROM dimension_cells
 WHERE model <> 'sequential' AND speedup IS NOT NULL AND list_contains(?, sweep_id)
@@ -119,7 +122,7 @@ def bands(head, column: str) -> list[tuple[str, str, str, bool]]:
 
 def agreement(wh: Warehouse, ids: list[str]) -> None:
     frame = wh.query(ALL_SPEEDUPS, [ids, ids])
-    key = ["host", "python", "workload", "model", "workers", "params"]
+    key = ["host", "python", "cell_key"]
     print("\n| sweeps | speedups ok in both | each inside the other's interval "
           "| intervals overlap |")
     print("|---|---|---|---|")
@@ -138,6 +141,11 @@ def agreement(wh: Warehouse, ids: list[str]) -> None:
             pairs.speedup_ci_low_b <= pairs.speedup_ci_high_a)
         print(f"| {a} -> {b} | {len(pairs)} | {100 * both.mean():.1f}% "
               f"({int(both.sum())}) | {100 * overlap.mean():.1f}% ({int(overlap.sum())}) |")
+        misses = pairs[~both]
+        for r in misses.itertuples():
+            print(f"|   miss: {r.workload_a}/{r.model_a} | | {r.speedup_a:.2f}x "
+                  f"[{r.speedup_ci_low_a:.2f}-{r.speedup_ci_high_a:.2f}] vs {r.speedup_b:.2f}x "
+                  f"[{r.speedup_ci_low_b:.2f}-{r.speedup_ci_high_b:.2f}] | |")
 
 
 def raw_check(wh: Warehouse, results: Path, ids: list[str]) -> None:
