@@ -75,7 +75,8 @@ def check_warehouse(results: Path) -> dict[str, Any]:
                 assert key not in keys, f"duplicate row {key}"
                 keys.add(key)
             rows += table.num_rows
-    temps = [p for p in results.rglob(".tmp-*")]
+    temps = [p for p in results.rglob(".*")
+             if p.name.startswith(".tmp-") or p.name.endswith(".part")]
     return {"files": len(files), "rows": rows, "temp_files": len(temps)}
 
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from harness import warehouse as warehouse_module
 from harness.report import write_report
 from harness.warehouse import Warehouse
+from harness.warehouse import views as warehouse_module
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from harness import warehouse as wmod
 from harness.warehouse import Warehouse
+from harness.warehouse import compact as wmod
 
 
 def _sweep(wh: Warehouse, sid: str = "s1", envs: int = 3, cells: int = 4) -> None:
@@ -95,14 +95,14 @@ def test_a_crash_leaves_the_answer_whole(tmp_path, monkeypatch, crash_after_swap
     wh = Warehouse(tmp_path / "r")
     _sweep(wh)
     before = _snapshot(wh)
-    real = wmod._exchange_dirs
+    real = wmod.exchange_dirs
 
     def crash(a, b):
         if crash_after_swap:
             real(a, b)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(wmod, "_exchange_dirs", crash)
+    monkeypatch.setattr(wmod, "exchange_dirs", crash)
     monkeypatch.setattr(wmod.shutil, "rmtree", lambda *a, **k: None)  # the crash: no cleanup
     with pytest.raises(KeyboardInterrupt):
         wh.compact("s1")
@@ -121,7 +121,7 @@ def test_no_atomic_swap_changes_nothing(tmp_path, monkeypatch):
     wh = Warehouse(tmp_path / "r")
     _sweep(wh)
     names = _files(wh, "measurements")
-    monkeypatch.setattr(wmod, "_exchange_dirs", lambda a, b: False)
+    monkeypatch.setattr(wmod, "exchange_dirs", lambda a, b: False)
     assert wh.compact("s1") == {"measurements": 0, "environments": 0}
     assert _files(wh, "measurements") == names
     assert not (wh.root / "measurements" / ".compact-sweep_id=s1").exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import harness.warehouse as warehouse_module
+import harness.warehouse.views as warehouse_module
 from harness.errors import WarehouseInputError
 from harness.warehouse import VIEW_CACHE_PREFIX, Warehouse
 from tests.unit.small_warehouse import rows, sweep, two_sweeps
@@ -37,7 +37,7 @@ def test_views_are_created_once_and_then_attached(wh: Warehouse) -> None:
         wh.query(f"SELECT * FROM {name} LIMIT 0")
     assert caches(wh) == [cache]
     # no temp file is left behind
-    assert not list(wh.root.glob(".tmp-*"))
+    assert not list(wh.root.glob(".*.part"))
 
 
 def test_a_changed_analysis_file_is_a_new_cache(wh: Warehouse, tmp_path: Path,

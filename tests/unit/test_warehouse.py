@@ -120,7 +120,8 @@ def test_concurrent_writers_of_one_cell_store_it_once(wh: Warehouse) -> None:
         t.join()
     assert sorted(results) == [False] * 7 + [True]
     assert len(wh.query("SELECT * FROM measurements")) == 1
-    assert not [p for p in all_files(wh.root) if p.name.startswith(".tmp-")]
+    temps = [p for p in all_files(wh.root) if p.name.startswith(".") and p.name.endswith(".part")]
+    assert not temps
 
 
 def test_ids_that_could_collide_in_file_names(wh: Warehouse) -> None:

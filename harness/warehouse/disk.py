@@ -1,0 +1,124 @@
+"""The warehouse's file-system primitives: files written whole, read with one error.
+
+Every Parquet and DuckDB file the warehouse writes goes through
+:func:`harness.files.atomic_path` (a hidden temp file beside the final one, renamed, or
+linked so an existing file is never replaced), with the permissions a plain ``open``
+would give under the process umask. Data files and ROOT/warehouse.duckdb are fsynced
+(and their directory); caches are not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from harness.errors import WarehouseInputError
+from harness.files import atomic_path, fsync_dir
+from harness.warehouse.layout import is_data_file
+from harness.warehouse.schema import pa, pq
+
+
+def umask() -> int:
+    """The process umask, read without changing it (os.umask is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def file_mode() -> int:
+    """The permission bits of a new file under the process umask."""
+    return 0o666 & ~umask()
+
+
+def make_dirs(directory: Path) -> None:
+    """Create ``directory`` and parents, fsyncing each parent whose entries changed."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for m in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            m.mkdir()
+        fsync_dir(m.parent)
+
+
+def check_writable(root: Path) -> None:
+    """Refuse a results dir that is not a writable directory; create a missing one."""
+    if root.exists():
+        if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+            raise WarehouseInputError(f"results dir {root} is not a writable directory")
+        return
+    try:
+        make_dirs(root)
+    except OSError as e:
+        raise WarehouseInputError(f"cannot create results dir {root}: {e}") from e
+
+
+def write_parquet_atomic(table: pa.Table, final: Path, *, replace: bool) -> bool:
+    """Write ``table`` to ``final`` so the file is whole or absent (fsynced, and its
+    directory, created when missing).
+
+    With ``replace=False`` an existing file is left alone and False is returned.
+    """
+    make_dirs(final.parent)
+    try:
+        with atomic_path(final, replace=replace, mode=file_mode()) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+    except FileExistsError:
+        if replace:
+            raise
+        return False
+    return True
+
+
+def write_duckdb_atomic(final: Path, fill: Callable[[duckdb.DuckDBPyConnection], None],
+                        *, durable: bool) -> None:
+    """Build a DuckDB database file with ``fill`` in a temp file beside ``final`` and
+    rename it over ``final`` (a reader holding the old file open is not disturbed);
+    ``durable``: fsync the file and the directory first. Nothing is left behind on error."""
+    with atomic_path(final, fsync=durable, mode=file_mode()) as tmp:
+        wal = Path(f"{tmp}.wal")
+        try:
+            tmp.unlink()  # duckdb wants to create the file itself
+            con = duckdb.connect(str(tmp))
+            try:
+                fill(con)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+        finally:
+            wal.unlink(missing_ok=True)
+
+
+def read_table(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """A data file's rows (only ``columns`` when given); an unreadable file is a
+    WarehouseInputError."""
+    try:
+        return pq.read_table(path, columns=None if columns is None else list(columns))
+    except (OSError, pa.ArrowException) as e:
+        raise WarehouseInputError(f"cannot read {path}: {e}") from e
+
+
+def data_files(directory: Path) -> list[str]:
+    """The data files of one partition (hidden temp files excluded), sorted."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if is_data_file(n))
+
+
+def table_rows(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """``columns`` of every row of ``table``, as tuples."""
+    return list(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
