@@ -46,7 +46,7 @@ def atomic_path(final: Path, *, replace: bool = True, fsync: bool = True,
         if mode is not None:
             os.chmod(tmp, mode)
         if fsync:
-            with open(tmp, "rb+") as fh:
+            with open(tmp, "rb") as fh:  # fsync needs no write access
                 os.fsync(fh.fileno())
         if replace:
             os.replace(tmp, final)
