@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from harness.engines.registry import DEFAULT_ENGINE, engines_help
 from harness.errors import HarnessError, OptionError, WarehouseInputError
 from harness.plan.catalog import WORKLOADS_DIR, load_catalog, load_workload_file
 
@@ -105,8 +106,7 @@ def sweep(
         "--parallel-same-machine",
         help="Run hosts that are one physical machine at the same time (tests only).")] = False,
     engine: Annotated[str, typer.Option(
-        "--engine", help="ssh (a connection per host) or ansible (ansible-runner drives "
-                         "the fleet, --forks hosts at a time).")] = "ssh",
+        "--engine", help=f"{engines_help()}.")] = DEFAULT_ENGINE,
     forks: Annotated[int, typer.Option(
         "--forks", help="With --engine ansible: hosts handled at once (1 to 1000).")] = 8,
     dimensions: Annotated[bool | None, typer.Option(
@@ -127,12 +127,9 @@ def sweep(
 ) -> None:
     """Run the benchmark matrix on every selected host and interpreter, then print it."""
     from harness.progress import make_progress
-    from harness.sweep import SweepOptions, run_sweep
+    from harness.sweep.options import SweepOptions
+    from harness.sweep.run import run_sweep
 
-    if engine not in ("ssh", "ansible"):
-        raise OptionError(f"--engine {engine!r} is not an engine", hint="use ssh or ansible")
-    if not 1 <= forks <= 1000:
-        raise OptionError(f"--forks {forks} is out of range", hint="use 1 to 1000")
     options = SweepOptions(
         inventory=inventory, results=results, profile=profile, limit=limit,
         workloads=tuple(workload or ()), models=tuple(model or ()), resume=resume,

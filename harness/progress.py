@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.plan.cells import Cell
-from harness.sweep import Failure
+from harness.sweep.options import Failure
 
 
 def _label(cell: Cell) -> str:

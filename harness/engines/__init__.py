@@ -1,12 +1,11 @@
-"""Engines that drive a whole sweep at once instead of one transport per host.
+"""The engines that run a sweep's hosts: each one reaches every host, runs the agent
+there and feeds what it reports to the sweep (:mod:`harness.sweep.context`).
 
-``ssh`` (the default) is not here: it is ``harness.sweep``'s thread per host
-over :mod:`harness.transport`. ``ansible`` (:mod:`harness.engines.ansible`)
-hands the fan-out to ansible-runner for large fleets.
+- :mod:`harness.engines.base` -- the ``Engine`` protocol.
+- :mod:`harness.engines.registry` -- the engines by name (``--engine``), the one table
+  the CLI and the sweep read.
+- :mod:`harness.engines.ssh` -- ``ssh`` (the default): a thread per host, each over its
+  own :mod:`harness.transport` connection.
+- :mod:`harness.engines.ansible` -- ``ansible``: ansible-runner drives the fleet,
+  ``--forks`` hosts at a time, with the playbooks of :mod:`harness.engines.playbooks`.
 """
-
-from __future__ import annotations
-
-ENGINES = ("ssh", "ansible")
-
-__all__ = ["ENGINES"]

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.engines.ansible import machine_batches, module_python_fallback, unsafe_yaml
+from harness.engines.ansible import machine_batches, module_python_fallback
+from harness.engines.playbooks import unsafe_yaml
 from harness.plan.inventory import Host
 
 

@@ -23,7 +23,9 @@ import pytest
 
 from harness.plan.catalog import load_catalog
 from harness.plan.cells import Cell, Profile
-from harness.sweep import Failure, SweepOptions, _Sweep
+from harness.sweep.context import Sweep
+from harness.sweep.options import Failure, SweepOptions
+from harness.sweep.run import execute
 from harness.warehouse import Warehouse
 
 HARNESS = [sys.executable, "-m", "harness"]
@@ -181,9 +183,9 @@ def test_a_hung_workload_is_killed_at_its_timeout_and_the_sweep_goes_on(
     inventory = tmp_path / "local.ini"
     inventory.write_text(f"localhost ansible_connection=local harness_workdir={workdir}\n")
     watch = _Watch(workdir)
-    sweep = _Sweep(SweepOptions(inventory=inventory, results=tmp_path / "results",
-                                workloads=("net_high_latency", "cpu_bound"),
-                                models=("sequential", "processes")), watch)
+    sweep = Sweep(SweepOptions(inventory=inventory, results=tmp_path / "results",
+                               workloads=("net_high_latency", "cpu_bound"),
+                               models=("sequential", "processes")), watch)
     sweep.profile = Profile("quick", warmups=0, repeats=1, timeout_s=2.0)
     catalog = load_catalog()
     # every request waits two minutes: the cell can only end by its timeout
@@ -192,7 +194,7 @@ def test_a_hung_workload_is_killed_at_its_timeout_and_the_sweep_goes_on(
                                                         "body_bytes": 16}))
     sweep.workloads = (hung, catalog["cpu_bound"])
     started = time.monotonic()
-    result = sweep.run()
+    result = execute(sweep)
     assert time.monotonic() - started < 200  # nowhere near the 120 s a request takes x2
     assert result.exit_code == 1
     assert watch.statuses == {

@@ -191,14 +191,15 @@ def test_samples_of_unfinished_runs_are_kept_as_attempts(tmp_path: Path) -> None
     """A host lost between the runs of a cell: what its first runs measured is stored
     as an attempt (not a result; --resume runs the cell again), nothing is dropped."""
     from harness.plan.cells import PROFILES
-    from harness.sweep import SweepOptions, _Sweep
+    from harness.sweep.context import Sweep
+    from harness.sweep.options import SweepOptions
 
     class Quiet:
         def __getattr__(self, name: str):
             return lambda *args, **kwargs: None
 
-    sweep = _Sweep(SweepOptions(inventory=Path("inventories/local.ini").resolve(),
-                                results=tmp_path / "r", profile="standard"), Quiet())
+    sweep = Sweep(SweepOptions(inventory=Path("inventories/local.ini").resolve(),
+                               results=tmp_path / "r", profile="standard"), Quiet())
     sweep.warehouse.begin_sweep(sweep.sweep_id, started_at=sweep.started_at,
                                 harness_version="t", inventory="i", profile="standard",
                                 plan={})
