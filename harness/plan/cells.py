@@ -103,8 +103,9 @@ class Cell:
 
         The repeat counts are counts of blocks of the cell's group (one timed repeat of
         every cell of the group per block). A run before the last runs its share of the
-        minimum blocks, no more; the last goes on, counting the earlier runs' blocks, until
-        the calibration stops it. ``prior`` are the earlier runs' timed samples of this
+        minimum blocks, no more (its counts include the earlier runs' blocks, as the agent
+        counts them); the last goes on, counting the earlier runs' blocks, until the
+        calibration stops it. ``prior`` are the earlier runs' timed samples of this
         cell as ``(block, wall_s)``: the agent numbers its blocks on from them and, in the
         last run, counts them.
         """
@@ -129,7 +130,8 @@ class Cell:
         if self.env:
             plan["env"] = dict(self.env)
         if runs > 1 and run < runs:
-            share = max(1, math.ceil((self.min_repeats or self.repeats) / runs))
+            # the agent counts the earlier runs' blocks (prior): run r stops at r shares
+            share = max(1, math.ceil((self.min_repeats or self.repeats) / runs)) * run
             plan.update(repeats=share, min_repeats=share, max_repeats=share)
             plan.pop("target_rel_ci", None)
             plan.pop("budget_s", None)

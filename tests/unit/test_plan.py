@@ -126,7 +126,11 @@ def test_repeats_are_spread_over_the_profiles_runs() -> None:
     first = plan_document([c], run=1, runs=3)["cells"][0]
     assert (first["repeats"], first["min_repeats"], first["max_repeats"]) == (3, 3, 3)
     assert "target_rel_ci" not in first and "budget_s" not in first and "prior" not in first
-    assert plan_document([c], run=2, runs=3)["cells"][0] == first
+    # run 2 gets run 1's blocks as prior and counts them: it stops at two shares
+    second = plan_document([c], run=2, runs=3, prior={c.cell_id: [(0, 0.5), (1, 0.5),
+                                                                    (2, 0.5)]})["cells"][0]
+    assert (second["min_repeats"], second["max_repeats"]) == (6, 6)
+    assert second["prior"] == [[0, 0.5], [1, 0.5], [2, 0.5]]
     prior = [(b, 0.5) for b in range(6)]
     last = plan_document([c], run=3, runs=3, prior={c.cell_id: prior})["cells"][0]
     assert (last["min_repeats"], last["max_repeats"], last["target_rel_ci"]) == (7, 11, 0.02)
