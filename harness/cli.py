@@ -288,7 +288,7 @@ def sweeps(
 ) -> None:
     """List the sweeps: status (running, interrupted, complete, failed) and cell counts."""
     from harness import render
-    from harness.report_sql import connect, query
+    from harness.report.sql import connect, query
     from harness.warehouse import Warehouse
 
     render.check_format(fmt)
@@ -361,7 +361,7 @@ def report(
     results: ResultsOpt = DEFAULT_RESULTS,
 ) -> None:
     """A self-contained report (HTML, or Markdown with SVG files) across machines."""
-    from harness.report import write_report
+    from harness.report.write import write_report
     from harness.warehouse import Warehouse
 
     written = write_report(Warehouse(results), out, tuple(sweep_ids or ()),

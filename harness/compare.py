@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from harness import render
 from harness.errors import OptionError
+from harness.formatting import matrix_key, md_cell, missing, workload_title
+from harness.render import ascii_table, json_value
 from harness.warehouse import Warehouse, sql_error
 
 if TYPE_CHECKING:
@@ -68,14 +69,14 @@ class Unit:
     def from_row(cls, row: dict[str, Any]) -> Unit:
         def text(key: str) -> str:
             v = row.get(key)
-            return "" if render._missing(v) else str(v)
+            return "" if missing(v) else str(v)
 
         cpus = row.get("usable_cpus")
         return cls(kind=text("unit_kind"), sweep_id=text("sweep_id"), unit_id=text("unit_id"),
                    label=text("label"), hosts=text("hosts"), pythons=text("pythons"),
                    python_version=text("python_version"),
                    free_threaded=bool(row.get("free_threaded")),
-                   usable_cpus=None if render._missing(cpus) else int(cpus))
+                   usable_cpus=None if missing(cpus) else int(cpus))
 
     def describe(self) -> str:
         build = "free-threaded" if self.free_threaded else "standard"
@@ -214,43 +215,19 @@ def _records(con: duckdb.DuckDBPyConnection, sql: str,
 
 
 def _sorted_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cells in the matrix's order: known workloads and models first, in their order."""
-    w_order = {w: i for i, w in enumerate(render.WORKLOAD_ROWS)}
-    m_order = {m: i for i, m in enumerate(render.MODEL_COLUMNS)}
-
-    def key(r: dict[str, Any]) -> tuple[Any, ...]:
-        w, m = r.get("workload"), r.get("model")
-        return (w_order.get(w, 99), str(w), m_order.get(m, 99), str(m))
-
-    return sorted(rows, key=key)
+    """Cells in the matrix's order (formatting.matrix_key), ties in their order."""
+    return sorted(rows, key=lambda r: matrix_key(r.get("workload"), r.get("model")))
 
 
 def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" for _ in values)
 
 
-def _sorted_cells(cells: pandas.DataFrame) -> pandas.DataFrame:
-    """A DataFrame of compare_pairs rows in the matrix's order (see _sorted_rows)."""
-    import pandas
-
-    if cells.empty:
-        return cells
-    w_order = {w: i for i, w in enumerate(render.WORKLOAD_ROWS)}
-    m_order = {m: i for i, m in enumerate(render.MODEL_COLUMNS)}
-    # vectorised: a row-wise apply costs milliseconds per pair, seconds at fleet scale
-    keys = pandas.DataFrame({
-        "_w": cells["workload"].map(w_order).fillna(99), "_ws": cells["workload"].map(str),
-        "_m": cells["model"].map(m_order).fillna(99), "_ms": cells["model"].map(str)},
-        index=cells.index)
-    order = keys.sort_values(list(keys.columns), kind="stable").index
-    return cells.loc[order].reset_index(drop=True)
-
-
 # --------------------------------------------------------------------------- formatting
 
 
 def _num(value: Any) -> float | None:
-    return None if render._missing(value) else float(value)
+    return None if missing(value) else float(value)
 
 
 def side_text(row: dict[str, Any], side: str) -> str:
@@ -264,7 +241,7 @@ def side_text(row: dict[str, Any], side: str) -> str:
     text = f"{speedup:.2f}x"
     if lo is not None and hi is not None and row.get("model") != "sequential":
         text += f" [{lo:.2f}-{hi:.2f}]"
-    if not render._missing(workers):
+    if not missing(workers):
         text += f" ×{int(workers)}"
     return text
 
@@ -283,7 +260,7 @@ def ratio_text(row: dict[str, Any]) -> str:
 def significance_text(row: dict[str, Any]) -> str:
     sig = row.get("significant")
     level = _num(row.get("ratio_ci_level"))
-    if render._missing(sig):
+    if missing(sig):
         return "untestable (0%)" if level == 0 else "—"
     conf = f" ({level:.0%})" if level is not None else ""
     if not sig:
@@ -295,7 +272,7 @@ def significance_text(row: dict[str, Any]) -> str:
 def comparison_rows(c: Comparison) -> list[list[str]]:
     rows = []
     for r in c.rows:
-        rows.append([render.WORKLOAD_ROWS.get(r["workload"], r["workload"]), str(r["model"]),
+        rows.append([workload_title(r["workload"]), str(r["model"]),
                      side_text(r, "a"), side_text(r, "b"), ratio_text(r), significance_text(r)])
     return rows
 
@@ -310,14 +287,10 @@ def format_table(comparisons: Sequence[Comparison]) -> str:
     lines: list[str] = []
     for c in comparisons:
         lines += [f"A: {c.a.describe()}", f"B: {c.b.describe()}"]
-        lines += render.ascii_table(HEADERS, comparison_rows(c), right={2, 3, 4, 5})
+        lines += ascii_table(HEADERS, comparison_rows(c), right={2, 3, 4, 5})
         lines.append("")
     lines += textwrap.wrap(METHOD, width=100)
     return "\n".join(lines) + "\n"
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def format_markdown(comparisons: Sequence[Comparison]) -> str:
@@ -325,11 +298,11 @@ def format_markdown(comparisons: Sequence[Comparison]) -> str:
         return "nothing to compare\n"
     parts: list[str] = []
     for c in comparisons:
-        parts.append(f"### {_md_cell(c.a.label)} vs {_md_cell(c.b.label)}\n")
-        parts.append(f"- A: {_md_cell(c.a.describe())}\n- B: {_md_cell(c.b.describe())}\n")
+        parts.append(f"### {md_cell(c.a.label)} vs {md_cell(c.b.label)}\n")
+        parts.append(f"- A: {md_cell(c.a.describe())}\n- B: {md_cell(c.b.describe())}\n")
         parts.append("| " + " | ".join(HEADERS) + " |")
         parts.append("|" + "---|" * 2 + "---:|" * 4)
-        parts += ["| " + " | ".join(_md_cell(x) for x in row) + " |"
+        parts += ["| " + " | ".join(md_cell(x) for x in row) + " |"
                   for row in comparison_rows(c)]
         parts.append("")
     parts.append(f"_{METHOD}_\n")
@@ -340,7 +313,7 @@ def format_json(comparisons: Sequence[Comparison]) -> str:
     """One JSON document (no indentation: the json module's fast C encoder)."""
     out = []
     for c in comparisons:
-        cells = [{k: render._json_value(v) for k, v in r.items()} for r in c.rows]
+        cells = [{k: json_value(v) for k, v in r.items()} for r in c.rows]
         out.append({"a": c.a.__dict__, "b": c.b.__dict__, "cells": cells})
     return json.dumps({"method": METHOD, "comparisons": out}, default=str) + "\n"
 

@@ -8,15 +8,23 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
-import sys
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import OptionError
-from harness.plan.catalog import MODELS
+from harness.formatting import (
+    MISSING,
+    MODEL_COLUMNS,
+    WORKLOAD_ROWS,
+    fmt_seconds,
+    get,
+    md_cell,
+    missing,
+    ordered,
+    workload_title,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -24,16 +32,6 @@ if TYPE_CHECKING:
 
 # pandas and rich are imported by the functions that use them: `harness sql` formats
 # plain rows and needs neither (importing both costs ~0.4 s of a command's start).
-
-WORKLOAD_ROWS: dict[str, str] = {
-    "cpu_bound": "CPU-bound (compute)",
-    "net_low_latency": "I/O-bound (network, low latency)",
-    "net_high_latency": "I/O-bound (network, high latency)",
-    "disk_io": "I/O-bound (disk)",
-}
-
-# Matrix columns in the guide's order: the model names of the catalogue.
-MODEL_COLUMNS: tuple[str, ...] = MODELS
 
 FORMATS = ("table", "csv", "json", "markdown")
 
@@ -43,37 +41,6 @@ def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise OptionError(f"--format {fmt!r} is not a format",
                           hint=f"use one of {', '.join(FORMATS)}")
-
-MISSING = "—"
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    pd = sys.modules.get("pandas")  # a pandas value only exists once pandas is imported
-    return pd is not None and (value is pd.NA or value is pd.NaT)
-
-
-def _get(row: pandas.Series | dict[str, Any], key: str) -> Any:
-    value = row.get(key)
-    return None if _missing(value) else value
-
-
-def _ordered(names: Iterable[str], known: Iterable[str]) -> list[str]:
-    """Known names in their canonical order, then unknown ones by name."""
-    present = {n for n in names if not _missing(n)}
-    known = list(known)
-    return [n for n in known if n in present] + sorted(present - set(known))
-
-
-def _seconds(value: float) -> str:
-    if abs(value) < 1e-3:
-        return f"{value * 1e6:.3g} µs"
-    if abs(value) < 1:
-        return f"{value * 1e3:.3g} ms"
-    return f"{value:.3g} s"
 
 
 @dataclass(frozen=True)
@@ -87,22 +54,22 @@ class Cell:
 
 def format_cell(row: pandas.Series | dict[str, Any]) -> Cell:
     """The text of one matrix cell from a matrix/profile_matrix row."""
-    status = _get(row, "status") or "failed"
-    reason = _get(row, "reason")
-    speedup = _get(row, "speedup")
+    status = get(row, "status") or "failed"
+    reason = get(row, "reason")
+    speedup = get(row, "speedup")
     if status == "not_applicable":
         return Cell("n/a", reason or "not applicable", "dim")
-    if status in ("failed", "timeout") or (_get(row, "n") or 0) == 0:
+    if status in ("failed", "timeout") or (get(row, "n") or 0) == 0:
         return Cell("timeout" if status == "timeout" else "failed", reason or status, "red")
     if speedup is None:
-        median = _get(row, "median_s")
-        text = _seconds(median) if median is not None else MISSING
+        median = get(row, "median_s")
+        text = fmt_seconds(median) if median is not None else MISSING
         return Cell(text, reason or "no sequential baseline", "yellow")
-    if _get(row, "model") == "sequential":
-        median = _get(row, "median_s")
-        text = f"{speedup:.2f}x" + (f" ({_seconds(median)})" if median is not None else "")
+    if get(row, "model") == "sequential":
+        median = get(row, "median_s")
+        text = f"{speedup:.2f}x" + (f" ({fmt_seconds(median)})" if median is not None else "")
     else:
-        lo, hi = _get(row, "speedup_ci_low"), _get(row, "speedup_ci_high")
+        lo, hi = get(row, "speedup_ci_low"), get(row, "speedup_ci_high")
         text = f"{speedup:.2f}x"
         if lo is not None and hi is not None:
             text += f" [{lo:.2f}-{hi:.2f}]"
@@ -123,24 +90,24 @@ def profile_title(rows: pandas.DataFrame) -> str:
                 hosts.update(h.strip() for h in str(value).split(",") if h.strip())
             if hosts:
                 break
-    parts = [", ".join(sorted(hosts)) or str(_get(first, "profile_id") or "unknown host")]
-    cpu = _get(first, "cpu_model")
+    parts = [", ".join(sorted(hosts)) or str(get(first, "profile_id") or "unknown host")]
+    cpu = get(first, "cpu_model")
     parts.append(str(cpu) if cpu else "unknown CPU")
-    usable = _get(first, "usable_cpus")
+    usable = get(first, "usable_cpus")
     parts.append(f"{usable} usable CPUs" if usable is not None else "usable CPUs unknown")
-    version = _get(first, "python_version")
-    impl = _get(first, "implementation")
+    version = get(first, "python_version")
+    impl = get(first, "implementation")
     py = f"Python {version or '?'}"
     if impl and str(impl).lower() != "cpython":
         py += f" ({impl})"
-    free = _get(first, "free_threaded")
-    gil = _get(first, "gil_enabled")
+    free = get(first, "free_threaded")
+    gil = get(first, "gil_enabled")
     if free:
         py += " free-threaded" + (" (GIL re-enabled)" if gil else "")
     elif free is not None or gil is not None:
         py += " with GIL"
     parts.append(py)
-    numa = _get(first, "numa_nodes")
+    numa = get(first, "numa_nodes")
     if numa is not None:
         parts.append(f"{numa} NUMA node" + ("" if numa == 1 else "s"))
     return " · ".join(parts)
@@ -187,10 +154,10 @@ def stability_lines(stability: pandas.DataFrame | None, sweep_id: Any, key_col: 
     lines: list[tuple[str, str]] = []
     controls: list[tuple[str, str]] = []
     for r in rows.to_dict("records"):
-        verdict = _get(r, "verdict")
-        lines.append((verdict_line(str(r["host"]), _get(r, "python"), verdict,
-                                   _get(r, "reasons")), VERDICT_STYLES.get(verdict, "")))
-        if _get(r, "control_failed") and _get(r, "control_message"):
+        verdict = get(r, "verdict")
+        lines.append((verdict_line(str(r["host"]), get(r, "python"), verdict,
+                                   get(r, "reasons")), VERDICT_STYLES.get(verdict, "")))
+        if get(r, "control_failed") and get(r, "control_message"):
             controls.append((str(r["control_message"]), "red"))
     return lines + controls
 
@@ -209,8 +176,8 @@ def matrix_tables(df: pandas.DataFrame, *, color: bool = True) -> list[Table]:
         sel = df["sweep_id"].eq(sweep_id) if sweep_id is not None else df["sweep_id"].isna()
         sel &= df[key_col].eq(key) if key is not None else df[key_col].isna()
         rows = df[sel]
-        models = _ordered(rows["model"], MODEL_COLUMNS)
-        workloads = _ordered(rows["workload"], WORKLOAD_ROWS)
+        models = ordered(rows["model"], MODEL_COLUMNS)
+        workloads = ordered(rows["workload"], WORKLOAD_ROWS)
         table = Table(
             title=Text(profile_title(rows)),
             caption=None,
@@ -224,7 +191,7 @@ def matrix_tables(df: pandas.DataFrame, *, color: bool = True) -> list[Table]:
         notes: dict[str, list[str]] = {}
         for workload in workloads:
             wrows = rows[rows["workload"] == workload]
-            line = [Text(WORKLOAD_ROWS.get(workload, workload))]
+            line = [Text(workload_title(workload))]
             for model in models:
                 hit = wrows[wrows["model"] == model]
                 if hit.empty:
@@ -286,7 +253,9 @@ def matrix_text(df: pandas.DataFrame, stability: pandas.DataFrame | None = None)
 
 
 def _plain(value: Any) -> Any:
-    if _missing(value):
+    """A plain Python value: None when missing, a timestamp as ISO text, a NumPy scalar
+    as its Python value."""
+    if missing(value):
         return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
@@ -298,7 +267,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A query answer's value as text: '' when missing, a float to 6 significant digits."""
     value = _plain(value)
     if value is None:
         return ""
@@ -320,14 +290,15 @@ def numeric_type(duckdb_type: str) -> bool:
     return bool(_NUMERIC_TYPE_RE.match(duckdb_type.strip()))
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A query answer's value for json.dumps (str, int and bool as they are)."""
     if value is None or value.__class__ in (str, int, bool):
         return value
     return _plain(value)
 
 
 def _cell(value: Any) -> str:
-    text = _text(value)
+    text = value_text(value)
     if "\n" in text or "\t" in text or "\r" in text:
         text = " ".join(text.split())
     if len(text) > MAX_CELL_WIDTH:
@@ -392,14 +363,14 @@ def format_rows(columns: Sequence[str], numeric: Sequence[bool],
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([["" if _missing(v) else v for v in r] for r in rows])
+        writer.writerows([["" if missing(v) else v for v in r] for r in rows])
         return buf.getvalue()
     if fmt == "json":
-        return json.dumps([dict(zip(columns, map(_json_value, r), strict=True)) for r in rows],
+        return json.dumps([dict(zip(columns, map(json_value, r), strict=True)) for r in rows],
                           default=str, ensure_ascii=False) + "\n"
     if fmt == "markdown":
         def cell(v: Any) -> str:
-            return _text(v).replace("|", "\\|").replace("\n", " ")
+            return md_cell(value_text(v))
 
         lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
                  "| " + " | ".join("---" for _ in columns) + " |"]
@@ -444,7 +415,7 @@ def _noise_summary(r: Any) -> str:
     st = verdict.stats
     parts = [f"{st.n_probes} probes in {noise.get('seconds', 0):.1f} s"]
     if st.probe_median_s is not None:
-        parts.append(f"median {_seconds(st.probe_median_s)}")
+        parts.append(f"median {fmt_seconds(st.probe_median_s)}")
     for label, value, fmt in (("p90/p10", st.p90_p10, "{:.2f}"),
                               ("upper/lower median", st.split_ratio, "{:.2f}x"),
                               ("stdev within the fences", st.inlier_cv, "{:.1%} of the mean"),

@@ -20,7 +20,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas  # noqa: E402
 
-from harness import render  # noqa: E402
+from harness.formatting import (  # noqa: E402
+    MODEL_COLUMNS,
+    WORKLOAD_ROWS,
+    missing,
+    ordered,
+    workload_title,
+)
 
 NOT_MEASURED = "not measured in these sweeps"
 
@@ -53,7 +59,7 @@ def _svg(fig: plt.Figure, key: str) -> str:
 
 
 def _num(value: object) -> float | None:
-    return None if render._missing(value) else float(value)  # type: ignore[arg-type]
+    return None if missing(value) else float(value)  # type: ignore[arg-type]
 
 
 def _style() -> dict[str, object]:
@@ -72,8 +78,8 @@ def speedup_figure(key: str, title: str, rows: pandas.DataFrame,
     ran = rows[rows["speedup"].notna() & rows["model"].ne("sequential")]
     if ran.empty:
         return Figure(key, title, None, "no cell of this profile ran besides sequential")
-    workloads = render._ordered(ran["workload"], render.WORKLOAD_ROWS)
-    models = render._ordered(ran["model"], render.MODEL_COLUMNS)
+    workloads = ordered(ran["workload"], WORKLOAD_ROWS)
+    models = ordered(ran["model"], MODEL_COLUMNS)
     labels: list[str] = []
     with matplotlib.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(7.0, 0.28 * len(ran) + 1.4))
@@ -103,7 +109,7 @@ def speedup_figure(key: str, title: str, rows: pandas.DataFrame,
                 else:
                     ax.plot([s], [y], "o", color=color)
                 xs.append(s)
-                labels.append(f"{render.WORKLOAD_ROWS.get(workload, workload)} · {model}")
+                labels.append(f"{workload_title(workload)} · {model}")
                 ticks.append(y)
                 y -= 1
             y -= 0.6
@@ -148,7 +154,7 @@ def builds_figure(key: str, title: str, cells: pandas.DataFrame, a_name: str,
                 ax.errorbar([s], [y + dy], xerr=err, fmt="o", color=color, capsize=3,
                             markersize=5, label=name if i == 0 else None)
                 xs += [x for x in (s, lo, hi) if x is not None]
-            labels.append(f"{render.WORKLOAD_ROWS.get(r['workload'], r['workload'])} · "
+            labels.append(f"{workload_title(r['workload'])} · "
                           f"{r['model']}")
         ax.axvline(1.0, color="#444444", linewidth=0.8, linestyle="--")
         ax.set_xscale("log")
@@ -266,13 +272,7 @@ def view_figure(spec: ViewPlot, key: str, title: str, rows: pandas.DataFrame) ->
         if spec.ref is not None:
             ax.axhline(spec.ref, color="#444444", linewidth=0.8, linestyle=":")
         plain = [c for c in series if c != spec.dash_by]
-        keys = list(dict.fromkeys(
-            tuple(r) for r in data[plain].astype(str).itertuples(index=False)))
-        order = list(render.MODEL_COLUMNS)
-        if plain == ["model"] and all(k[0] in order for k in keys):
-            colors = {k: COLORS[order.index(k[0]) % len(COLORS)] for k in keys}
-        else:  # one colour per line, in order of appearance
-            colors = {k: COLORS[i % len(COLORS)] for i, k in enumerate(keys)}
+        colors = _line_colors(data, plain)
         dashed = (sorted(set(data[spec.dash_by].astype(str)))[1:]
                   if spec.dash_by in data else [])
         groups = data.groupby(series, dropna=False) if series else [((), data)]
@@ -287,22 +287,7 @@ def view_figure(spec: ViewPlot, key: str, title: str, rows: pandas.DataFrame) ->
             g = g.sort_values(x)
             ax.plot(g[x], g[y], marker=MARKERS[i % len(MARKERS)], markersize=4, color=color,
                     label=label or None, linestyle=style)
-        if spec.logx and (data[x] > 0).all():
-            ax.set_xscale("log")
-            xs = sorted(data[x].unique())
-            if len(xs) <= 8:
-                ax.set_xticks(xs, [_tick(v) for v in xs])
-                ax.minorticks_off()
-        if spec.logy and (data[y] > 0).all():
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
-                lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        elif spec.y_zero:
-            ax.set_ylim(bottom=0, top=max(float(data[y].max()) * 1.1, 1e-9))
-        if not spec.logx and data[x].nunique() <= 8:
-            ax.set_xticks(sorted(data[x].unique()))
+        _scale_axes(ax, spec, data, x, y)
         ax.set_xlabel(spec.x_label or x)
         ax.set_ylabel(spec.y_label or y)
         ax.grid(color="#dddddd", linewidth=0.6)
@@ -312,6 +297,37 @@ def view_figure(spec: ViewPlot, key: str, title: str, rows: pandas.DataFrame) ->
         ax.set_title(title.replace(" — ", "\n", 1), loc="left", fontsize=10)
         svg = _svg(fig, key)
     return Figure(key, title, svg, f"from the view {spec.view}")
+
+
+def _line_colors(data: pandas.DataFrame, plain: list[str]) -> dict[tuple[str, ...], str]:
+    """A colour per line (the values of the ``plain`` series columns): a model's own
+    colour when lines are models only, else one per line in order of appearance."""
+    keys = list(dict.fromkeys(
+        tuple(r) for r in data[plain].astype(str).itertuples(index=False)))
+    order = list(MODEL_COLUMNS)
+    if plain == ["model"] and all(k[0] in order for k in keys):
+        return {k: COLORS[order.index(k[0]) % len(COLORS)] for k in keys}
+    return {k: COLORS[i % len(COLORS)] for i, k in enumerate(keys)}
+
+
+def _scale_axes(ax: plt.Axes, spec: ViewPlot, data: pandas.DataFrame, x: str, y: str) -> None:
+    """Log scales where the spec asks and every value is positive (readable ticks for at
+    most 8 x values), or a y axis from 0."""
+    if spec.logx and (data[x] > 0).all():
+        ax.set_xscale("log")
+        xs = sorted(data[x].unique())
+        if len(xs) <= 8:
+            ax.set_xticks(xs, [_tick(v) for v in xs])
+            ax.minorticks_off()
+    if spec.logy and (data[y] > 0).all():
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    elif spec.y_zero:
+        ax.set_ylim(bottom=0, top=max(float(data[y].max()) * 1.1, 1e-9))
+    if not spec.logx and data[x].nunique() <= 8:
+        ax.set_xticks(sorted(data[x].unique()))
 
 
 def _tick(v: float) -> str:

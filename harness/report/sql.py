@@ -1,4 +1,4 @@
-"""A DuckDB connection with every analysis view, for compare and report.
+"""A DuckDB connection with every analysis view, for the report and `harness sweeps`.
 
 ``Warehouse.connect`` creates the views of ``analysis/views.sql`` and then of every
 other ``analysis/*.sql`` file in name order: the comparison, claims and report views

@@ -1,44 +1,28 @@
-"""``harness report``: one self-contained report across sweeps, hosts and builds.
+"""The report's prose: sentences and rows of text made from the views' answers.
 
-Every number comes from the views (analysis/views.sql, compare.sql, claims.sql,
-report.sql, and the optional scaling views when present); this module gathers their
-answers into a :class:`ReportData`, and :mod:`harness.report_html` /
-:func:`markdown` format it. The HTML is one file (inline CSS and SVG, no script, no
-external reference). The Markdown is pipe tables for a code forge, its SVG plots
-written as separate files in ``<name>_files/`` next to it and linked as images.
+Claim lines and the claims overview, the decision guide's "why", the measured
+thresholds in words, the fleet's stability and the failures, the method notes. Plain
+strings and lists of strings: :mod:`harness.report.sections` puts them into sections,
+the renderers into Markdown or HTML.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
-import duckdb
 import pandas
 
-from harness import render
-from harness.errors import OptionError, WarehouseInputError
-from harness.report_plots import (
-    NOT_MEASURED,
-    VIEW_PLOTS,
-    Figure,
-    ViewPlot,
-    builds_figure,
-    speedup_figure,
-    view_figure,
+from harness.formatting import (
+    MISSING,
+    fmt_seconds,
+    fmt_speedup,
+    missing,
+    workload_title,
 )
-from harness.report_sql import query, relation_exists, resolve_sweeps
-from harness.stability import METHOD_NOTE as STABILITY_NOTE
-from harness.stability import STABILITY_SQL
-from harness.warehouse import Warehouse
-
-SUFFIXES = (".html", ".md")
+from harness.report.data import ProfileSection, matrix_sorted
+from harness.report.plots import NOT_MEASURED
 
 METHOD_NOTES = (
     "Speedup = time of sequential / time of the model, on the same profile and workload "
@@ -79,246 +63,40 @@ def method_notes(tolerance: float = 0.10) -> list[str]:
     return [n.format(tolerance=tolerance) for n in METHOD_NOTES]
 
 
-@dataclass(frozen=True)
-class ProfileSection:
-    """One (sweep, profile): its matrix, the claims and decisions, and its plot."""
-
-    sweep_id: str
-    profile_id: str
-    title: str
-    matrix: pandas.DataFrame
-    claims: pandas.DataFrame
-    decisions: pandas.DataFrame
-    figure: Figure
-    thresholds: pandas.DataFrame = field(default_factory=pandas.DataFrame)
-    thresholds_error: str | None = None  # the thresholds view failed (e.g. a view replaced)
-
-
-@dataclass(frozen=True)
-class ViewSection:
-    """An optional view (scaling, crossover, ...): its figures, or why there are none."""
-
-    spec: ViewPlot
-    present: bool
-    rows: pandas.DataFrame
-    figures: tuple[Figure, ...]
-
-
-@dataclass(frozen=True)
-class ReportData:
-    generated_at: datetime
-    root: Path
-    sweep_ids: tuple[str, ...]
-    sweeps: pandas.DataFrame
-    problems: pandas.DataFrame
-    profiles: pandas.DataFrame
-    environments: pandas.DataFrame
-    guide: pandas.DataFrame
-    claims_summary: pandas.DataFrame
-    sections: tuple[ProfileSection, ...]
-    build_figures: tuple[Figure, ...]
-    views: tuple[ViewSection, ...]
-    claim_tolerance: float = 0.10  # claims.sql claim_tolerance(): the equivalence band
-
-    # host_noise's verdict and control_checks' outcome per environment
-    stability: pandas.DataFrame = field(default_factory=pandas.DataFrame)
-
-
-# --------------------------------------------------------------------------- gathering
-
-
-def _in(sweeps: Sequence[str]) -> str:
-    return "(" + ", ".join("?" for _ in sweeps) + ")"
-
-
-def _build_figures(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> list[Figure]:
-    """Free-threaded against standard, per host that ran both builds in one sweep."""
-    pairs = query(con, f"""
-        SELECT a.sweep_id, a.unit_id AS a_id, b.unit_id AS b_id, a.hosts AS host,
-               a.label AS a_label, b.label AS b_label,
-               a.python_version AS a_version, b.python_version AS b_version
-        FROM compare_units a JOIN compare_units b
-          ON a.unit_kind = 'env' AND b.unit_kind = 'env' AND a.sweep_id = b.sweep_id
-         AND a.hosts = b.hosts AND NOT a.free_threaded AND b.free_threaded
-        WHERE a.sweep_id IN {_in(sweeps)}
-        -- the standard build closest in version to the free-threaded one
-        QUALIFY row_number() OVER (PARTITION BY a.sweep_id, b.unit_id
-                                   ORDER BY a.python_version DESC, a.label) = 1
-        ORDER BY a.sweep_id, a.hosts""", list(sweeps))
-    figures = []
-    for i, p in enumerate(pairs.to_dict("records")):
-        cells = query(con, "SELECT * FROM compare_pairs WHERE unit_kind = 'env' "
-                           "AND a_sweep_id = ? AND a_unit_id = ? AND b_sweep_id = ? "
-                           "AND b_unit_id = ? AND workload IS NOT NULL",
-                      [p["sweep_id"], p["a_id"], p["sweep_id"], p["b_id"]])
-        from harness.compare import _sorted_cells
-
-        cells = _sorted_cells(cells)
-        title = (f"{p['host']}: Python {p['b_version']} free-threaded against "
-                 f"{p['a_version']} standard (sweep {p['sweep_id']})")
-        figures.append(builds_figure(f"builds{i}", title, cells,
-                                     f"{p['a_label']} (standard)",
-                                     f"{p['b_label']} (free-threaded)"))
-    return figures
-
-
-def _view_sections(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
-                   titles: dict[tuple[str, str], str]) -> list[ViewSection]:
-    out = []
-    for spec in VIEW_PLOTS:
-        if not relation_exists(con, spec.view):
-            out.append(ViewSection(spec, False, pandas.DataFrame(), ()))
-            continue
-        cols = list(query(con, f'SELECT * FROM "{spec.view}" LIMIT 0').columns)
-        where = f" WHERE sweep_id IN {_in(sweeps)}" if "sweep_id" in cols else ""
-        rows = query(con, f'SELECT * FROM "{spec.view}"{where}',
-                     list(sweeps) if where else [])
-        figures: list[Figure] = []
-        if not rows.empty:
-            keys = ["sweep_id", "profile_id"] if {"sweep_id", "profile_id"} <= set(cols) else []
-            groups = rows.groupby(keys, dropna=False, sort=False) if keys else [((), rows)]
-            for i, (key, g) in enumerate(groups):
-                label = titles.get(tuple(key), " · ".join(str(k) for k in key)) if keys else ""
-                title = spec.title + (f" — {label}" if label else "")
-                figures.append(view_figure(spec, f"{spec.view}{i}", title, g))
-        out.append(ViewSection(spec, True, rows, tuple(figures)))
-    return out
-
-
-def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
-           all_sweeps: bool = False) -> ReportData:
-    """Everything the report shows, for the selected sweeps (default: the latest sweep
-    of each inventory; ``all_sweeps``: every sweep)."""
-    # The sweeps first, so the connection reads only their partitions: binding the
-    # views over every sweep of a large warehouse costs seconds.
-    if sweep_refs:
-        sweeps = warehouse.resolve_sweep_ids(sweep_refs)
-    elif all_sweeps:
-        sweeps = warehouse.sweep_ids()
-        if not sweeps:
-            raise WarehouseInputError(f"no sweep in {warehouse.root}",
-                                      hint="run `harness sweep` first")
-    else:  # the latest sweep of each inventory: a question for the sweeps view
-        light = warehouse.connect(for_sql="sweeps")
-        try:
-            sweeps = resolve_sweeps(warehouse, light, sweep_refs, default="per-inventory")
-        finally:
-            light.close()
-    con = warehouse.connect(sweeps)
-    try:
-        p = list(sweeps)
-        sweep_rows = query(con, f"SELECT * FROM sweep_summary WHERE sweep_id IN {_in(p)} "
-                                "ORDER BY started_at", p)
-        problems = query(con, f"SELECT * FROM sweep_problems WHERE sweep_id IN {_in(p)} "
-                              "ORDER BY sweep_id, kind, host, python, workload, model", p)
-        profiles = query(con, f"SELECT * FROM profiles WHERE sweep_id IN {_in(p)} "
-                              "ORDER BY sweep_id, usable_cpus DESC, free_threaded, "
-                              "python_version, profile_id", p)
-        envs = query(con, f"SELECT sweep_id, host, python, python_version, implementation, "
-                          f"free_threaded, gil_enabled, usable_cpus, logical_cpus, cpu_model, "
-                          f"numa_nodes, mem_total_bytes, profile_id, status, error "
-                          f"FROM environments WHERE sweep_id IN {_in(p)} "
-                          f"ORDER BY sweep_id, host, python", p)
-        stability = query(con, STABILITY_SQL, [p])
-        guide = query(con, "SELECT * FROM guide_table")
-        summary = query(con, "SELECT * FROM claims_summary_of(?::VARCHAR[])", [p])
-        tolerance = float(query(con, "SELECT claim_tolerance() AS t")["t"].iloc[0])
-        matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
-        claims = query(con, f"SELECT * FROM claims WHERE sweep_id IN {_in(p)}", p)
-        decisions = query(con, f"SELECT * FROM decisions WHERE sweep_id IN {_in(p)}", p)
-        thresholds = pandas.DataFrame(columns=["sweep_id", "profile_id", "threshold"])
-        thresholds_error = None
-        if relation_exists(con, "thresholds"):
-            try:
-                thresholds = query(con, "SELECT * FROM thresholds WHERE sweep_id IN "
-                                        f"{_in(p)}", p)
-            except WarehouseInputError as e:  # a dimension view redefined without a column
-                thresholds_error = e.message
-        sections: list[ProfileSection] = []
-        titles: dict[tuple[str, str], str] = {}
-        for i, prof in enumerate(profiles.to_dict("records")):
-            sid, pid = prof["sweep_id"], prof["profile_id"]
-            m = matrix[(matrix["sweep_id"] == sid) & (matrix["profile_id"] == pid)]
-            if m.empty:
-                continue
-            title = render.profile_title(m)
-            titles[(sid, pid)] = title
-            c = claims[(claims["sweep_id"] == sid) & (claims["profile_id"] == pid)]
-            d = decisions[(decisions["sweep_id"] == sid) & (decisions["profile_id"] == pid)]
-            fig = speedup_figure(f"speedup{i}", title, m, guide)
-            t = thresholds[(thresholds["sweep_id"] == sid) & (thresholds["profile_id"] == pid)]
-            sections.append(ProfileSection(sid, pid, title, m, _ordered(c), _ordered(d), fig,
-                                           t.reset_index(drop=True), thresholds_error))
-        return ReportData(
-            generated_at=datetime.now(UTC), root=warehouse.root, sweep_ids=tuple(sweeps),
-            sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
-            guide=guide, claims_summary=_ordered(summary), sections=tuple(sections),
-            build_figures=tuple(_build_figures(con, p)), stability=stability,
-            views=tuple(_view_sections(con, p, titles)), claim_tolerance=tolerance)
-    finally:
-        con.close()
-
-
-def _ordered(df: pandas.DataFrame) -> pandas.DataFrame:
-    """Rows in the matrix's order: workloads as the guide lists them, then models."""
-    if df.empty or "workload" not in df:
-        return df.reset_index(drop=True)
-    w = {n: i for i, n in enumerate(render.WORKLOAD_ROWS)}
-    m = {n: i for i, n in enumerate(render.MODEL_COLUMNS)}
-    model_col = "model" if "model" in df else None
-    key = df.apply(lambda r: (w.get(r["workload"], 99), str(r["workload"]),
-                              m.get(r[model_col], 99) if model_col else 0), axis=1)
-    return df.assign(_k=key).sort_values("_k").drop(columns="_k").reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- text helpers
-
-
-def fmt_speedup(value: object, lo: object = None, hi: object = None) -> str:
-    if render._missing(value):
-        return "—"
-    text = f"{float(value):.2f}x"  # type: ignore[arg-type]
-    if not render._missing(lo) and not render._missing(hi):
-        text += f" [{float(lo):.2f}-{float(hi):.2f}]"  # type: ignore[arg-type]
-    return text
-
-
-def fmt_duration(seconds: object) -> str:
-    if render._missing(seconds):
-        return "—"
-    s = float(seconds)  # type: ignore[arg-type]
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
+# --------------------------------------------------------------------------- values
 
 
 def fmt_time(value: object) -> str:
-    if render._missing(value):
-        return "—"
+    """A timestamp: ``2026-11-26 12:00:00 UTC``."""
+    if missing(value):
+        return MISSING
     if isinstance(value, (datetime, pandas.Timestamp)):
         return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
     return str(value)
 
 
 def fmt_bytes(value: object) -> str:
-    if render._missing(value):
-        return "—"
+    """Memory in GiB: ``23.5 GiB``."""
+    if missing(value):
+        return MISSING
     return f"{float(value) / 2**30:.1f} GiB"  # type: ignore[arg-type]
 
 
 def build_text(free_threaded: object, gil_enabled: object) -> str:
-    if render._missing(free_threaded):
+    """``standard (GIL)``, ``free-threaded`` or ``free-threaded (GIL re-enabled)``."""
+    if missing(free_threaded):
         return "?"
     if free_threaded:
         return "free-threaded" + (" (GIL re-enabled)" if gil_enabled is True else "")
     return "standard (GIL)"
 
 
+# --------------------------------------------------------------------------- claims and decisions
+
+
 def claim_line(row: dict[str, object]) -> str:
     """'CPU-bound ProcessPool (processes) 7-8x'"""
-    workload = render.WORKLOAD_ROWS.get(str(row["workload"]), str(row["workload"]))
+    workload = workload_title(row["workload"])
     return f"{workload} · {row['guide_column']} ({row['model']}) {row['claim_text']}"
 
 
@@ -328,12 +106,12 @@ VERDICTS = ("confirmed", "refuted", "inconclusive", "not testable here", "not me
 def _claim_where(row: dict[str, object]) -> str:
     """'h1, h2 (2 usable CPUs, Python 3.13.1)': where a claim was checked, briefly."""
     facts = []
-    if not render._missing(row.get("usable_cpus")):
+    if not missing(row.get("usable_cpus")):
         facts.append(f"{row['usable_cpus']} usable CPUs")
-    if not render._missing(row.get("python_version")):
+    if not missing(row.get("python_version")):
         facts.append(f"Python {row['python_version']}"
                      + (" free-threaded" if row.get("free_threaded") is True else ""))
-    hosts = "" if render._missing(row.get("hosts")) else str(row["hosts"])
+    hosts = "" if missing(row.get("hosts")) else str(row["hosts"])
     return (hosts + (f" ({', '.join(facts)})" if facts else "")).strip() or str(
         row.get("profile_id", "?"))
 
@@ -366,20 +144,20 @@ def decision_text(row: dict[str, object]) -> tuple[str, str, str]:
     if row.get("significant_lead"):
         nxt, slow = row.get("next_model"), row.get("next_slowdown")
         why = "significant lead"
-        if not render._missing(nxt) and not render._missing(slow):
+        if not missing(nxt) and not missing(slow):
             why += f": {float(slow):.2f}x faster than {nxt}"  # type: ignore[arg-type]
     else:
         why = "no significant difference between these"
     basis = []
     comparison, blocks = row.get("comparison"), row.get("min_blocks")
-    if comparison == "paired" and not render._missing(blocks):
+    if comparison == "paired" and not missing(blocks):
         basis.append(f"paired within blocks, ≥ {int(blocks)} blocks")  # type: ignore[call-overload]
     elif comparison == "mixed":
         basis.append("paired where the cells shared blocks, else unpaired")
     elif comparison == "unpaired":
         basis.append("unpaired medians")
     level = row.get("min_pair_level")
-    if not render._missing(level):
+    if not missing(level):
         # rounded down: 99.6% is "≥ 99.6%", never "≥ 100%"
         pct = math.floor(float(level) * 1000) / 10  # type: ignore[arg-type]
         basis.append(f"confidence ≥ {pct:g}%")
@@ -388,22 +166,13 @@ def decision_text(row: dict[str, object]) -> tuple[str, str, str]:
     return use, measured, why
 
 
-def fmt_seconds(value: object) -> str:
-    """A short duration: '420 µs', '12.3 ms', '1.5 s'."""
-    if render._missing(value):
-        return "—"
-    v = float(value)  # type: ignore[arg-type]
-    if v < 1e-3:
-        return f"{v * 1e6:.3g} µs"
-    if v < 1:
-        return f"{v * 1e3:.3g} ms"
-    return f"{v:.3g} s"
+# --------------------------------------------------------------------------- thresholds
 
 
 def fmt_size(value: object) -> str:
     """A payload size: '1 KiB', '16 MiB'."""
-    if render._missing(value):
-        return "—"
+    if missing(value):
+        return MISSING
     v = float(value)  # type: ignore[arg-type]
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if v >= size:
@@ -416,8 +185,8 @@ def _fmt_unit(value: object, unit: object) -> str:
         return fmt_seconds(value)
     if unit == "bytes":
         return fmt_size(value)
-    if render._missing(value):
-        return "—"
+    if missing(value):
+        return MISSING
     return f"{float(value):g}"  # type: ignore[arg-type]
 
 
@@ -448,7 +217,7 @@ def _threshold_detail(r: dict[str, object]) -> str:
     kind, unit, status = r["threshold"], r["unit"], r["status"]
     u = lambda v: _fmt_unit(v, unit)  # noqa: E731
     tested = f"{u(r['tested_min'])} to {u(r['tested_max'])}, {r['points']} points"
-    model = str(r["model"]) + ("" if render._missing(r.get("variant")) or kind in (
+    model = str(r["model"]) + ("" if missing(r.get("variant")) or kind in (
         "asyncio_over_threads",) else f" ({r['variant']})")
     if status == "not_run":
         return f"{model}: did not run here"
@@ -477,7 +246,7 @@ def _threshold_detail(r: dict[str, object]) -> str:
     if status == "below_range":
         return f"{model}: {verb} {u(r['value'])}, the smallest tested (tested {tested})"
     text = f"{model}: {verb} {u(r['value'])} (between {u(r['low'])} and {u(r['value'])}"
-    if kind == "cpu_crossover" and not render._missing(r.get("speedup")):
+    if kind == "cpu_crossover" and not missing(r.get("speedup")):
         text += f"; {fmt_speedup(r['speedup'], r['speedup_ci_low'], r['speedup_ci_high'])} there"
     return text + f"; tested {tested})"
 
@@ -553,158 +322,13 @@ def threshold_rows(thresholds: pandas.DataFrame,
         if t.empty:
             out.append((rule, NOT_MEASURED.capitalize() + ".", [], guide))
             continue
-        t = _ordered(t)
+        t = matrix_sorted(t)
         details = [_threshold_detail(r) for r in t.to_dict("records")]
         out.append((rule, _threshold_summary(kind, t), details, guide))
     return out
 
 
-# --------------------------------------------------------------------------- markdown
-
-
-def _md(text: object) -> str:
-    return ("" if render._missing(text) else str(text)).replace("|", "\\|").replace("\n", " ")
-
-
-def _md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(_md(h) for h in headers) + " |",
-             "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def matrix_grid(section: ProfileSection) -> tuple[list[str], list[list[str]]]:
-    """The measured matrix as headers and rows of text (render.format_cell)."""
-    m = section.matrix
-    models = render._ordered(m["model"], render.MODEL_COLUMNS)
-    rows = []
-    for workload in render._ordered(m["workload"], render.WORKLOAD_ROWS):
-        line = [render.WORKLOAD_ROWS.get(workload, workload)]
-        for model in models:
-            hit = m[(m["workload"] == workload) & (m["model"] == model)]
-            line.append(render.format_cell(hit.iloc[0]).text if not hit.empty
-                        else render.MISSING)
-        rows.append(line)
-    return ["workload", *models], rows
-
-
-def guide_grid(guide: pandas.DataFrame) -> tuple[list[str], list[list[str]]]:
-    cols = list(dict.fromkeys(guide["guide_column"]))
-    rows = []
-    for workload in render._ordered(guide["workload"], render.WORKLOAD_ROWS):
-        g = guide[guide["workload"] == workload]
-        rows.append([render.WORKLOAD_ROWS.get(workload, workload)]
-                    + [str(g[g["guide_column"] == c]["claim_text"].iloc[0])
-                       if (g["guide_column"] == c).any() else "" for c in cols])
-    return ["workload (the guide)", *cols], rows
-
-
-def markdown(data: ReportData, image_dir: str | None) -> str:
-    """The report as Markdown; figures link ``image_dir/<key>.svg`` (or are left out
-    with a note when ``image_dir`` is None)."""
-    out: list[str] = ["# Python concurrency benchmark report\n"]
-    out.append(f"Generated {fmt_time(data.generated_at)} from `{data.root}`; sweeps: "
-               + ", ".join(f"`{s}`" for s in data.sweep_ids) + ".\n")
-    if image_dir:
-        out.append(f"Plots are SVG files in `{image_dir}/` next to this file.\n")
-    else:
-        out.append("Plots are omitted from this Markdown; the HTML report has them.\n")
-
-    def fig(f: Figure) -> None:
-        if f.svg is None:
-            out.append(f"_{f.title}: {f.caption}_\n")
-        elif image_dir:
-            out.append(f"![{_md(f.title)}]({image_dir}/{f.key}.svg)\n\n_{f.caption}_\n")
-
-    out.append("## Fleet\n")
-    stable = stability_by_profile(data.stability)
-    out.append(_md_table(
-        ["sweep", "profile", "hosts", "Python", "build", "CPU", "usable CPUs", "NUMA", "memory",
-         "host stability"],
-        [[r["sweep_id"], r["profile_id"], r["hosts"], r["python_version"],
-          build_text(r["free_threaded"], r["gil_enabled"]), r["cpu_model"], r["usable_cpus"],
-          r["numa_nodes"], fmt_bytes(r["mem_total_bytes"]),
-          stable.get((r["sweep_id"], r["profile_id"]), "")]
-         for r in data.profiles.to_dict("records")]))
-    if not data.stability.empty:
-        out.append("\n### Host stability\n")
-        out.append("From the speed probe timed before every repeat (see Method). A failed "
-                   "control: this host's CPU-bound ratios are not to be trusted.\n")
-        out.append(_md_table(STABILITY_HEADERS, stability_rows(data.stability)))
-    out.append("\n## Sweeps\n")
-    out.append(_md_table(
-        ["sweep", "started", "took", "status", "inventory", "profile", "hosts", "envs failed",
-         "cells ok", "partial", "failed", "timeout", "n/a"],
-        [[r["sweep_id"], fmt_time(r["started_at"]), fmt_duration(r["duration_s"]), r["status"],
-          r["inventory"], r["profile"], r["n_hosts"], r["n_envs_failed"], r["n_cells_ok"],
-          r["n_cells_partial"], r["n_cells_failed"], r["n_cells_timeout"],
-          r["n_cells_not_applicable"]] for r in data.sweeps.to_dict("records")]))
-    failures, na = problem_tables(data.problems)
-    out.append("\n### What failed and why\n")
-    out.append(_md_table(["sweep", "what", "host", "python", "cell", "reason"], failures)
-               if failures else "Nothing failed.\n")
-    if na:
-        out.append("\n### Not applicable\n")
-        out.append(_md_table(["reason", "cells"], na))
-
-    out.append("\n## Matrix per profile\n")
-    g_headers, g_rows = guide_grid(data.guide)
-    for s in data.sections:
-        out.append(f"### {_md(s.title)}\n\nsweep `{s.sweep_id}`, profile `{s.profile_id}`\n")
-        headers, rows = matrix_grid(s)
-        out.append(_md_table(headers, rows))
-        out.append("\nThe guide's table:\n")
-        out.append(_md_table(g_headers, g_rows))
-        fig(s.figure)
-    out.append("\n## Free-threaded against standard build\n")
-    if data.build_figures:
-        for f in data.build_figures:
-            fig(f)
-    else:
-        out.append(f"No host ran both builds: {NOT_MEASURED}.\n")
-    out.append("\n## More measurements\n")
-    for v in data.views:
-        out.append(f"### {v.spec.title}\n")
-        if not v.figures:
-            out.append(f"{NOT_MEASURED.capitalize()} (view `{v.spec.view}` "
-                       + ("has no rows for them).\n" if v.present else "is not defined).\n"))
-        for f in v.figures:
-            fig(f)
-
-    out.append("\n## The guide's claims, checked\n")
-    sentence, why = claims_overview(data.sections)
-    out.append(sentence + "\n")
-    if why:
-        out += [f"- {_md(line)}" for line in why]
-        out.append("")
-    out.append(_md_table(["claim", "confirmed", "refuted", "inconclusive", "not testable",
-                          "not measurable", "measured here"],
-                         [[claim_line(r), r["n_confirmed"], r["n_refuted"],
-                           r["n_inconclusive"], r["n_not_testable"], r["n_not_measurable"],
-                           r["measured"]]
-                          for r in data.claims_summary.to_dict("records")]))
-    for s in data.sections:
-        out.append(f"\n### {_md(s.title)}\n")
-        out.append(_md_table(["claim", "measured", "verdict", "note"],
-                             [[claim_line(r), fmt_speedup(r["speedup"], r["speedup_ci_low"],
-                                                          r["speedup_ci_high"]),
-                               r["verdict"], r["note"]] for r in s.claims.to_dict("records")]))
-    out.append("\n## Decision guide (from these measurements)\n")
-    for s in data.sections:
-        out.append(f"\n### {_md(s.title)}\n")
-        out.append(_md_table(["workload", "use", "measured", "why", "the guide says"],
-                             [[render.WORKLOAD_ROWS.get(r["workload"], r["workload"]),
-                               *decision_text(r), f"{r['guide_choice']} {r['guide_claim']}"]
-                              for r in s.decisions.to_dict("records")]))
-        out.append("\nThresholds measured here, in place of the guide's numbers:\n")
-        out.append(_md_table(["rule", "measured here", "details", "the guide says"],
-                             [[rule, summary, "; ".join(details), guide]
-                              for rule, summary, details, guide
-                              in threshold_rows(s.thresholds, s.thresholds_error)]))
-    out.append("\n## Method\n")
-    out += [f"- {n}" for n in method_notes(data.claim_tolerance)]
-    out.append(f"- {STABILITY_NOTE}")
-    return "\n".join(out) + "\n"
+# ------------------------------------------------------------------- fleet, stability, failures
 
 
 def stability_by_profile(stability: pandas.DataFrame) -> dict[tuple[str, str], str]:
@@ -731,16 +355,15 @@ def stability_rows(stability: pandas.DataFrame) -> list[list[str]]:
     for r in stability.to_dict("records"):
         def num(key: str, fmt: str, r: dict[str, object] = r) -> str:
             value = r.get(key)
-            return "—" if render._missing(value) else fmt.format(value)
+            return MISSING if missing(value) else fmt.format(value)
 
         failed = r.get("control_failed")
-        control = ("—" if render._missing(failed) else
+        control = (MISSING if missing(failed) else
                    f"failed: {r['control_detail']}" if failed else "passed")
         rows.append([str(r["sweep_id"]), str(r["host"]), str(r["python"]), str(r["verdict"]),
-                     "" if render._missing(r.get("reasons")) else str(r["reasons"]),
+                     "" if missing(r.get("reasons")) else str(r["reasons"]),
                      num("n_probes", "{}"),
-                     "—" if render._missing(r.get("probe_median_s"))
-                     else fmt_seconds(r["probe_median_s"]),
+                     fmt_seconds(r.get("probe_median_s")),
                      num("p90_p10", "{:.2f}"), num("steal_mean_pct", "{:.1f}%"), control])
     return rows
 
@@ -751,67 +374,12 @@ def problem_tables(problems: pandas.DataFrame) -> tuple[list[list[str]], list[li
     failures: list[list[str]] = []
     na: dict[str, list[str]] = {}
     for r in problems.to_dict("records"):
-        cell = "" if render._missing(r["workload"]) else f"{r['workload']}/{r['model']}"
+        cell = "" if missing(r["workload"]) else f"{r['workload']}/{r['model']}"
         if r["kind"] == "not_applicable":
             na.setdefault(str(r["reason"]), []).append(f"{r['host']} {cell}")
             continue
         failures.append([str(r["sweep_id"]), str(r["kind"]), str(r["host"]),
-                         "" if render._missing(r["python"]) else str(r["python"]), cell,
-                         "" if render._missing(r["reason"]) else str(r["reason"])])
+                         "" if missing(r["python"]) else str(r["python"]), cell,
+                         "" if missing(r["reason"]) else str(r["reason"])])
     return failures, [[reason, f"{len(cells)}: " + ", ".join(cells[:6])
                        + (" …" if len(cells) > 6 else "")] for reason, cells in na.items()]
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write a file whole or not at all (temp file + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def check_out(out: Path) -> Path:
-    if out.suffix.lower() not in SUFFIXES:
-        raise OptionError(f"--out {out}: the report is FILE.html or FILE.md, not {out.suffix!r}",
-                          hint="e.g. --out report.html")
-    if out.exists() and out.is_dir():
-        raise OptionError(f"--out {out} is a directory")
-    if not out.parent.exists():
-        raise OptionError(f"--out {out}: directory {out.parent} does not exist")
-    return out
-
-
-def write_report(warehouse: Warehouse, out: Path, sweep_refs: Sequence[str] = (), *,
-                 all_sweeps: bool = False) -> list[Path]:
-    """Write the report to ``out`` (.html or .md); returns the files written."""
-    check_out(out)
-    data = gather(warehouse, sweep_refs, all_sweeps=all_sweeps)
-    if not data.sections and data.sweeps.empty:
-        raise WarehouseInputError("nothing to report: no sweep selected")
-    if out.suffix.lower() == ".html":
-        from harness.report_html import html
-
-        _write_text(out, html(data))
-        return [out]
-    image_dir = out.parent / f"{out.stem}_files"
-    figures = [s.figure for s in data.sections] + list(data.build_figures)
-    figures += [f for v in data.views for f in v.figures]
-    written: list[Path] = []
-    drawn = [f for f in figures if f.svg]
-    if drawn:
-        image_dir.mkdir(exist_ok=True)
-        for f in drawn:
-            path = image_dir / f"{f.key}.svg"
-            _write_text(path, '<?xml version="1.0" encoding="utf-8"?>\n' + (f.svg or ""))
-            written.append(path)
-    _write_text(out, markdown(data, image_dir.name if drawn else None))
-    return [out, *written]

@@ -21,7 +21,7 @@ import pytest
 from harness.errors import OptionError
 from harness.plan.catalog import load_catalog
 from harness.plan.cells import PROFILES, check_dimensions, plan_cells, select_workloads
-from harness.report_sql import connect, query
+from harness.report.sql import connect, query
 from harness.warehouse import Warehouse
 
 WORKLOADS = ["cpu_bound", "transfer", "empty", "memory_bound", "net_low_latency"]

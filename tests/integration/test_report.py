@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from harness.report import write_report
+from harness.report.write import write_report
 from harness.warehouse import Warehouse
 from harness.warehouse import views as warehouse_module
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas
 import pytest
 
-from harness.report_sql import connect, query
+from harness.report.sql import connect, query
 from harness.warehouse import Warehouse
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

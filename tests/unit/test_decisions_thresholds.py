@@ -12,8 +12,9 @@ import pandas
 import pytest
 
 from harness.plan.cells import digest
-from harness.report import NOT_MEASURED, threshold_rows
-from harness.report_sql import connect, query
+from harness.report.plots import NOT_MEASURED
+from harness.report.sql import connect, query
+from harness.report.text import threshold_rows
 from harness.warehouse import Warehouse
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -86,9 +86,9 @@ def test_caption_states_the_real_confidence(frame: pandas.DataFrame) -> None:
 
 
 def test_seconds_units() -> None:
-    from harness.render import _seconds
+    from harness.formatting import fmt_seconds
 
-    assert [_seconds(x) for x in (2.5, 0.0207, 0.0000123)] == ["2.5 s", "20.7 ms", "12.3 µs"]
+    assert [fmt_seconds(x) for x in (2.5, 0.0207, 0.0000123)] == ["2.5 s", "20.7 ms", "12.3 µs"]
 
 
 def test_one_table_per_profile(frame: pandas.DataFrame) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.report import claims_overview, decision_text, gather, markdown
-from harness.report_html import html
+from harness.report.data import gather
+from harness.report.html import html
+from harness.report.markdown import markdown
+from harness.report.sections import build_document
+from harness.report.text import claims_overview, decision_text
 from tests.unit.test_claims import BASE, cell, make
 
 
@@ -28,7 +31,8 @@ def test_claims_section_counts_and_explains(tmp_path: Path) -> None:
                                "(processes) 7-8x, measured 1.90x [")
     assert lines[1].endswith("cap 2x = min(8 workers, 2 usable CPUs) < 7-8x; "
                              "needs >= 7 usable CPUs (this profile has 2)")
-    md = markdown(data, None)
+    doc = build_document(data)  # one list of sections, two renderers
+    md = markdown(doc, None)
     claims_md = md.split("## The guide's claims, checked")[1].split("## Decision guide")[0]
     assert sentence in claims_md and f"- {lines[0]}" in claims_md
     assert "| claim | confirmed | refuted | inconclusive | not testable | not measurable |" \
@@ -36,7 +40,7 @@ def test_claims_section_counts_and_explains(tmp_path: Path) -> None:
     method = md.split("## Method")[1]
     assert "tolerance of 10%" in method and "blocks" in method
     assert "order-statistic 95% interval" in method and "Not testable here" in method
-    page = html(data)
+    page = html(doc)
     assert sentence in page and "v-inconclusive" in page and "v-not-testable-here" in page
     assert "tolerance of 10%" in page and "<th>inconclusive</th>" in page
 

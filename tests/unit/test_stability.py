@@ -246,7 +246,7 @@ def test_agent_refuses_bad_seconds(bad: str) -> None:
 
 
 def test_report_fleet_section_shows_stability(control_wh: Warehouse, tmp_path: Path) -> None:
-    from harness.report import write_report
+    from harness.report.write import write_report
 
     (md, *_) = write_report(control_wh, tmp_path / "r.md", ("s1",))
     text = md.read_text()
@@ -254,10 +254,11 @@ def test_report_fleet_section_shows_stability(control_wh: Warehouse, tmp_path: P
     assert "host stability |" in fleet
     assert "h-bad stable (control failed), h-good stable" in fleet
     assert "### Host stability" in fleet
-    bad = next(ln for ln in fleet.splitlines() if ln.startswith("| s1 | h-bad |"))
+    table = fleet[fleet.index("### Host stability"):]  # not the hosts and interpreters
+    bad = next(ln for ln in table.splitlines() if ln.startswith("| s1 | h-bad |"))
     assert "| failed: threads 0.71x [" in bad
     assert "| 21 | 1 ms | 1.00 |" in bad
-    ft = next(ln for ln in fleet.splitlines() if ln.startswith("| s1 | h-ft |"))
+    ft = next(ln for ln in table.splitlines() if ln.startswith("| s1 | h-ft |"))
     assert ft.endswith("| — |")  # no control on a free-threaded build
     method = text[text.index("## Method"):]
     assert "Host stability (analysis/noise.sql" in method and "[0.85, 1.15]" in method

@@ -1,0 +1,246 @@
+"""What the report shows, gathered from the views into immutable records.
+
+Every number comes from the views (analysis/views.sql, compare.sql, claims.sql,
+report.sql, noise.sql and the optional dimension views when present): :func:`gather`
+asks them for the selected sweeps and returns a :class:`ReportData`; nothing here
+formats text (:mod:`harness.report.text`, :mod:`harness.report.sections`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas
+
+from harness.errors import WarehouseInputError
+from harness.formatting import matrix_key, missing
+from harness.render import profile_title
+from harness.report.plots import (
+    VIEW_PLOTS,
+    Figure,
+    ViewPlot,
+    builds_figure,
+    speedup_figure,
+    view_figure,
+)
+from harness.report.sql import query, relation_exists, resolve_sweeps
+from harness.stability import STABILITY_SQL
+from harness.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class ProfileSection:
+    """One (sweep, profile): its matrix, the claims and decisions, and its plot."""
+
+    sweep_id: str
+    profile_id: str
+    title: str
+    matrix: pandas.DataFrame
+    claims: pandas.DataFrame
+    decisions: pandas.DataFrame
+    figure: Figure
+    thresholds: pandas.DataFrame = field(default_factory=pandas.DataFrame)
+    thresholds_error: str | None = None  # the thresholds view failed (e.g. a view replaced)
+
+
+@dataclass(frozen=True)
+class ViewSection:
+    """An optional view (scaling, crossover, ...): its figures, or why there are none."""
+
+    spec: ViewPlot
+    present: bool
+    rows: pandas.DataFrame
+    figures: tuple[Figure, ...]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """The views' answers for the selected sweeps, one DataFrame per question."""
+
+    generated_at: datetime
+    root: Path
+    sweep_ids: tuple[str, ...]
+    sweeps: pandas.DataFrame
+    problems: pandas.DataFrame
+    profiles: pandas.DataFrame
+    environments: pandas.DataFrame
+    guide: pandas.DataFrame
+    claims_summary: pandas.DataFrame
+    sections: tuple[ProfileSection, ...]
+    build_figures: tuple[Figure, ...]
+    views: tuple[ViewSection, ...]
+    claim_tolerance: float = 0.10  # claims.sql claim_tolerance(): the equivalence band
+
+    # host_noise's verdict and control_checks' outcome per environment
+    stability: pandas.DataFrame = field(default_factory=pandas.DataFrame)
+
+
+def matrix_sorted(df: pandas.DataFrame) -> pandas.DataFrame:
+    """The rows in the matrix's order (formatting.matrix_key: the guide's workloads, then
+    the catalogue's models), ties in their order; a new 0..n-1 index."""
+    if df.empty or "workload" not in df:
+        return df.reset_index(drop=True)
+    models = df["model"] if "model" in df else [None] * len(df)
+    keys = [matrix_key(None if missing(w) else w, None if missing(m) else m)
+            for w, m in zip(df["workload"], models, strict=True)]
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable
+    return df.iloc[order].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- gathering
+
+
+def _in(sweeps: Sequence[str]) -> str:
+    return "(" + ", ".join("?" for _ in sweeps) + ")"
+
+
+def _build_figures(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> list[Figure]:
+    """Free-threaded against standard, per host that ran both builds in one sweep."""
+    pairs = query(con, f"""
+        SELECT a.sweep_id, a.unit_id AS a_id, b.unit_id AS b_id, a.hosts AS host,
+               a.label AS a_label, b.label AS b_label,
+               a.python_version AS a_version, b.python_version AS b_version
+        FROM compare_units a JOIN compare_units b
+          ON a.unit_kind = 'env' AND b.unit_kind = 'env' AND a.sweep_id = b.sweep_id
+         AND a.hosts = b.hosts AND NOT a.free_threaded AND b.free_threaded
+        WHERE a.sweep_id IN {_in(sweeps)}
+        -- the standard build closest in version to the free-threaded one
+        QUALIFY row_number() OVER (PARTITION BY a.sweep_id, b.unit_id
+                                   ORDER BY a.python_version DESC, a.label) = 1
+        ORDER BY a.sweep_id, a.hosts""", list(sweeps))
+    figures = []
+    for i, p in enumerate(pairs.to_dict("records")):
+        cells = query(con, "SELECT * FROM compare_pairs WHERE unit_kind = 'env' "
+                           "AND a_sweep_id = ? AND a_unit_id = ? AND b_sweep_id = ? "
+                           "AND b_unit_id = ? AND workload IS NOT NULL",
+                      [p["sweep_id"], p["a_id"], p["sweep_id"], p["b_id"]])
+        title = (f"{p['host']}: Python {p['b_version']} free-threaded against "
+                 f"{p['a_version']} standard (sweep {p['sweep_id']})")
+        figures.append(builds_figure(f"builds{i}", title, matrix_sorted(cells),
+                                     f"{p['a_label']} (standard)",
+                                     f"{p['b_label']} (free-threaded)"))
+    return figures
+
+
+def _view_sections(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
+                   titles: dict[tuple[str, str], str]) -> list[ViewSection]:
+    """Each optional view of VIEW_PLOTS: absent, or its rows and a figure per profile."""
+    out = []
+    for spec in VIEW_PLOTS:
+        if not relation_exists(con, spec.view):
+            out.append(ViewSection(spec, False, pandas.DataFrame(), ()))
+            continue
+        cols = list(query(con, f'SELECT * FROM "{spec.view}" LIMIT 0').columns)
+        where = f" WHERE sweep_id IN {_in(sweeps)}" if "sweep_id" in cols else ""
+        rows = query(con, f'SELECT * FROM "{spec.view}"{where}',
+                     list(sweeps) if where else [])
+        figures: list[Figure] = []
+        if not rows.empty:
+            keys = ["sweep_id", "profile_id"] if {"sweep_id", "profile_id"} <= set(cols) else []
+            groups = rows.groupby(keys, dropna=False, sort=False) if keys else [((), rows)]
+            for i, (key, g) in enumerate(groups):
+                label = titles.get(tuple(key), " · ".join(str(k) for k in key)) if keys else ""
+                title = spec.title + (f" — {label}" if label else "")
+                figures.append(view_figure(spec, f"{spec.view}{i}", title, g))
+        out.append(ViewSection(spec, True, rows, tuple(figures)))
+    return out
+
+
+def _select_sweeps(warehouse: Warehouse, sweep_refs: Sequence[str],
+                   all_sweeps: bool) -> list[str]:
+    """The sweeps to report: the references given, every sweep, or by default the latest
+    sweep of each inventory."""
+    if sweep_refs:
+        return list(warehouse.resolve_sweep_ids(sweep_refs))
+    if all_sweeps:
+        sweeps = warehouse.sweep_ids()
+        if not sweeps:
+            raise WarehouseInputError(f"no sweep in {warehouse.root}",
+                                      hint="run `harness sweep` first")
+        return list(sweeps)
+    light = warehouse.connect(for_sql="sweeps")  # a question for the sweeps view only
+    try:
+        return resolve_sweeps(warehouse, light, sweep_refs, default="per-inventory")
+    finally:
+        light.close()
+
+
+def _thresholds(con: duckdb.DuckDBPyConnection,
+                p: list[str]) -> tuple[pandas.DataFrame, str | None]:
+    """The thresholds view's rows, or why it failed (a dimension view redefined without a
+    column it reads)."""
+    empty = pandas.DataFrame(columns=["sweep_id", "profile_id", "threshold"])
+    if not relation_exists(con, "thresholds"):
+        return empty, None
+    try:
+        return query(con, f"SELECT * FROM thresholds WHERE sweep_id IN {_in(p)}", p), None
+    except WarehouseInputError as e:
+        return empty, e.message
+
+
+def _profile_sections(profiles: pandas.DataFrame, matrix: pandas.DataFrame,
+                      claims: pandas.DataFrame, decisions: pandas.DataFrame,
+                      guide: pandas.DataFrame, thresholds: pandas.DataFrame,
+                      thresholds_error: str | None) -> list[ProfileSection]:
+    """One section per (sweep, profile) that has matrix cells, in the profiles' order."""
+    sections: list[ProfileSection] = []
+    for i, prof in enumerate(profiles.to_dict("records")):
+        sid, pid = prof["sweep_id"], prof["profile_id"]
+        m = matrix[(matrix["sweep_id"] == sid) & (matrix["profile_id"] == pid)]
+        if m.empty:
+            continue
+        title = profile_title(m)
+        c = claims[(claims["sweep_id"] == sid) & (claims["profile_id"] == pid)]
+        d = decisions[(decisions["sweep_id"] == sid) & (decisions["profile_id"] == pid)]
+        fig = speedup_figure(f"speedup{i}", title, m, guide)
+        t = thresholds[(thresholds["sweep_id"] == sid) & (thresholds["profile_id"] == pid)]
+        sections.append(ProfileSection(sid, pid, title, m, matrix_sorted(c), matrix_sorted(d),
+                                       fig, t.reset_index(drop=True), thresholds_error))
+    return sections
+
+
+def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
+           all_sweeps: bool = False) -> ReportData:
+    """Everything the report shows, for the selected sweeps (default: the latest sweep
+    of each inventory; ``all_sweeps``: every sweep)."""
+    # The sweeps first, so the connection reads only their partitions: binding the
+    # views over every sweep of a large warehouse costs seconds.
+    sweeps = _select_sweeps(warehouse, sweep_refs, all_sweeps)
+    con = warehouse.connect(sweeps)
+    try:
+        p = list(sweeps)
+        sweep_rows = query(con, f"SELECT * FROM sweep_summary WHERE sweep_id IN {_in(p)} "
+                                "ORDER BY started_at", p)
+        problems = query(con, f"SELECT * FROM sweep_problems WHERE sweep_id IN {_in(p)} "
+                              "ORDER BY sweep_id, kind, host, python, workload, model", p)
+        profiles = query(con, f"SELECT * FROM profiles WHERE sweep_id IN {_in(p)} "
+                              "ORDER BY sweep_id, usable_cpus DESC, free_threaded, "
+                              "python_version, profile_id", p)
+        envs = query(con, f"SELECT sweep_id, host, python, python_version, implementation, "
+                          f"free_threaded, gil_enabled, usable_cpus, logical_cpus, cpu_model, "
+                          f"numa_nodes, mem_total_bytes, profile_id, status, error "
+                          f"FROM environments WHERE sweep_id IN {_in(p)} "
+                          f"ORDER BY sweep_id, host, python", p)
+        stability = query(con, STABILITY_SQL, [p])
+        guide = query(con, "SELECT * FROM guide_table")
+        summary = query(con, "SELECT * FROM claims_summary_of(?::VARCHAR[])", [p])
+        tolerance = float(query(con, "SELECT claim_tolerance() AS t")["t"].iloc[0])
+        matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
+        claims = query(con, f"SELECT * FROM claims WHERE sweep_id IN {_in(p)}", p)
+        decisions = query(con, f"SELECT * FROM decisions WHERE sweep_id IN {_in(p)}", p)
+        thresholds, thresholds_error = _thresholds(con, p)
+        sections = _profile_sections(profiles, matrix, claims, decisions, guide, thresholds,
+                                     thresholds_error)
+        titles = {(s.sweep_id, s.profile_id): s.title for s in sections}
+        return ReportData(
+            generated_at=datetime.now(UTC), root=warehouse.root, sweep_ids=tuple(sweeps),
+            sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
+            guide=guide, claims_summary=matrix_sorted(summary), sections=tuple(sections),
+            build_figures=tuple(_build_figures(con, p)), stability=stability,
+            views=tuple(_view_sections(con, p, titles)), claim_tolerance=tolerance)
+    finally:
+        con.close()
