@@ -16,6 +16,7 @@ import typer
 
 from harness.engines.registry import DEFAULT_ENGINE, engines_help
 from harness.errors import HarnessError, OptionError, WarehouseInputError
+from harness.paths import DEFAULT_INVENTORY
 from harness.plan.catalog import WORKLOADS_DIR, load_catalog, load_workload_file
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 # Each command imports what it needs (rich, pandas, the warehouse, ...) when it runs:
 # a command's start is the user's wait, and `harness sql` needs neither rich nor pandas.
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INVENTORY = PROJECT_ROOT / "inventories" / "local.ini"
 DEFAULT_RESULTS = Path("results")
 
 app = typer.Typer(
