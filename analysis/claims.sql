@@ -231,7 +231,7 @@ SELECT workload, guide_column, model, claim_text, claim_low, claim_high,
        count(*) FILTER (WHERE verdict = 'not measurable') AS n_not_measurable,
        string_agg(claim_measure_text(speedup, speedup_ci_low, speedup_ci_high, usable_cpus,
                                      free_threaded, verdict),
-                  ', ' ORDER BY usable_cpus DESC NULLS LAST, free_threaded, profile_id)
+                  ', ' ORDER BY usable_cpus DESC NULLS LAST, free_threaded, profile_id, sweep_id)
            AS measured
 FROM claims
 WHERE list_contains(sweep_ids, sweep_id)

@@ -190,7 +190,8 @@ def hosts_table(environments: pandas.DataFrame) -> Table:
         tuple((cell(r["sweep_id"]), cell(r["host"]), cell(r["python"]),
                cell(r["python_version"]), cell(build_text(r["free_threaded"], r["gil_enabled"])),
                cell(MISSING if missing(r["usable_cpus"])
-                    else f"{r['usable_cpus']}/{r['logical_cpus']}"),
+                    else f"{r['usable_cpus']}/"
+                         f"{'?' if missing(r['logical_cpus']) else r['logical_cpus']}"),
                cell(r["profile_id"]), status(r))
               for r in environments.to_dict("records")))
 
