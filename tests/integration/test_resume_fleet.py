@@ -50,6 +50,22 @@ def agent_pids(fleet_module: Any, fleet: Any, host: str) -> list[int]:
     return found
 
 
+def in_a_group(pids: list[int]) -> list[int]:
+    """The agents among ``pids`` that are running a group of cells: the group's latency
+    server (its setup) is their child while its blocks run. (An agent that has only sent
+    its fingerprint and waits for its plan has none: killing that one loses no cell.)"""
+    busy = []
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            kids = "".join((t / "children").read_text() for t in tasks)
+        except OSError:
+            continue
+        if kids.split():
+            busy.append(pid)
+    return busy
+
+
 def test_host_death_and_killed_agent_then_resume_completes(
     fleet: Any, fleet_module: Any, tmp_path: Path
 ) -> None:
@@ -63,10 +79,10 @@ def test_host_death_and_killed_agent_then_resume_completes(
             stored = list(results.glob("measurements/*/*.parquet"))
             if stored:
                 if not killed_agent:
-                    for pid in agent_pids(fleet_module, fleet, "fleet2")[:1]:
+                    for pid in in_a_group(agent_pids(fleet_module, fleet, "fleet2"))[:1]:
                         os.kill(pid, signal.SIGKILL)
                         killed_agent = True
-                if not crashed and agent_pids(fleet_module, fleet, "fleet3"):
+                if not crashed and in_a_group(agent_pids(fleet_module, fleet, "fleet3")):
                     fleet.crash("fleet3")
                     crashed = True
                 if killed_agent and crashed:
