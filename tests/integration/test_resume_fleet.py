@@ -73,16 +73,27 @@ def test_host_death_and_killed_agent_then_resume_completes(
     proc = subprocess.Popen(sweep_args(fleet, results), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     killed_agent = crashed = False
+    busy_since: dict[int, float] = {}
+
+    def running_a_group(host: str) -> list[int]:
+        """Agents of ``host`` that have had a child for a second: inside a group's
+        blocks (its teardown, when every cell is done already, takes well under that)."""
+        now = time.monotonic()
+        busy = in_a_group(agent_pids(fleet_module, fleet, host))
+        for pid in busy:
+            busy_since.setdefault(pid, now)
+        return [pid for pid in busy if now - busy_since[pid] >= 1.0]
+
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
             stored = list(results.glob("measurements/*/*.parquet"))
             if stored:
                 if not killed_agent:
-                    for pid in in_a_group(agent_pids(fleet_module, fleet, "fleet2"))[:1]:
+                    for pid in running_a_group("fleet2")[:1]:
                         os.kill(pid, signal.SIGKILL)
                         killed_agent = True
-                if not crashed and in_a_group(agent_pids(fleet_module, fleet, "fleet3")):
+                if not crashed and running_a_group("fleet3"):
                     fleet.crash("fleet3")
                     crashed = True
                 if killed_agent and crashed:
