@@ -8,10 +8,7 @@ counts. Engines are found by name in :mod:`harness.engines.registry`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from harness.sweep.context import Sweep
+from typing import Any, Protocol
 
 
 class Engine(Protocol):
@@ -23,8 +20,10 @@ class Engine(Protocol):
     # process (pyperf's processes), or all taken in one agent run.
     spreads_runs: bool
 
-    def run(self, sweep: Sweep) -> None:
-        """Run every host of ``sweep``; failures are recorded through it, not raised.
+    def run(self, sweep: Any) -> None:
+        """Run every host of ``sweep`` (a harness.sweep.context.Sweep: typed Any so that
+        this protocol, which the sweep imports, does not import the sweep back); failures
+        are recorded through it, not raised.
 
         KeyboardInterrupt goes through (the sweep then stops every host)."""
         ...

@@ -10,17 +10,35 @@ run commits the cell with all of them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from harness.errors import HarnessError
-from harness.plan.calibration import measured_hints
-from harness.plan.cells import Cell, plan_document
+from harness.plan.calibration import CalibrationStore, measured_hints
+from harness.plan.cells import Cell, Profile, plan_document
 from harness.plan.inventory import Host
-from harness.sweep.options import Failure
+from harness.sweep.options import Failure, Observer
 from harness.sweep.rows import environment_row, measurement_rows
+from harness.warehouse import Warehouse
 
-if TYPE_CHECKING:
-    from harness.sweep.context import Sweep
+
+class Spreads(Protocol):
+    spreads_runs: bool
+
+
+class Sweep(Protocol):
+    """What a recorder uses of the sweep it records for (harness.sweep.context.Sweep,
+    which creates the recorders: a protocol here keeps the import one way)."""
+
+    sweep_id: str
+    profile: Profile
+    engine: Spreads
+    warehouse: Warehouse
+    calibration: CalibrationStore
+    observer: Observer
+
+    def record_failure(self, failure: Failure) -> None: ...
+    def commit_cell(self, eid: str, cell: Cell, rows: list[dict[str, Any]]) -> None: ...
+
 
 class EnvRecorder:
     """Turns one environment's agent messages into committed cells and recorded failures.
