@@ -56,21 +56,16 @@ class Runner:
     def _hard_timeout(self, cell, repeat, warmup, params, deadline):
         reason = "repeat %d exceeded the cell timeout of %.0f s" % (repeat, cell.timeout_s)
         with self.out.lock:
-            self.out.send("sample", cell_id=cell.cell_id, repeat=repeat, warmup=warmup,
-                          wall_s=None, cpu_user_s=None, cpu_sys_s=None, peak_rss_bytes=None,
-                          ok=False, error="timeout: " + reason, params=params, extra={})
-            self.out.send("cell_done", cell_id=cell.cell_id, status="timeout", reason=reason,
-                          params=params)
             with self._state_lock:
                 others = [v for k, v in self._open.items() if k != cell.cell_id]
+            self.out.send("sample", **sample_fields(cell, repeat, warmup, params,
+                                                    error="timeout: " + reason))
+            self.finish_cell(cell, "timeout", reason, params)
             why = "its group stopped: a repeat of %s/%s hung" % (cell.workload, cell.model)
             for other, other_params in others:
-                self.out.send("sample", cell_id=other.cell_id, repeat=0, warmup=False,
-                              wall_s=None, cpu_user_s=None, cpu_sys_s=None,
-                              peak_rss_bytes=None, ok=False, error="timeout: " + why,
-                              params=other_params, extra={})
-                self.out.send("cell_done", cell_id=other.cell_id, status="timeout",
-                              reason=why, params=other_params)
+                self.out.send("sample", **sample_fields(other, 0, False, other_params,
+                                                        error="timeout: " + why))
+                self.finish_cell(other, "timeout", why, other_params)
             self.out.send("error", message="agent stopped after a timed-out cell; "
                                            "later cells were not run")
             self.out.send("eof", cells=self.cells_done + 1 + len(others))
