@@ -37,6 +37,7 @@ class GroupRun:
         self.counts = {}  # cell_id -> repeats run so far (warmups included)
         self.alive = []  # ids of the cells not ended yet
         self.extras = {}  # cell_id -> the extra every sample of the cell starts from
+        self.cpus = {}  # cell_id -> the CPUs its workers are pinned to (None: not pinned)
         self.exclude = ()
 
     def run(self):
@@ -143,6 +144,7 @@ class GroupRun:
         next_block = max(prior) + 1 if prior else 0
         seed = "%s/%s" % (self.runner.plan.seed or os.urandom(8).hex(), cells[0].group or ids[0])
         self.exclude = tuple(self.setup.exclude_pids)
+        self.cpus = {cell.cell_id: self._cpus(cell) for cell in cells}
         self.extras = {cell.cell_id: self._base_extra(cell, facts, calib) for cell in cells}
         self.counts = dict.fromkeys(ids, 0)
         self.alive = list(ids)
@@ -183,7 +185,7 @@ class GroupRun:
         extra.update(calib_min_repeats=calib.min_blocks, calib_max_repeats=calib.max_blocks,
                      calib_target_rel_ci=calib.target_rel_ci,
                      calib_budget_s=calib.budget_s, calib_unit="blocks")
-        cpus = self._cpus(cell)
+        cpus = self.cpus[cell.cell_id]
         if cpus:
             extra["pinned_cpus"] = ",".join(str(c) for c in cpus)
         return extra
@@ -244,7 +246,7 @@ class GroupRun:
     def _repeat(self, cid, warmup, block=None, pos=None):
         cell = self.by_id[cid]
         result = self.measure(cell, self.params[cid], self.start_methods.get(cid),
-                              self._cpus(cell), warmup, self.counts[cid], self.extras[cid],
+                              self.cpus[cid], warmup, self.counts[cid], self.extras[cid],
                               block, pos)
         self.counts[cid] += 1
         return result
