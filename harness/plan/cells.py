@@ -355,7 +355,7 @@ def plan_document(cells: Iterable[Cell], keepalive_s: float = 5.0,
     prior = prior or {}
     plan: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "keepalive_s": keepalive_s,
                             "cells": [c.to_plan(run, prior.get(c.cell_id, ()), runs)
-                                      for c in by_group(cells)]}
+                                      for c in cells]}
     if hints:
         plan["hints"] = dict(hints)
     if seed is not None:
