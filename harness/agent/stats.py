@@ -9,10 +9,7 @@ x_(1) <= ... <= x_(n), it is [x_(j), x_(k)] with
 (1-based ranks, z = 1.96 for 95%). Its exact coverage is P(j <= B <= k-1),
 B ~ Binomial(n, 1/2); below 6 samples the ranks clamp to [min, max].
 
-:class:`Calibration` is the pyperf-like stopping rule: timed repeats continue
-until the relative width of that interval, (x_(k) - x_(j)) / median, is at most
-``target_rel_ci`` (after ``min_repeats``), or ``budget_s`` of cell time is
-spent, or ``max_repeats`` is reached.
+The stopping rule built on that width is harness.agent.blocks.BlockCalibration.
 """
 
 import math
@@ -66,34 +63,3 @@ def rel_ci_width(xs, z=Z95):
     if ci is None or not med:
         return None
     return (ci[1] - ci[0]) / med
-
-
-class Calibration:
-    """When to stop repeating a cell: target width reached, budget spent, or max repeats."""
-
-    def __init__(self, min_repeats, max_repeats, target_rel_ci=None, budget_s=None):
-        if min_repeats < 1 or max_repeats < min_repeats:
-            raise ValueError("need 1 <= min_repeats <= max_repeats")
-        self.min_repeats = int(min_repeats)
-        self.max_repeats = int(max_repeats)
-        self.target_rel_ci = target_rel_ci
-        self.budget_s = budget_s
-
-    def stop_reason(self, xs, elapsed_s):
-        """Why to stop after the timed samples ``xs`` (cell time ``elapsed_s``), or None.
-
-        One of ``target`` (the interval is narrow enough), ``budget`` (time spent),
-        ``max_repeats``.
-        """
-        n = len(xs)
-        if n < self.min_repeats:
-            return None
-        if self.target_rel_ci is not None:
-            width = rel_ci_width(xs)
-            if width is not None and width <= self.target_rel_ci:
-                return "target"
-        if n >= self.max_repeats:
-            return "max_repeats"
-        if self.budget_s is not None and elapsed_s >= self.budget_s:
-            return "budget"
-        return None

@@ -1,4 +1,5 @@
-"""The agent's calibration of repeats, on fixed samples with known answers."""
+"""The agent's calibration (the median interval, and the stopping rule a cell alone gets
+from BlockCalibration), on fixed samples with known answers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ import duckdb
 import pytest
 
 from harness.agent import stats
-from harness.agent.stats import Calibration
+from harness.agent.blocks import BlockCalibration
+
+
+class Calibration:
+    """The stopping rule for one cell alone (a group without a baseline): the width of
+    its own median interval, as BlockCalibration applies it."""
+
+    def __init__(self, *args: float, **kwargs: float | None) -> None:
+        self.rule = BlockCalibration(*args, **kwargs)
+
+    def stop_reason(self, xs: list[float], elapsed_s: float) -> str | None:
+        return self.rule.stop_reason([{"c": x} for x in xs], ["c"], None, elapsed_s)
 
 
 def test_ranks_match_views_sql() -> None:
