@@ -1,0 +1,85 @@
+"""``harness sql``, ``compare`` and ``report``: questions to the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.cli.app import DEFAULT_RESULTS, FormatOpt, ResultsOpt, app
+from harness.errors import OptionError
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL over the views sweeps, environments, "
+                                              "measurements, cells, matrix, profile_matrix.")],
+    results: ResultsOpt = DEFAULT_RESULTS,
+    fmt: FormatOpt = "table",
+    max_rows: Annotated[int, typer.Option(
+        "--max-rows", help="With --format table: show at most this many rows, and say how "
+                           "many there are (0: all). csv, json and markdown print every "
+                           "row.")] = 1000,
+) -> None:
+    """Run SQL over the warehouse."""
+    from harness import render
+    from harness.warehouse import Warehouse
+
+    render.check_format(fmt)
+    if max_rows < 0:
+        raise OptionError(f"--max-rows {max_rows} is negative", hint="use 0 to show every row")
+    cap = max_rows if fmt == "table" and max_rows > 0 else None
+    answer = Warehouse(results).fetch(query, max_rows=cap)
+    typer.echo(render.format_answer(answer, fmt))
+
+
+
+@app.command()
+def compare(
+    by: Annotated[str, typer.Option(
+        "--by", "-b", help="host, python or profile: what differs between the two sides.")
+    ] = "profile",
+    sweep_ids: Annotated[list[str] | None, typer.Option(
+        "--sweep", "-s", help="Sweep id (repeatable; default: the latest). With several, "
+                              "compare each later sweep against the first.")] = None,
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", help="Keep pairs where one side's host, interpreter or profile "
+                           "contains this text; that side is A.")] = None,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, markdown or json.")] = "table",
+) -> None:
+    """Matrices side by side: per cell the ratio between them and whether it is significant."""
+    from harness import compare as comparing
+    from harness.warehouse import Warehouse
+
+    if by not in comparing.BY_CHOICES:
+        raise OptionError(f"--by {by!r} is not one of {', '.join(comparing.BY_CHOICES)}")
+    if fmt not in comparing.FORMATS:
+        raise OptionError(f"--format {fmt!r} is not a format",
+                          hint="use table, markdown or json")
+    found = comparing.compare(Warehouse(results), by, tuple(sweep_ids or ()), baseline)
+    typer.echo(comparing.format_comparisons(found, fmt), nl=False)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="The report file: FILE.html (self-contained) or FILE.md.")],
+    sweep_ids: Annotated[list[str] | None, typer.Option(
+        "--sweep", "-s", help="Sweep id (repeatable; default: the latest of each "
+                              "inventory).")] = None,
+    all_sweeps: Annotated[bool, typer.Option(
+        "--all-sweeps", help="Every sweep in the warehouse.")] = False,
+    results: ResultsOpt = DEFAULT_RESULTS,
+) -> None:
+    """A self-contained report (HTML, or Markdown with SVG files) across machines."""
+    from harness.report.write import write_report
+    from harness.warehouse import Warehouse
+
+    written = write_report(Warehouse(results), out, tuple(sweep_ids or ()),
+                           all_sweeps=all_sweeps)
+    for path in written:
+        typer.echo(str(path))
+
