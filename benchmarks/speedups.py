@@ -54,12 +54,12 @@ ORDER BY m.sweep_id, m.workload, m.model
 # params, which record whether the CPU rate was measured or reused
 ALL_SPEEDUPS = """
 SELECT m.sweep_id, m.host, m.python, c.cell_key, m.workload, m.model,
-       m.speedup, m.speedup_ci_low, m.speedup_ci_high
+       m.speedup, m.speedup_ci_low, m.speedup_ci_high, m.n_blocks
 FROM matrix m JOIN cells c USING (sweep_id, env_id, cell_id)
 WHERE m.model <> 'sequential' AND m.speedup IS NOT NULL AND list_contains(?, m.sweep_id)
 UNION ALL
 SELECT sweep_id, host, python, cell_key, workload, model,
-       speedup, speedup_ci_low, speedup_ci_high
+       speedup, speedup_ci_low, speedup_ci_high, n_blocks
 FROM dimension_cells
 WHERE model <> 'sequential' AND speedup IS NOT NULL AND list_contains(?, sweep_id)
 """
@@ -141,6 +141,12 @@ def agreement(wh: Warehouse, ids: list[str]) -> None:
             pairs.speedup_ci_low_b <= pairs.speedup_ci_high_a)
         print(f"| {a} -> {b} | {len(pairs)} | {100 * both.mean():.1f}% "
               f"({int(both.sum())}) | {100 * overlap.mean():.1f}% ({int(overlap.sum())}) |")
+        # by the fewer blocks of the two: the interval's width against the median's spread
+        # depends on the count (plan/cells.py MIN_BLOCKS)
+        fewer = pairs[["n_blocks_a", "n_blocks_b"]].min(axis=1)
+        print("|   by blocks: " + ", ".join(
+            f"{int(n)}: {int(both[fewer == n].sum())}/{int((fewer == n).sum())}"
+            for n in sorted(fewer.dropna().unique())) + " | | | |")
         misses = pairs[~both]
         for r in misses.itertuples():
             print(f"|   miss: {r.workload_a}/{r.model_a} | | {r.speedup_a:.2f}x "
