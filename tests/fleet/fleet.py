@@ -36,6 +36,10 @@ root's own home and its start-up files (``benchmarks/fanout.py`` measures both).
 Interpreters (``harness_pythons``): every host gets CPython 3.11; fleet2 also
 gets the free-threaded 3.13t when it has been built; fleet3 also gets 3.12.
 
+A host can be started without an SFTP subsystem (``up --no-sftp fleet2``, or
+``up(..., no_sftp=("fleet2",))``): its sshd_config has no ``Subsystem sftp`` line,
+as on hardened hosts, so only commands reach it. The other hosts are unchanged.
+
 Nothing is installed here (``apt-get install openssh-server`` is the CI's job)
 and nothing but loopback is used. ``down`` stops only the daemons this script
 started, by the pids in their pid files, after checking each is that sshd.
@@ -91,6 +95,7 @@ class FleetHost:
     pid_file: str
     log_file: str
     host_key: str
+    sftp: bool = True  # False: no ``Subsystem sftp`` line in its sshd_config
 
     @property
     def known_hosts_name(self) -> str:
@@ -211,6 +216,8 @@ def _sshd_config(host: FleetHost, authorized_keys: Path, home: Path | None) -> s
         session = ["Subsystem sftp internal-sftp"]
     else:
         session = [f"SetEnv HOME={home}", f"Subsystem sftp internal-sftp -d {home}"]
+    if not host.sftp:  # a hardened host: commands only
+        session = [line for line in session if not line.startswith("Subsystem sftp")]
     return "\n".join(
         [
             f"# sshd for harness test host {host.name}; written by tests/fleet/fleet.py",
@@ -354,11 +361,13 @@ def _cpus_for(index: int) -> str:
     return "0" if index == 1 else f"0-{ncpu - 1}"
 
 
-def up(directory: Path, hosts: int = 3, login_home: str = "fleet") -> Fleet:
+def up(directory: Path, hosts: int = 3, login_home: str = "fleet",
+       no_sftp: tuple[str, ...] = ()) -> Fleet:
     """Start ``hosts`` sshd daemons and write the inventory; return the fleet.
 
     ``login_home``: ``fleet`` (sessions get ``<directory>/home``) or ``root`` (root's
-    own home); see the module docstring.
+    own home); see the module docstring. ``no_sftp``: the names of hosts started
+    without an SFTP subsystem.
     """
     reason = sshd_available()
     if reason:
@@ -367,6 +376,9 @@ def up(directory: Path, hosts: int = 3, login_home: str = "fleet") -> Fleet:
         raise FleetError("--hosts must be between 1 and 200")
     if login_home not in LOGIN_HOMES:
         raise FleetError(f"--login-home must be one of {', '.join(LOGIN_HOMES)}")
+    unknown = sorted(set(no_sftp) - {f"fleet{i}" for i in range(1, hosts + 1)})
+    if unknown:
+        raise FleetError(f"--no-sftp {unknown[0]}: no such host (fleet1..fleet{hosts})")
     directory = directory.resolve()
     if (directory / "fleet.json").exists():
         down(directory)
@@ -401,6 +413,7 @@ def up(directory: Path, hosts: int = 3, login_home: str = "fleet") -> Fleet:
             pid_file=str(hdir / "sshd.pid"),
             log_file=str(hdir / "sshd.log"),
             host_key=str(hdir / "ssh_host_ed25519_key"),
+            sftp=name not in no_sftp,
         )
         _keygen(Path(host.host_key), f"harness-fleet-{name}")
         Path(host.config).write_text(_sshd_config(host, authorized, home))
@@ -494,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--login-home", choices=LOGIN_HOMES, default="fleet",
                       help="fleet: a home of the fleet's own with /etc/skel's dotfiles "
                            "(default); root: root's home and its start-up files")
+    p_up.add_argument("--no-sftp", action="append", default=[], metavar="HOST",
+                      help="start HOST without an SFTP subsystem (repeatable)")
     p_down = sub.add_parser("down", help="stop the fleet's daemons")
     p_down.add_argument("--dir", type=Path, default=Path(".fleet"))
     p_status = sub.add_parser("status", help="show each host and its sshd pid")
@@ -505,9 +520,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            fleet = up(args.dir, args.hosts, args.login_home)
+            fleet = up(args.dir, args.hosts, args.login_home, tuple(args.no_sftp))
             for h in fleet.hosts:
-                print(f"{h.name} {h.address}:{h.port} cpus={h.cpus} pid={h.pid()}")
+                print(f"{h.name} {h.address}:{h.port} cpus={h.cpus} pid={h.pid()}"
+                      f"{'' if h.sftp else ' no-sftp'}")
             print(f"inventory: {fleet.inventory}")
             print(f"known_hosts: {fleet.known_hosts}")
         elif args.command == "down":
