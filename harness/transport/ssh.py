@@ -19,13 +19,22 @@ missing, else a fresh ``harness.*`` directory inside it -- and closing removes
 it (over SFTP too; ``rm -rf`` when a command was still running or the tree is
 large). SFTP runs no shell command, so a login shell's start-up files (read for
 every ``ssh host command``) are paid only by the commands ``run`` starts.
+
+A host whose sshd refuses the SFTP subsystem (hardened hosts drop the ``Subsystem
+sftp`` line) is reached as Ansible's ``ssh_transfer_method = smart`` would in the
+end: the working directory is made and removed by shell commands and files are
+piped through a command's standard input (:mod:`harness.transport.shell_files`),
+with the same 0700 directory and cleanup. ``transfer`` says which way was taken
+(``"sftp"`` or ``"shell"``) and ``sftp_refused`` why SFTP was not used.
 ``run`` quotes every argv element with :func:`shlex.quote`, runs the
 command as the leader of its own process group (``setsid``; the pid is written
 to a file in the working directory) and, on a timeout or an early close,
 kills that whole group with ``kill -KILL -- -PGID``.
 
 Connecting lives in :mod:`harness.transport.ssh_connect`, the SFTP working directory in
-:mod:`harness.transport.sftp`, the line streaming in :mod:`harness.transport.streams`.
+:mod:`harness.transport.sftp` (over the command channel in
+:mod:`harness.transport.shell_files`), the line streaming in
+:mod:`harness.transport.streams`.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import paramiko
 from harness.errors import TransportError, TransportTimeout
 from harness.transport.base import check_name
 from harness.transport.sftp import make_workdir, sftp_rmtree
+from harness.transport.shell_files import shell_make_workdir, shell_put
 from harness.transport.ssh_connect import Connector
 from harness.transport.streams import stream_lines
 
@@ -57,6 +67,8 @@ __all__ = ["DEFAULT_CONNECT_TIMEOUT", "SSHTransport"]
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_KEEPALIVE = 15
 _HELPER_TIMEOUT = 30.0
+# A copy over the command channel: the longest wait for the host to take more bytes.
+_PUT_TIMEOUT = 60.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -68,6 +80,10 @@ class _StderrReader:
 
     def read(self, size: int = 65536) -> bytes:
         return self._channel.recv_stderr(size)
+
+
+class _SftpRefused(TransportError):
+    """The host answers commands but refuses the SFTP subsystem."""
 
 
 class SSHTransport:
@@ -106,10 +122,11 @@ class SSHTransport:
         self._closed = False
         self.workdir = ""
         self._created_top = ""  # the topmost directory making the workdir created
+        self.transfer = "sftp"  # how files travel: "sftp", or "shell" (no SFTP subsystem)
+        self.sftp_refused = ""  # why SFTP could not be used
         try:
             self._client = self._connector.connect()
-            self.workdir, self._created_top = make_workdir(
-                self._sftp_client(), host.name, host.workdir)
+            self.workdir, self._created_top = self._make_workdir()
         except BaseException:
             self._release()
             raise
@@ -132,15 +149,30 @@ class SSHTransport:
 
     def _exec(self, command: str, timeout: float = _HELPER_TIMEOUT) -> tuple[int, str, str]:
         """Run a small shell command; return (status, stdout, stderr)."""
+        status, out, err = self._exec_bytes(command, None, timeout)
+        return status, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def _exec_bytes(self, command: str, data: bytes | None = None,
+                    timeout: float = _HELPER_TIMEOUT) -> tuple[int, bytes, bytes]:
+        """Run a small shell command with ``data`` as its standard input (None: empty);
+        return (status, stdout, stderr). ``timeout`` bounds each wait for the host."""
         channel = self._open_channel()
         try:
             channel.settimeout(timeout)
             channel.exec_command(command)
+            if data:
+                try:
+                    channel.sendall(data)
+                except TimeoutError:
+                    raise
+                except (OSError, EOFError):
+                    pass  # it stopped reading: its status and stderr say why
+            channel.shutdown_write()
             out = channel.makefile("rb").read()
             err = channel.makefile_stderr("rb").read()
             if not channel.status_event.wait(timeout):
                 raise TransportTimeout(f"{self.host.name}: helper command timed out")
-            return channel.exit_status, out.decode(errors="replace"), err.decode(errors="replace")
+            return channel.exit_status, out, err
         except TimeoutError as exc:
             raise TransportTimeout(f"{self.host.name}: helper command timed out") from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -148,13 +180,32 @@ class SSHTransport:
         finally:
             channel.close()
 
+    def _exec_put(self, command: str, data: bytes | None) -> tuple[int, bytes, bytes]:
+        return self._exec_bytes(command, data, _PUT_TIMEOUT)
+
+    def _make_workdir(self) -> tuple[str, str]:
+        """The working directory and the topmost directory made: over SFTP, or over the
+        command channel when the host refuses the SFTP subsystem."""
+        try:
+            sftp = self._sftp_client()
+        except _SftpRefused as exc:
+            self.transfer, self.sftp_refused = "shell", str(exc)
+            return shell_make_workdir(self._exec_put, self.host.name, self.host.workdir)
+        return make_workdir(sftp, self.host.name, self.host.workdir)
+
     def _sftp_client(self) -> paramiko.SFTPClient:
-        """The connection's one SFTP session (opened on first use)."""
+        """The connection's one SFTP session (opened on first use); _SftpRefused when
+        the host refuses it while the connection stays up."""
         if self._sftp is None:
             try:
                 self._sftp = self._client.open_sftp()
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise TransportError(f"{self.host.name}: cannot open SFTP: {exc}") from exc
+                transport = self._client.get_transport()
+                if isinstance(exc, TimeoutError) or transport is None or (
+                        not transport.is_active()):
+                    raise TransportError(f"{self.host.name}: cannot open SFTP: {exc}") from exc
+                reason = str(exc).rstrip(".") or type(exc).__name__
+                raise _SftpRefused(reason) from exc
             channel = self._sftp.get_channel()
             if channel is not None:
                 channel.settimeout(max(self.connect_timeout, 60.0))
@@ -166,9 +217,13 @@ class SSHTransport:
         return f"SSHTransport(host={self.host.name!r}, endpoint={self.endpoint!r})"
 
     def put(self, local: Path, name: str) -> str:
-        """Copy ``local`` into the working directory over SFTP; return its remote path."""
+        """Copy ``local`` into the working directory (over SFTP, or through a command's
+        stdin when the host has no SFTP); return its remote path."""
         self._check_open()
         remote = f"{self.workdir}/{check_name(name)}"
+        if self.transfer == "shell":
+            shell_put(self._exec_put, self.host.name, local, remote)
+            return remote
         try:
             sftp = self._sftp_client()
             sftp.put(str(local), remote, confirm=True)
