@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,9 @@ from harness.cli.app import (
 )
 from harness.errors import OptionError
 from harness.paths import DEFAULT_INVENTORY
+
+if TYPE_CHECKING:
+    from harness.remote.probing import ProbeResult
 
 
 # ``--noise`` takes an optional SECONDS (an argument after it): unknown options reach
@@ -57,6 +60,7 @@ def probe(
     hosts = load_inventory(inventory, limit)
     found = probe_hosts(hosts, accept_new_host_keys=accept_new_host_keys,
                         known_hosts=known_hosts)
+    _say_transfers(found)
     if as_json:
         typer.echo(json.dumps([{"host": r.host, "python": r.python, "profile_id": r.profile_id,
                                 "env": r.env, "error": r.error} for r in found], indent=2))
@@ -103,6 +107,7 @@ def _probe_noise(inventory: Path, limit: str | None, accept_new_host_keys: bool,
                         f"host{'s' if len(hosts) != 1 else ''}...", markup=False)
     found = noise_hosts(hosts, seconds, accept_new_host_keys=accept_new_host_keys,
                         known_hosts=known_hosts)
+    _say_transfers(found)
     if as_json:
         typer.echo(json.dumps(render.noise_records(found), indent=2))
     else:
@@ -110,3 +115,14 @@ def _probe_noise(inventory: Path, limit: str | None, accept_new_host_keys: bool,
     if any(r.error for r in found):
         raise typer.Exit(1)
 
+
+
+def _say_transfers(found: list[ProbeResult]) -> None:
+    """One stderr line per host whose files went over the command channel (no SFTP)."""
+    from harness.transport.shell_files import transfer_note
+
+    said: set[str] = set()
+    for r in found:
+        if r.env is not None and r.env.get("transfer") == "shell" and r.host not in said:
+            said.add(r.host)
+            typer.echo(transfer_note(r.host), err=True)

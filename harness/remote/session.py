@@ -9,6 +9,11 @@ start (one remote command, one interpreter start) per environment instead of
 two; ``release`` ends a waiting agent that gets no plan. Lines that break the protocol become
 ``protocol_error`` pseudo-messages (never exceptions), so a confused agent is
 recorded, not fatal.
+
+Every fingerprint (``env`` message) gains ``transfer``, how the agent reached the host
+when the transport says so: ``sftp``, or ``shell`` for a host without an SFTP
+subsystem (see :mod:`harness.transport.ssh`). It is stored with the fingerprint (the
+environments table's ``probe`` column).
 """
 
 from __future__ import annotations
@@ -87,6 +92,8 @@ class AgentSession:
     def __init__(self, transport: Transport, agent_pyz: Path, host: str) -> None:
         self.transport = transport
         self.host = host
+        # How files reach the host ("sftp", "shell"; "" when the transport does not say).
+        self.transfer = str(getattr(transport, "transfer", "") or "")
         self.agent_path = transport.put(agent_pyz, "agent.pyz")
         self._plans = 0
         # An agent started by probe(keep=True): (python, its input, its messages).
@@ -108,7 +115,14 @@ class AgentSession:
             else:
                 lines = self.transport.run(argv, timeout=timeout,
                                            idle_timeout=IDLE_TIMEOUT_S, env=env, stdin=stdin)
-            yield from read_messages(lines, self.host, python)
+            found = read_messages(lines, self.host, python)
+            try:
+                for msg in found:
+                    if msg["type"] == "env" and self.transfer:
+                        msg = {**msg, "env": {**msg["env"], "transfer": self.transfer}}
+                    yield msg
+            finally:
+                found.close()
         except CommandFailed as exc:
             raise describe_failure(exc, self.host, python) from exc
         except OSError as exc:
