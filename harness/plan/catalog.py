@@ -38,14 +38,21 @@ runs with ``PYTHON_GIL`` set, on free-threaded builds only). Worker values are
 an int, ``"cpus"``, ``"2cpus"`` (oversubscription) or ``"tasks"``.
 
 Every problem is a WorkloadError naming the file and the field.
+
+The built-in catalogue is ``harness.paths.WORKLOADS_DIR``; ``--workloads DIR`` adds a
+user's directory of definitions and modules (:func:`load_catalog`'s ``extra``). Its
+definitions are validated as the built-in ones; their ``implementation`` is a module
+of that directory or a built-in one. A user's workload or module may not take a
+built-in name (the agent bundle holds every module in one ``workloads`` package, see
+:func:`user_modules`); the directory's ``__init__.py``, if any, is not shipped.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -69,6 +76,7 @@ AGENT_PARAMS: Mapping[str, tuple[str, Any]] = MappingProxyType({
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _MAX_WORKERS = 4096
+BUILT_IN = "built-in"  # the source of a workload of the built-in catalogue
 # Upper bounds that catch typos (a size in bytes given in kilobytes, ...).
 _LIMITS = {"_s": 3600.0, "_bytes": 1 << 30, "tasks": 100_000}
 
@@ -118,6 +126,7 @@ class Workload:
     # in standard, so that a claim of 6-12x is reachable at all)
     profile_workers: Mapping[str, Mapping[str, int | str]] = field(
         default_factory=lambda: MappingProxyType({}))
+    source: str = BUILT_IN  # or the --workloads directory it came from
 
     def params_for(self, profile: str) -> dict[str, Any]:
         """The default params with the profile's overrides applied."""
@@ -254,8 +263,20 @@ def parse_dimensions(path: Path, table: Any, models: tuple[str, ...],
     return dims
 
 
-def parse_workload(path: Path, data: Mapping[str, Any], impl_dir: Path) -> Workload:
-    """Validate the decoded TOML ``data`` of ``path`` into a Workload."""
+def _implementation(path: Path, data: Mapping[str, Any], impl_dirs: Sequence[Path]) -> str:
+    """The ``implementation`` field: a module found in the first of ``impl_dirs``."""
+    implementation = _required_str(path, data, "implementation")
+    if not _NAME.match(implementation) or not any(
+            (d / f"{implementation}.py").is_file() for d in impl_dirs):
+        where = " or ".join(str(d / f"{implementation}.py") for d in impl_dirs)
+        raise _fail(path, f"implementation {implementation!r} has no module {where}")
+    return implementation
+
+
+def parse_workload(path: Path, data: Mapping[str, Any],
+                   impl_dir: Path | Sequence[Path]) -> Workload:
+    """Validate the decoded TOML ``data`` of ``path`` into a Workload; its implementation
+    module is looked up in ``impl_dir`` (a directory or several, in order)."""
     known = {"name", "title", "implementation", "description", "models", "params", "workers",
              "profiles", "dimensions", "headline"}
     for key in data:
@@ -265,10 +286,8 @@ def parse_workload(path: Path, data: Mapping[str, Any], impl_dir: Path) -> Workl
     if not _NAME.match(name):
         raise _fail(path, f"name {name!r} must be lower-case letters, digits and _")
     title = _required_str(path, data, "title")
-    implementation = _required_str(path, data, "implementation")
-    if not _NAME.match(implementation) or not (impl_dir / f"{implementation}.py").is_file():
-        raise _fail(path, f"implementation {implementation!r} has no module "
-                          f"{impl_dir / (implementation + '.py')}")
+    implementation = _implementation(
+        path, data, (impl_dir,) if isinstance(impl_dir, Path) else tuple(impl_dir))
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(path, "field 'description' must be a string")
@@ -333,8 +352,10 @@ def _check_workers(path: Path, where: str, table: Any) -> dict[str, int | str]:
     return workers
 
 
-def load_workload_file(path: Path, impl_dir: Path | None = None) -> Workload:
-    """Read and validate one definition file."""
+def load_workload_file(path: Path, impl_dir: Path | Sequence[Path] | None = None,
+                       source: str = BUILT_IN) -> Workload:
+    """Read and validate one definition file (its modules: ``impl_dir``, by default the
+    file's own directory)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -345,18 +366,73 @@ def load_workload_file(path: Path, impl_dir: Path | None = None) -> Workload:
         raise _fail(path, "is not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, f"is not valid TOML: {exc}") from exc
-    return parse_workload(path, data, impl_dir or path.parent)
+    workload = parse_workload(path, data, impl_dir or path.parent)
+    return workload if source == BUILT_IN else replace(workload, source=source)
 
 
-def load_catalog(directory: Path = WORKLOADS_DIR) -> dict[str, Workload]:
-    """Every workload defined in ``directory``, by name, in file-name order."""
+def _definitions(directory: Path) -> list[Path]:
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        raise WorkloadError(f"{directory}: no workload definitions (*.toml)",
+                            hint="a workloads directory holds NAME.toml files and the "
+                                 "modules they name (see `harness workloads show empty`)")
+    return files
+
+
+def user_dirs(dirs: Sequence[Path], builtin: Path = WORKLOADS_DIR) -> tuple[Path, ...]:
+    """The --workloads directories, checked and resolved, each once, without the
+    built-in one."""
+    out: list[Path] = []
+    for directory in dirs:
+        if not directory.is_dir():
+            raise WorkloadError(f"--workloads {directory}: not a directory",
+                                hint="give a directory of workload definitions (*.toml) "
+                                     "and their modules (*.py)")
+        resolved = directory.resolve()
+        if resolved != builtin.resolve() and resolved not in out:
+            out.append(resolved)
+    return tuple(out)
+
+
+def user_modules(dirs: Sequence[Path], builtin: Path = WORKLOADS_DIR) -> tuple[Path, ...]:
+    """The modules (``*.py`` but ``__init__.py``) of the --workloads directories, which
+    the agent bundle ships beside the built-in ones; a name taken twice is an error."""
+    taken = {p.stem: p for p in builtin.glob("*.py")}
+    modules: list[Path] = []
+    for directory in user_dirs(dirs, builtin):
+        for path in sorted(directory.glob("*.py")):
+            if path.name == "__init__.py":
+                continue
+            if path.stem in taken:
+                which = "a built-in" if taken[path.stem].parent == builtin else "another"
+                raise WorkloadError(
+                    f"{path}: module {path.stem!r} has the name of {which} workload module "
+                    f"({taken[path.stem]})",
+                    hint="rename the module and the implementation field of the "
+                         "definitions that use it")
+            taken[path.stem] = path
+            modules.append(path)
+    return tuple(modules)
+
+
+def load_catalog(directory: Path = WORKLOADS_DIR,
+                 extra: Sequence[Path] = ()) -> dict[str, Workload]:
+    """Every workload defined in ``directory`` (the built-in catalogue), then in each
+    of the ``extra`` (--workloads) directories, by name, in file-name order."""
     catalog: dict[str, Workload] = {}
-    for path in sorted(directory.glob("*.toml")):
-        workload = load_workload_file(path)
-        if workload.name in catalog:
-            raise _fail(path, f"workload {workload.name!r} is also defined in "
-                              f"{catalog[workload.name].path}")
-        catalog[workload.name] = workload
-    if not catalog:
-        raise WorkloadError(f"{directory}: no workload definitions (*.toml)")
+    user_modules(extra, directory)  # no module name taken twice
+    sources = [(directory, (directory,), BUILT_IN)]
+    sources += [(d, (d, directory), str(d)) for d in user_dirs(extra, directory)]
+    for where, impl_dirs, source in sources:
+        for path in _definitions(where):
+            workload = load_workload_file(path, impl_dirs, source)
+            if workload.name in catalog:
+                other = catalog[workload.name].path
+                what = ("the name of a built-in workload"
+                        if source != BUILT_IN and other.parent == directory
+                        else "also defined in")
+                raise WorkloadError(
+                    f"{path}: workload {workload.name!r} is {what} {other}",
+                    hint=f"rename it: name = \"my_{workload.name}\" in {path}")
+            catalog[workload.name] = workload
     return catalog

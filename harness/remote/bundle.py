@@ -1,7 +1,8 @@
 """Build the agent zipapp: ``harness/agent`` and ``workloads`` in one ``.pyz``.
 
 The archive holds ``__main__.py`` (a two-line shim), ``harness/__init__.py``
-(only the version), ``harness/agent/*.py`` and ``workloads/*.py``. It is built
+(only the version), ``harness/agent/*.py`` and ``workloads/*.py`` (the built-in
+modules, then those of the user's ``--workloads`` directories). It is built
 once per sweep and run as ``<python> agent.pyz probe|run PLAN`` on any CPython
 3.9+; nothing in it imports controller code or third-party packages.
 
@@ -22,9 +23,11 @@ import importlib.util
 import marshal
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
+from harness.errors import WorkloadError
 from harness.files import atomic_path
 from harness.paths import PACKAGE_DIR, WORKLOADS_DIR
 
@@ -45,12 +48,16 @@ _INIT = '"""harness agent bundle."""\n__version__ = %r\n' % __version__
 _EPOCH = (2020, 1, 1, 0, 0, 0)
 
 
-def _members(workloads_dir: Path) -> list[tuple[str, bytes]]:
+def _members(workloads_dir: Path, extra: Sequence[Path]) -> list[tuple[str, bytes]]:
     members = [("__main__.py", _MAIN.encode()), ("harness/__init__.py", _INIT.encode())]
     for path in sorted((PACKAGE_DIR / "agent").glob("*.py")):
         members.append((f"harness/agent/{path.name}", path.read_bytes()))
-    for path in sorted(workloads_dir.glob("*.py")):
-        members.append((f"workloads/{path.name}", path.read_bytes()))
+    for path in [*sorted(workloads_dir.glob("*.py")), *extra]:
+        name = f"workloads/{path.name}"
+        if any(name == taken for taken, _ in members):  # the catalogue refuses it first
+            raise WorkloadError(f"{path}: a second module {name} in the agent bundle",
+                                hint="rename the module and its implementation field")
+        members.append((name, path.read_bytes()))
     return members
 
 
@@ -76,12 +83,15 @@ def _with_bytecode(members: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     return out
 
 
-def build_agent(dest_dir: Path, workloads_dir: Path = WORKLOADS_DIR) -> Path:
-    """Write ``agent-<digest>.pyz`` into ``dest_dir`` and return its path.
+def build_agent(dest_dir: Path, workloads_dir: Path = WORKLOADS_DIR,
+                extra_modules: Sequence[Path] = ()) -> Path:
+    """Write ``agent-<digest>.pyz`` into ``dest_dir`` and return its path; it holds the
+    modules of ``workloads_dir`` and ``extra_modules`` (a user's, from
+    ``harness.plan.catalog.user_modules``) as the package ``workloads``.
 
     The digest covers the sources and the compiling interpreter's bytecode version.
     """
-    members = _members(workloads_dir)
+    members = _members(workloads_dir, extra_modules)
     digest = hashlib.sha256(importlib.util.MAGIC_NUMBER + sys.implementation.cache_tag.encode()
                             if sys.implementation.cache_tag else importlib.util.MAGIC_NUMBER)
     for name, data in members:
