@@ -27,7 +27,7 @@ from harness.report.plots import (
     speedup_figure,
     view_figure,
 )
-from harness.report.sql import query, relation_exists, resolve_sweeps
+from harness.report.sql import keep_shared_views, query, relation_exists, resolve_sweeps
 from harness.stability import STABILITY_SQL
 from harness.warehouse import Warehouse
 
@@ -177,7 +177,8 @@ def _thresholds(con: duckdb.DuckDBPyConnection,
     if not relation_exists(con, "thresholds"):
         return empty, None
     try:
-        return query(con, f"SELECT * FROM thresholds WHERE sweep_id IN {_in(p)}", p), None
+        return query(con, f"SELECT * FROM thresholds WHERE sweep_id IN {_in(p)} ORDER BY "
+                          "sweep_id, profile_id, threshold, workload, model, variant", p), None
     except WarehouseInputError as e:
         return empty, e.message
 
@@ -212,6 +213,7 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
     sweeps = _select_sweeps(warehouse, sweep_refs, all_sweeps)
     con = warehouse.connect(sweeps)
     try:
+        keep_shared_views(con)
         p = list(sweeps)
         sweep_rows = query(con, f"SELECT * FROM sweep_summary WHERE sweep_id IN {_in(p)} "
                                 "ORDER BY started_at", p)

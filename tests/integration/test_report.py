@@ -396,3 +396,34 @@ def test_docs_views_examples_run(warehouse: Warehouse, tmp_path: Path) -> None:
             assert len(plain.execute(sql).fetchall()) > 0, sql
     finally:
         plain.close()
+
+
+def test_shared_views_kept_once_give_the_same_rows(warehouse: Warehouse) -> None:
+    """The report computes cells, block ratios and matrices once (temporary tables of the
+    same names); every view over them answers as before."""
+    from harness.report.sql import SHARED_VIEWS, keep_shared_views, relation_exists
+
+    def answers(keep: bool) -> dict[str, list[str]]:
+        con = warehouse.connect()
+        try:
+            if keep:
+                keep_shared_views(con)
+            names = [*SHARED_VIEWS, "claims", "decisions", "thresholds", "scaling"]
+            out = {}
+            for name in names:
+                if relation_exists(con, name):
+                    frame = con.execute(f"SELECT * FROM {name}").fetchdf()
+                    out[name] = sorted(repr(r) for r in frame.astype(str).to_numpy().tolist())
+            (temp,) = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary"
+                                  ).fetchone() or (0,)
+            out["_temporary_tables"] = [str(temp > 0)]
+            return out
+        finally:
+            con.close()
+
+    plain, kept = answers(False), answers(True)
+    assert plain.pop("_temporary_tables") == ["False"] and kept.pop("_temporary_tables") == ["True"]
+    assert plain.keys() == kept.keys() and {"matrix", "claims", "decisions"} <= plain.keys()
+    assert all(plain[name] for name in ("cells", "matrix", "claims"))
+    for name in plain:
+        assert plain[name] == kept[name], name
