@@ -11,6 +11,7 @@ from harness.cli import sweep  # noqa: F401  (registers sweep, sweeps, matrix)
 from harness.cli import probe  # noqa: F401
 from harness.cli import query  # noqa: F401  (sql, compare, report)
 from harness.cli import workloads  # noqa: F401
+from harness.cli import interchange  # noqa: F401  (export, import pyperf)
 # isort: on
 from harness.cli.app import app, main
 

@@ -26,7 +26,7 @@ RANKS = {
     "warehouse": 2,
     "plan": 3, "transport": 3, "remote": 3,
     "sweep": 4, "engines": 4,
-    "report": 5, "compare": 5, "render": 5, "progress": 5,
+    "report": 5, "compare": 5, "render": 5, "progress": 5, "interchange": 5,
     "cli": 6, "__main__": 6,
 }
 
