@@ -1,12 +1,13 @@
 """Agent entry point: ``python agent.pyz probe``, ``python agent.pyz run PLAN.json|-`` or
-``python agent.pyz noise SECONDS``.
+``python agent.pyz noise SECONDS [HOST_LOCK_JSON]``.
 
 ``probe`` sends hello, env, eof. ``run PLAN.json`` sends hello, env, then the cells'
 lines and eof. ``run -`` sends hello and env first and only then reads the plan from
 stdin: the controller plans the cells from that fingerprint, so one agent start both
 probes and runs (an empty plan, ``"cells": []``, ends it with eof). ``noise SECONDS``
 times the speed probe for SECONDS and sends hello, keepalives, env (the fingerprint
-with the probe series under ``noise``, see harness.agent.speed) and eof.
+with the probe series under ``noise``, see harness.agent.speed) and eof; with
+HOST_LOCK_JSON it holds the host lock while it probes (harness.agent.turn).
 
 stdout carries only protocol lines: at start the real stdout is moved to a
 private descriptor and descriptor 1 is pointed at stderr, so nothing a worker,
@@ -18,9 +19,10 @@ import os
 import signal
 import sys
 
-USAGE = "usage: agent.pyz probe | agent.pyz run PLAN.json|- | agent.pyz noise SECONDS\n"
-# Each command and its number of arguments.
-COMMANDS = {"probe": 0, "run": 1, "noise": 1}
+USAGE = ("usage: agent.pyz probe | agent.pyz run PLAN.json|- | "
+         "agent.pyz noise SECONDS [HOST_LOCK_JSON]\n")
+# Each command and the numbers of arguments it takes.
+COMMANDS = {"probe": (0,), "run": (1,), "noise": (1, 2)}
 
 
 def _protocol_stream():
@@ -45,7 +47,7 @@ def _stop_children_on_sigterm(kill_own_children):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or COMMANDS.get(argv[0]) != len(argv) - 1:
+    if not argv or len(argv) - 1 not in COMMANDS.get(argv[0], ()):
         sys.stderr.write(USAGE)
         sys.exit(2)
     from harness.agent import runner  # noqa: PLC0415
@@ -59,7 +61,7 @@ def main(argv=None):
     elif argv[0] == "noise":
         from harness.agent import speed  # noqa: PLC0415
 
-        code = speed.noise_main(out, argv[1], hello)
+        code = speed.noise_main(out, argv[1], hello, *argv[2:])
     else:
         code = runner.run_main(out, argv[1])
     sys.exit(code)

@@ -11,14 +11,16 @@ import re
 from harness.agent import protocol
 
 WATCHDOG_GRACE_S = 10.0  # at most; 1 s + 10 % of timeout_s below that
+# Plans the agent reads: version 3 only added the optional host_lock to version 2's.
+PLAN_VERSIONS = (2, protocol.PROTOCOL_VERSION)
 _IMPL_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 Cell = collections.namedtuple(
     "Cell", "cell_id workload implementation model workers params warmups repeats timeout_s "
             "min_repeats max_repeats target_rel_ci budget_s env prior group",
     defaults=(None, None, None, None, None, (), None))
-Plan = collections.namedtuple("Plan", "keepalive_s cells child hints seed",
-                              defaults=(False, None, None))
+Plan = collections.namedtuple("Plan", "keepalive_s cells child hints seed host_lock",
+                              defaults=(False, None, None, None))
 
 # Params every workload accepts, read by the agent itself (the dimensions).
 AGENT_PARAMS = {
@@ -47,7 +49,7 @@ def parse_plan(data):
     """A :class:`Plan` from decoded JSON; raise PlanError on anything wrong."""
     if not isinstance(data, dict):
         raise PlanError("the plan must be a JSON object")
-    if data.get("protocol") != protocol.PROTOCOL_VERSION:
+    if data.get("protocol") not in PLAN_VERSIONS:
         raise PlanError("plan protocol %r is not %d" % (data.get("protocol"),
                                                        protocol.PROTOCOL_VERSION))
     keepalive_s = data.get("keepalive_s", 5)
@@ -64,8 +66,29 @@ def parse_plan(data):
     seed = data.get("seed")
     if seed is not None and not isinstance(seed, str):
         raise PlanError("plan.seed must be a string")
+    host_lock = data.get("host_lock")
+    if host_lock is not None:
+        host_lock = parse_host_lock(host_lock)
     return Plan(float(keepalive_s), tuple(cells), bool(data.get("child", False)), dict(hints),
-                seed)
+                seed, host_lock)
+
+
+def parse_host_lock(data):
+    """The plan's ``host_lock`` (who measures, how long to wait for the host, the owner
+    marker of the working directory; see harness.agent.turn), checked."""
+    if not isinstance(data, dict):
+        raise PlanError("plan.host_lock must be an object")
+    for key in ("sweep", "controller"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise PlanError("plan.host_lock.%s must be a non-empty string" % key)
+    if not is_num(data.get("wait_s")) or data["wait_s"] < 0:
+        raise PlanError("plan.host_lock.wait_s must be a number >= 0")
+    for key in ("stale_s", "heartbeat_s"):
+        if data.get(key) is not None and not (is_num(data[key]) and data[key] > 0):
+            raise PlanError("plan.host_lock.%s must be a number > 0" % key)
+    if data.get("owner") is not None and not isinstance(data["owner"], dict):
+        raise PlanError("plan.host_lock.owner must be an object")
+    return dict(data)
 
 
 # The fields every cell carries and the optional ones, each with its check.

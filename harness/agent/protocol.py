@@ -18,6 +18,12 @@ Message types (protocol version 1):
                status is one of ok, failed, not_applicable, timeout
     error      {"type", "message"}                                   agent-level error
     keepalive  {"type", "t"}                                         at least every few s
+    waiting    {"type", "sweep", "controller", "since"}              the host lock is held
+               by that sweep: the agent waits (sent about every keepalive_s)
+    busy       {"type", "sweep", "controller", "since", "waited_s"}  the agent gave up
+               waiting for the host lock; it measures nothing and sends eof
+    note       {"type", "message"}                                   something the user
+               should see (e.g. dead sweeps' working directories removed)
     eof        {"type", "cells"}                                     last line, always
 
 Version history:
@@ -25,6 +31,8 @@ Version history:
     2  cells of one group run interleaved in blocks: several cell_start lines may
        come before their samples, which carry block, block_pos, block_group and
        probe_s; a plan's cells carry ``group`` and ``prior`` is [block, wall_s] pairs.
+    3  the host lock: a plan (and ``noise``'s optional second argument) may carry
+       ``host_lock``; waiting, busy and note messages.
 
 This module is shared: the agent imports it to write lines, the controller to
 read them. Stdlib only, Python 3.9+.
@@ -33,7 +41,7 @@ read them. Stdlib only, Python 3.9+.
 import json
 import math
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 AGENT_VERSION = "0.1.0"  # the agent's own version, sent in ``hello``
 
 CELL_STATUSES = ("ok", "failed", "not_applicable", "timeout")
@@ -71,6 +79,9 @@ SCHEMA = {
     "error": {"message": (str,)},
     "keepalive": {"t": _NUM},
     "eof": {"cells": (int,)},
+    "waiting": {"sweep": (str,), "controller": (str,), "since": (str,)},
+    "busy": {"sweep": (str,), "controller": (str,), "since": (str,), "waited_s": _NUM},
+    "note": {"message": (str,)},
 }
 # Fields a message may carry (absent or null), with their accepted types.
 OPTIONAL = {

@@ -26,6 +26,7 @@ from harness.agent.children import kill_own_children, run_child
 from harness.agent.group import GroupRun
 from harness.agent.output import hello, one_line_error, sample_fields
 from harness.agent.plan import grace, parse_plan
+from harness.agent.turn import Turn
 
 NUMA_ROOT = numa.NODE_ROOT
 
@@ -216,6 +217,11 @@ def run_main(out, plan_source):
         return 2
     if plan_source != "-":
         out.send("env", env=probe.fingerprint())
+    turn = Turn(out, plan.host_lock, plan.keepalive_s) if plan.host_lock else None
+    if turn is not None and not turn.begin():  # another sweep kept the host: busy
+        turn.end()
+        out.send("eof", cells=0)
+        return 0
     runner = Runner(out, plan)
     try:
         runner.run()
@@ -223,5 +229,8 @@ def run_main(out, plan_source):
         out.send("error", message="agent failure: " + one_line_error(exc))
         out.send("eof", cells=runner.cells_done)
         return 1
+    finally:
+        if turn is not None:
+            turn.end()
     out.send("eof", cells=runner.cells_done)
     return 0

@@ -16,10 +16,13 @@ show`` does. The loop is bounded by time (SECONDS, at most MAX_SECONDS) and by c
 the CPU busy as a benchmark does, rather than letting it idle). Stdlib only.
 """
 
+import json
 import os
 import time
 
 from harness.agent import noise, probe
+from harness.agent.plan import parse_host_lock
+from harness.agent.turn import Turn
 
 MAX_SECONDS = 600.0
 MAX_PROBES = 5000
@@ -54,15 +57,36 @@ def probe_series(seconds, max_probes=MAX_PROBES, keepalive=None, clock=time.perf
     return probes
 
 
-def noise_main(out, seconds_text, hello):
-    """Run the ``noise`` command, writing protocol lines to ``out``; the exit status."""
+def noise_main(out, seconds_text, hello, lock_text=None):
+    """Run the ``noise`` command, writing protocol lines to ``out``; the exit status.
+
+    ``lock_text``: the host lock as JSON (a plan's ``host_lock``, see
+    harness.agent.turn): the probes then run holding the host, as a sweep's do."""
     hello(out)
     try:
         seconds = parse_seconds(seconds_text)
+        spec = None if lock_text is None else parse_host_lock(json.loads(lock_text))
     except ValueError as exc:
-        out.send("error", message="bad noise SECONDS %r: %s" % (seconds_text, exc))
+        out.send("error", message="bad noise arguments %r: %s" % (seconds_text, exc))
         out.send("eof", cells=0)
         return 2
+    turn = None if spec is None else Turn(out, spec, KEEPALIVE_S)
+    if turn is not None and not turn.begin():
+        turn.end()
+        out.send("eof", cells=0)
+        return 0
+    try:
+        env = _noise_env(out, seconds)
+    finally:
+        if turn is not None:
+            turn.end()
+    out.send("env", env=env)
+    out.send("eof", cells=0)
+    return 0
+
+
+def _noise_env(out, seconds):
+    """The fingerprint with the probe series of ``seconds`` under ``noise``."""
     env = probe.fingerprint()
     before = noise.cpu_times()
     t0 = time.perf_counter()
@@ -76,6 +100,4 @@ def noise_main(out, seconds_text, hello):
     env["noise"] = {"seconds": round(elapsed, 3), "loop": noise.PROBE_LOOP,
                     "probes": probes, "steal_pct": shares["steal_pct"],
                     "iowait_pct": shares["iowait_pct"], "loadavg_1m": load}
-    out.send("env", env=env)
-    out.send("eof", cells=0)
-    return 0
+    return env

@@ -143,4 +143,6 @@ def test_ten_mib_stream_through_short_reads():
 
 def test_schema_covers_every_documented_type():
     assert set(protocol.SCHEMA) == {"hello", "env", "cell_start", "sample", "cell_done",
-                                    "error", "keepalive", "eof"}
+                                    "error", "keepalive", "eof", "waiting", "busy", "note"}
+    for name in protocol.SCHEMA:
+        assert f"    {name} " in protocol.__doc__, name

@@ -91,7 +91,8 @@ def test_parse_plan_accepts_the_documented_plan():
 
 
 @pytest.mark.parametrize("bad", [
-    [], {"protocol": 3, "cells": []}, {"protocol": 2}, {"protocol": 2, "cells": {}},
+    [], {"protocol": 4, "cells": []}, {"protocol": 1, "cells": []}, {"protocol": 2},
+    {"protocol": 2, "cells": {}},
     {"protocol": 2, "keepalive_s": 0, "cells": []},
     {"protocol": 2, "cells": [dict(GOOD, workers=0)]},
     {"protocol": 2, "cells": [dict(GOOD, workers=True)]},

@@ -59,7 +59,7 @@ def test_unknown_workload_is_an_option_error() -> None:
 
 def test_plan_document_is_what_the_agent_reads() -> None:
     doc = plan_document(cells_for("h", "p")[:2])
-    assert doc["protocol"] == PROTOCOL_VERSION == 2
+    assert doc["protocol"] == PROTOCOL_VERSION == 3
     cell = doc["cells"][0]
     assert set(cell) == {"cell_id", "workload", "implementation", "model", "workers", "params",
                          "warmups", "repeats", "timeout_s", "min_repeats", "max_repeats",
