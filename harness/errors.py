@@ -11,6 +11,7 @@
     │   └── TransportTimeout      a connect or command timeout
     ├── ProtocolError             an agent line that is not valid protocol
     ├── CommandFailed             the agent exited non-zero (recorded, not retried)
+    ├── DiskFull                  a write under results/ hit ENOSPC/EDQUOT (exit 1)
     └── Interrupted               the user stopped a sweep (SIGINT/SIGTERM; exit 130)
 
 Each error carries a one-line message and an optional hint; ``str(err)`` is the message.
@@ -85,6 +86,21 @@ class CommandFailed(HarnessError):
         super().__init__(message)
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+
+
+class DiskFull(HarnessError):
+    """A file could not be written: its file system is full (ENOSPC) or the user's quota
+    is spent (EDQUOT). Nothing half-written is left (see :mod:`harness.files`); a sweep
+    stops and ``--resume`` runs the rest once space is freed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, path: str, needed: int | None = None,
+                 free: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.path = path
+        self.needed = needed
+        self.free = free
 
 
 class Interrupted(HarnessError):

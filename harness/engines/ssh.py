@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError, TransportError
+from harness.errors import DiskFull, HarnessError, TransportError
 from harness.plan.inventory import Host, host_pythons
 from harness.remote.session import AgentSession
 from harness.transport.factory import open_transport
@@ -139,6 +139,9 @@ class HostWorker:
                         return
                     finally:
                         sweep.untrack(transport)
+            except DiskFull as exc:
+                sweep.stop_for(exc)  # the results dir is full: every host stops
+                return
             except (_HostLost, TransportError) as exc:
                 lost = str(exc)
                 if sweep.stopping:
@@ -245,6 +248,8 @@ class HostWorker:
                 if sweep.stopping:
                     recorder.save_stash(reason)
                 raise _HostLost(reason) from exc
+            except DiskFull:
+                raise  # nothing more can be stored: the sweep stops (HostWorker)
             except HarnessError as exc:
                 if sweep.stopping:
                     recorder.lose_current("interrupted by the user")

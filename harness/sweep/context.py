@@ -9,6 +9,7 @@ one runs; :func:`harness.sweep.run.run_sweep` runs it from start to end.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.engines.registry import get_engine
-from harness.errors import OptionError
+from harness.errors import DiskFull, OptionError
 from harness.plan.calibration import CalibrationStore
 from harness.plan.catalog import Workload, load_catalog
 from harness.plan.cells import (
@@ -38,6 +39,11 @@ from harness.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from harness.engines.base import Engine
+
+
+def _close_quietly(transport: Any) -> None:
+    with contextlib.suppress(Exception):
+        transport.close()
 
 
 def new_sweep_id(now: datetime) -> str:
@@ -82,6 +88,7 @@ class Sweep:
         self.stop_event = threading.Event()
         self._transports: set[Any] = set()
         self._threads: list[threading.Thread] = []
+        self.disk_full: DiskFull | None = None  # the write that found no room: stop
 
     @property
     def stopping(self) -> bool:
@@ -105,9 +112,27 @@ class Sweep:
         with self._lock:
             return list(self._transports)
 
+    def stop_for(self, exc: DiskFull) -> None:
+        """A write under the results dir found no room: keep the first such error and
+        stop every host (nothing more could be stored)."""
+        with self._lock:
+            if self.disk_full is None:
+                self.disk_full = exc
+            open_now = list(self._transports)
+        self.stop_event.set()
+        for transport in open_now:  # stop the other hosts' agents (as an interrupt does)
+            threading.Thread(target=_close_quietly, args=(transport,), daemon=True).start()
+
     def spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
-        """Start ``target`` in a daemon thread an interrupt waits for."""
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        """Start ``target`` in a daemon thread an interrupt waits for; a full disk met
+        in it stops the sweep (:meth:`stop_for`)."""
+        def run() -> None:
+            try:
+                target()
+            except DiskFull as exc:
+                self.stop_for(exc)
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
         with self._lock:
             self._threads.append(thread)
         thread.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import Interrupted
+from harness.errors import DiskFull, Interrupted
 from harness.remote.bundle import build_agent
 from harness.sweep.context import Sweep
 from harness.sweep.options import Observer, SweepOptions, SweepResult
@@ -44,7 +44,12 @@ def execute(sweep: Sweep) -> SweepResult:
         with tempfile.TemporaryDirectory(prefix="harness-agent-") as tmp:
             sweep.agent_pyz = build_agent(Path(tmp))
             sweep.engine.run(sweep)
+        if sweep.disk_full is not None:
+            raise sweep.disk_full
         status = "failed" if sweep.failures else "complete"
+    except DiskFull as exc:
+        # Nothing more can be stored; what was committed stays, --resume runs the rest.
+        raise stopped_by(sweep, exc) from None
     except KeyboardInterrupt:
         interrupt(sweep)
         options = sweep.options
@@ -56,9 +61,27 @@ def execute(sweep: Sweep) -> SweepResult:
         ) from None
     finally:
         restore()
-        sweep.warehouse.set_sweep_status(
-            sweep.sweep_id, status, finished_at=datetime.now(UTC))
+        try:
+            sweep.warehouse.set_sweep_status(
+                sweep.sweep_id, status, finished_at=datetime.now(UTC))
+        except DiskFull as exc:
+            if sweep.disk_full is None:  # the cells are stored; the status is not
+                raise stopped_by(sweep, exc) from None
+            # no room even for the status: the sweep's row stays 'running' (whole)
     return sweep.result()
+
+
+def stopped_by(sweep: Sweep, exc: DiskFull) -> DiskFull:
+    """The full disk that stopped ``sweep``, with the command that resumes it."""
+    options = sweep.options
+    return DiskFull(
+        f"sweep {sweep.sweep_id} stopped: {exc.message}", path=exc.path,
+        needed=exc.needed, free=exc.free,
+        hint=f"{sweep.cells_run} cells were stored; free space under "
+             f"{sweep.warehouse.root}, then resume: harness sweep --resume "
+             f"{sweep.sweep_id} --inventory {options.inventory} --results "
+             f"{options.results}",
+    )
 
 
 def interrupt(sweep: Sweep) -> None:

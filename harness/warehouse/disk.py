@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from harness.errors import WarehouseInputError
-from harness.files import atomic_path, fsync_dir
+from harness.files import atomic_path, disk_full, fsync_dir, is_no_space
 from harness.warehouse.layout import is_data_file
 from harness.warehouse.schema import pa, pq
 
@@ -65,15 +65,29 @@ def check_writable(root: Path) -> None:
         raise WarehouseInputError(f"cannot create results dir {root}: {e}") from e
 
 
+def parquet_size_hint(table: pa.Table) -> int:
+    """About the bytes ``table`` takes as a Parquet file: its size in memory (zstd makes
+    the data smaller) plus the footer, which grows with the columns (a one-row file is
+    mostly footer)."""
+    return int(table.nbytes) + 256 * table.num_columns
+
+
 def write_parquet_atomic(table: pa.Table, final: Path, *, replace: bool) -> bool:
     """Write ``table`` to ``final`` so the file is whole or absent (fsynced, and its
     directory, created when missing).
 
-    With ``replace=False`` an existing file is left alone and False is returned.
+    With ``replace=False`` an existing file is left alone and False is returned. No
+    room for it is :class:`~harness.errors.DiskFull` (see :func:`parquet_size_hint`).
     """
-    make_dirs(final.parent)
     try:
-        with atomic_path(final, replace=replace, mode=file_mode()) as tmp:
+        make_dirs(final.parent)
+    except OSError as e:
+        if is_no_space(e):
+            raise disk_full(final, 0, parquet_size_hint(table), e) from e
+        raise
+    try:
+        with atomic_path(final, replace=replace, mode=file_mode(),
+                         size_hint=parquet_size_hint(table)) as tmp:
             pq.write_table(table, tmp, compression="zstd")
     except FileExistsError:
         if replace:

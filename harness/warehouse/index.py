@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness.errors import WarehouseInputError
+from harness.errors import DiskFull, WarehouseInputError
 from harness.files import atomic_path
 from harness.warehouse.disk import file_mode
 from harness.warehouse.layout import (
@@ -169,7 +169,7 @@ class FileIndex:
         if not os.access(self.root, os.W_OK):
             return
         text = json.dumps({"format": _INDEX_FORMAT, "files": files}, separators=(",", ":"))
-        with contextlib.suppress(OSError), \
+        with contextlib.suppress(OSError, DiskFull), \
                 atomic_path(self.root / INDEX_NAME, fsync=False, mode=file_mode()) as tmp:
             tmp.write_text(text, encoding="utf-8")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from harness.errors import WarehouseInputError
+from harness.errors import DiskFull, WarehouseInputError
 from harness.warehouse.compact import (
     COMPACT_MIN_FILES,
     SWAP_LOCK,
@@ -102,10 +102,10 @@ def set_sweep_status(
     table = to_table([row], arrow_schema("sweeps"), f"sweep {sweep_id}")
     write_parquet_atomic(table, layout.sweep_file(sweep_id), replace=True)
     if status in ("complete", "failed"):
-        with contextlib.suppress(WarehouseInputError, OSError, pa.ArrowException):
+        with contextlib.suppress(WarehouseInputError, DiskFull, OSError, pa.ArrowException):
             compact(layout, sweep_id, min_files=COMPACT_MIN_FILES)
     if status != "running":
-        with contextlib.suppress(WarehouseInputError, duckdb.Error, OSError):
+        with contextlib.suppress(WarehouseInputError, DiskFull, duckdb.Error, OSError):
             refresh_views(layout)
 
 

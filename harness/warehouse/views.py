@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from harness.errors import WarehouseInputError
+from harness.errors import DiskFull, WarehouseInputError
 from harness.formatting import first_line
 from harness.paths import ANALYSIS_DIR, VIEWS_SQL
 from harness.warehouse.disk import check_writable, write_duckdb_atomic
@@ -238,7 +238,7 @@ def build_view_cache(layout: Layout, cache: Path, texts: ViewTexts,
 
     try:
         write_duckdb_atomic(cache, fill, durable=False)
-    except (OSError, duckdb.Error):
+    except (OSError, duckdb.Error, DiskFull):
         return False
     with contextlib.suppress(OSError):
         caches = sorted(layout.root.glob(VIEW_CACHE_GLOB),
