@@ -56,6 +56,11 @@ SELECT * FROM (SELECT * FROM env_cells UNION ALL BY NAME SELECT * FROM profile_c
 QUALIFY row_number() OVER (PARTITION BY unit_kind, sweep_id, unit_id, workload, model
                            ORDER BY n DESC NULLS LAST) = 1;
 
+-- Whether a ratio's interval [lo, hi] excludes 1, at confidence ``level``: NULL when
+-- nothing can be said (no interval, or a confidence of 0 from too few repeats).
+CREATE OR REPLACE MACRO ratio_significant(level, lo, hi) AS
+    CASE WHEN level IS NULL OR level <= 0 THEN NULL ELSE lo > 1 OR hi < 1 END;
+
 -- Every ordered pair of units of one kind, cell by cell. speed_ratio is B's speed
 -- relative to A (above 1: B is faster), on one of two bases:
 --   basis 'time'     (same workload parameters on both sides): a_median_s / b_median_s,
@@ -115,6 +120,5 @@ WITH p AS (
     FROM p
 )
 SELECT * EXCLUDE (both_ran, a_lo, a_hi, a_level, b_lo, b_hi, b_level, a_sp_level, b_sp_level),
-       CASE WHEN ratio_ci_level IS NULL OR ratio_ci_level <= 0 THEN NULL
-            ELSE ratio_ci_low > 1 OR ratio_ci_high < 1 END AS significant
+       ratio_significant(ratio_ci_level, ratio_ci_low, ratio_ci_high) AS significant
 FROM r;

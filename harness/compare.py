@@ -171,7 +171,7 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
     con = warehouse.connect(sweeps, for_sql="compare_units compare_pairs", index=index)
     try:
         kind = "profile" if by == "profile" else "env"
-        unit_rows = _records(con, f"SELECT * FROM compare_units WHERE unit_kind = ? "
+        unit_rows = records(con, f"SELECT * FROM compare_units WHERE unit_kind = ? "
                                   f"AND sweep_id IN ({_marks(sweeps)})", [kind, *sweeps])
         units = [Unit.from_row(r) for r in unit_rows]
         pairs = pair_units(units, by, sweeps)
@@ -187,7 +187,7 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
         # self join, which then pairs only the wanted units (a join alone is applied last).
         a_ids = sorted({a.unit_id for a, _ in pairs})
         b_ids = sorted({b.unit_id for _, b in pairs})
-        cells = _records(
+        cells = records(
             con, "SELECT w.pair_no, cp.* FROM compare_pairs cp JOIN "
                  f"(VALUES {values}) w(pair_no, a_sweep_id, a_unit_id, b_sweep_id, b_unit_id) "
                  "USING (a_sweep_id, a_unit_id, b_sweep_id, b_unit_id) "
@@ -203,7 +203,7 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
         con.close()
 
 
-def _records(con: duckdb.DuckDBPyConnection, sql: str,
+def records(con: duckdb.DuckDBPyConnection, sql: str,
              params: Sequence[Any]) -> list[dict[str, Any]]:
     """One statement's rows as dicts; a SQL error is a WarehouseInputError."""
     try:
@@ -226,18 +226,18 @@ def _marks(values: Sequence[object]) -> str:
 # --------------------------------------------------------------------------- formatting
 
 
-def _num(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     return None if missing(value) else float(value)
 
 
 def side_text(row: dict[str, Any], side: str) -> str:
     """One side's cell: speedup [interval] ×workers, or its status."""
     status = row.get(f"{side}_status")
-    speedup = _num(row.get(f"{side}_speedup"))
+    speedup = number(row.get(f"{side}_speedup"))
     workers = row.get(f"{side}_workers")
     if speedup is None:
         return str(status or "—").replace("not_applicable", "n/a")
-    lo, hi = _num(row.get(f"{side}_speedup_ci_low")), _num(row.get(f"{side}_speedup_ci_high"))
+    lo, hi = number(row.get(f"{side}_speedup_ci_low")), number(row.get(f"{side}_speedup_ci_high"))
     text = f"{speedup:.2f}x"
     if lo is not None and hi is not None and row.get("model") != "sequential":
         text += f" [{lo:.2f}-{hi:.2f}]"
@@ -247,10 +247,10 @@ def side_text(row: dict[str, Any], side: str) -> str:
 
 
 def ratio_text(row: dict[str, Any]) -> str:
-    ratio = _num(row.get("speed_ratio"))
+    ratio = number(row.get("speed_ratio"))
     if ratio is None:
         return "—"
-    lo, hi = _num(row.get("ratio_ci_low")), _num(row.get("ratio_ci_high"))
+    lo, hi = number(row.get("ratio_ci_low")), number(row.get("ratio_ci_high"))
     text = f"{ratio:.2f}x"
     if lo is not None and hi is not None and not (lo == hi == ratio):
         text += f" [{lo:.2f}-{hi:.2f}]"
@@ -259,13 +259,13 @@ def ratio_text(row: dict[str, Any]) -> str:
 
 def significance_text(row: dict[str, Any]) -> str:
     sig = row.get("significant")
-    level = _num(row.get("ratio_ci_level"))
+    level = number(row.get("ratio_ci_level"))
     if missing(sig):
         return "untestable (0%)" if level == 0 else "—"
     conf = f" ({level:.0%})" if level is not None else ""
     if not sig:
         return "no" + conf
-    ratio = _num(row.get("speed_ratio")) or 1.0
+    ratio = number(row.get("speed_ratio")) or 1.0
     return ("B faster" if ratio > 1 else "A faster") + conf
 
 

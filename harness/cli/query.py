@@ -38,27 +38,53 @@ def sql(
 @app.command()
 def compare(
     by: Annotated[str, typer.Option(
-        "--by", "-b", help="host, python or profile: what differs between the two sides.")
-    ] = "profile",
+        "--by", "-b", help="host, python or profile: what differs between the two sides; "
+                           "sweep: before and after, the same environments (host, "
+                           "interpreter, hardware profile) in two sweeps.")] = "profile",
     sweep_ids: Annotated[list[str] | None, typer.Option(
-        "--sweep", "-s", help="Sweep id (repeatable; default: the latest). With several, "
-                              "compare each later sweep against the first.")] = None,
+        "--sweep", "-s", help="Sweep id or unique prefix (repeatable; default: the latest). "
+                              "With several, compare each later sweep against the first. "
+                              "With --by sweep: the sweep compared to the baseline (one).")
+    ] = None,
     baseline: Annotated[str | None, typer.Option(
-        "--baseline", help="Keep pairs where one side's host, interpreter or profile "
-                           "contains this text; that side is A.")] = None,
+        "--baseline", help="With --by host/python/profile: keep pairs where one side's "
+                           "host, interpreter or profile contains this text; that side is "
+                           "A. With --by sweep: the baseline sweep (A; an id, a unique "
+                           "prefix or 'latest'), required.")] = None,
     results: ResultsOpt = DEFAULT_RESULTS,
     fmt: Annotated[str, typer.Option("--format", "-f",
                                      help="table, markdown or json.")] = "table",
 ) -> None:
-    """Matrices side by side: per cell the ratio between them and whether it is significant."""
+    """Matrices side by side: per cell the ratio between them and whether it is significant.
+
+    --by sweep: per environment in both sweeps, each cell (matched on its planned cell:
+    workload, params, model, workers) in the baseline A and in B: B/A time (A's median /
+    B's, above 1: B is faster) and B/A speedup, each with its interval and verdict, and
+    a summary line as pyperf compare_to ("2 faster, 1 slower, 17 unchanged"). Across
+    sweeps both ratios are unpaired (no block holds both sweeps).
+    """
     from harness import compare as comparing
     from harness.warehouse import Warehouse
 
-    if by not in comparing.BY_CHOICES:
-        raise OptionError(f"--by {by!r} is not one of {', '.join(comparing.BY_CHOICES)}")
+    if by not in (*comparing.BY_CHOICES, "sweep"):
+        raise OptionError(f"--by {by!r} is not one of "
+                          f"{', '.join((*comparing.BY_CHOICES, 'sweep'))}")
     if fmt not in comparing.FORMATS:
         raise OptionError(f"--format {fmt!r} is not a format",
                           hint="use table, markdown or json")
+    if by == "sweep":
+        from harness import sweep_compare
+
+        if not baseline:
+            raise OptionError("--by sweep needs --baseline SWEEP (the sweep before)",
+                              hint="`harness sweeps` lists the sweeps")
+        if len(sweep_ids or ()) > 1:
+            raise OptionError("--by sweep compares one --sweep against the --baseline",
+                              hint="`harness history` shows a cell over every sweep")
+        answer = sweep_compare.compare_sweeps(Warehouse(results), baseline,
+                                              (sweep_ids or [None])[0])
+        typer.echo(sweep_compare.format_sweeps(answer, fmt), nl=False)
+        return
     found = comparing.compare(Warehouse(results), by, tuple(sweep_ids or ()), baseline)
     typer.echo(comparing.format_comparisons(found, fmt), nl=False)
 

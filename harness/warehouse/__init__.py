@@ -47,6 +47,8 @@ The modules, in the order they import one another (each only those before it):
     compact   compaction and the atomic partition swap
     views     analysis/*.sql rewritten for a root, the view cache, warehouse.duckdb
     store     writing a sweep: its row and status, environments, cells, attempts
+    steps     change points in a series of sweeps (pure Python, imports nothing)
+    changes   the ``changes`` table: the steps of every ``history_series`` row
     query     connections with the views, query/fetch, Answer, sql_error
 
 :class:`Warehouse` (below) is the facade the rest of harness uses; it only delegates.

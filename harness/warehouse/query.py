@@ -12,6 +12,8 @@ import duckdb
 
 from harness.errors import WarehouseInputError
 from harness.formatting import first_line
+from harness.warehouse.changes import SOURCE as CHANGES_SOURCE
+from harness.warehouse.changes import add_changes, wants_changes
 from harness.warehouse.index import FileIndex
 from harness.warehouse.layout import Layout
 from harness.warehouse.views import create_views
@@ -54,15 +56,24 @@ def connect(layout: Layout, sweep_ids: Collection[str] | None = None, *,
     compacted away later fails to open: connect again). With ``sweep_ids`` they
     read only the partitions of those sweeps (every other sweep is absent from
     every view): binding a view then costs nothing per other sweep. ``for_sql``:
-    see :func:`query`. ``index``: a file index the caller built already.
+    see :func:`query`; when it names ``changes``, that table is computed too.
+    ``index``: a file index the caller built already.
     """
     con = duckdb.connect(":memory:")
     try:
-        create_views(con, layout, for_sql, sweep_ids=sweep_ids, index=index)
+        create_views(con, layout, _for_sql(for_sql), sweep_ids=sweep_ids, index=index)
+        if wants_changes(for_sql):
+            add_changes(con)
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _for_sql(sql: str | None) -> str | None:
+    """What the views must define for ``sql``: ``changes`` is computed from
+    ``history_series`` (see :mod:`harness.warehouse.changes`)."""
+    return f"{sql} {CHANGES_SOURCE}" if wants_changes(sql) else sql
 
 
 def query(layout: Layout, sql: str, params: list[Any] | None = None) -> pandas.DataFrame:
@@ -110,8 +121,10 @@ def _run(layout: Layout, sql: str, params: list[Any] | None,
     for cached in (True, False):
         con = duckdb.connect(":memory:")
         try:
-            create_views(con, layout, for_sql=sql, cached=cached)
+            create_views(con, layout, for_sql=_for_sql(sql), cached=cached)
             try:
+                if wants_changes(sql):
+                    add_changes(con)
                 return consume(con.execute(sql, params or []))
             except duckdb.Error as e:
                 if cached and "view were altered" in str(e):

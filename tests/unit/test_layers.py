@@ -27,6 +27,7 @@ RANKS = {
     "plan": 3, "transport": 3, "remote": 3,
     "sweep": 4, "engines": 4,
     "report": 5, "compare": 5, "render": 5, "progress": 5, "interchange": 5,
+    "sweep_compare": 5, "history": 5,
     "cli": 6, "__main__": 6,
 }
 
