@@ -90,6 +90,41 @@ def compare(
 
 
 @app.command()
+def history(
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Only hosts whose inventory name contains this text.")] = None,
+    python: Annotated[str | None, typer.Option(
+        "--python", "-p", help="Only interpreters whose path contains this text.")] = None,
+    workload: Annotated[str | None, typer.Option(
+        "--workload", "-w", help="Only this workload.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model.")
+                     ] = None,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, markdown or json.")] = "table",
+) -> None:
+    """Each cell of an environment over all its sweeps, oldest first, with its steps.
+
+    An environment is a host, an interpreter and a hardware profile; per sweep a cell
+    shows its median time and speedup. A step (marked on the first sweep after it: ^
+    slower, v faster, + / - speedup up / down) is found by binary segmentation of an
+    L1 piecewise-constant fit (segment level = median of its sweeps' medians, interval
+    = median of their 95% interval ends) and kept only when the two segments'
+    intervals do not overlap AND their levels differ by at least 5%. The same steps
+    are the table `changes` in `harness sql`.
+    """
+    from harness import history as histories
+    from harness.warehouse import Warehouse
+
+    if fmt not in histories.FORMATS:
+        raise OptionError(f"--format {fmt!r} is not a format",
+                          hint="use table, markdown or json")
+    found = histories.history(Warehouse(results), host=host, python=python,
+                              workload=workload, model=model)
+    typer.echo(histories.format_history(found, fmt), nl=False)
+
+
+@app.command()
 def report(
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="The report file: FILE.html (self-contained) or FILE.md.")],
