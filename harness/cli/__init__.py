@@ -11,7 +11,9 @@ from harness.cli import sweep  # noqa: F401  (registers sweep, sweeps, matrix)
 from harness.cli import probe  # noqa: F401
 from harness.cli import query  # noqa: F401  (sql, compare, report)
 from harness.cli import workloads  # noqa: F401
+from harness.cli import provision  # noqa: F401
 from harness.cli import interchange  # noqa: F401  (export, import pyperf)
+from harness.cli import check  # noqa: F401
 # isort: on
 from harness.cli.app import app, main
 

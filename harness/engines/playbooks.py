@@ -22,15 +22,27 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from harness.errors import HarnessError
 from harness.formatting import one_line
 from harness.plan.inventory import find_ansible_inventory
 from harness.remote.session import PROBE_TIMEOUT_S
 
-if TYPE_CHECKING:
-    from harness.sweep.options import SweepOptions
+
+class PlaybookOptions(Protocol):
+    """What a playbook run needs of its command's options (``SweepOptions`` has it)."""
+
+    @property
+    def inventory(self) -> Path: ...
+    @property
+    def limit(self) -> str | None: ...
+    @property
+    def forks(self) -> int: ...
+    @property
+    def accept_new_host_keys(self) -> bool: ...
+    @property
+    def known_hosts(self) -> Path | None: ...
 
 # Seconds added to every whole-playbook bound (ansible start-up, connections, copies).
 PLAYBOOK_SLACK_S = 600.0
@@ -223,7 +235,7 @@ class PlaybookRunner:
     """Runs one sweep's playbooks from its private directory (``private``: Ansible's
     control sockets, local temp files, the runner's artifacts and the playbooks)."""
 
-    def __init__(self, private: Path, options: SweepOptions, agent: Path) -> None:
+    def __init__(self, private: Path, options: PlaybookOptions, agent: Path | None = None) -> None:
         self.private = private
         self.options = options
         self.forks = options.forks
@@ -274,6 +286,8 @@ class PlaybookRunner:
     def write_vars(self, name: str, per_host: Mapping[str, Any],
                    extra: Mapping[str, Any] | None = None) -> str:
         """A vars file for a playbook: per host values, the agent, the scripts, ``extra``."""
+        if self.agent is None:
+            raise TypeError("write_vars needs the agent this runner was made with")
         data: dict[str, Any] = {
             "harness_engine": per_host,
             "harness_agent": str(self.agent.resolve()),
@@ -292,16 +306,21 @@ class PlaybookRunner:
         include.write_text(json.dumps(_RUN_ONE_TASKS, indent=1))
         return include
 
-    def run(self, name: str, plays: list[dict[str, Any]], timeout: float,
-            handler: Callable[[Mapping[str, Any]], None]) -> tuple[str, int | None, str]:
-        """Run ``plays``; return (runner status, rc, the last line ansible printed)."""
+    def run(self, name: str, plays: list[dict[str, Any]] | Path, timeout: float,
+            handler: Callable[[Mapping[str, Any]], None],
+            extravars: Mapping[str, Any] | None = None) -> tuple[str, int | None, str]:
+        """Run ``plays`` (or the playbook file they name) with ``extravars``; return
+        (runner status, rc, the last line ansible printed)."""
         import ansible_runner
 
         private = self.private
         project = private / "project"
         project.mkdir(exist_ok=True)
-        playbook = project / f"{name}.json"
-        playbook.write_text(json.dumps(plays, indent=1))
+        if isinstance(plays, Path):
+            playbook = plays.resolve()
+        else:
+            playbook = project / f"{name}.json"
+            playbook.write_text(json.dumps(plays, indent=1))
 
         def on_event(event: dict[str, Any]) -> bool:
             data = event.get("event_data") or {}
@@ -326,6 +345,7 @@ class PlaybookRunner:
             limit=self.options.limit, forks=self.forks, quiet=True,
             envvars=self._envvars(), event_handler=on_event,
             suppress_env_files=True, ident=name, timeout=int(timeout),
+            extravars=dict(extravars) if extravars else None,
         )
         last = ""
         with contextlib.suppress(Exception), runner.stdout as out:
