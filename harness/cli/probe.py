@@ -48,6 +48,7 @@ def probe(
 
     from harness.plan.inventory import load_inventory
     from harness.remote.probing import probe_hosts
+    from harness.remote.provisioned import expand_provisioned
 
     if seconds is not None and not noise:
         if seconds.startswith("-"):
@@ -57,7 +58,9 @@ def probe(
     if noise:
         _probe_noise(inventory, limit, accept_new_host_keys, known_hosts, seconds, as_json)
         return
-    hosts = load_inventory(inventory, limit)
+    hosts = expand_provisioned(load_inventory(inventory, limit),
+                               accept_new_host_keys=accept_new_host_keys,
+                               known_hosts=known_hosts)
     found = probe_hosts(hosts, accept_new_host_keys=accept_new_host_keys,
                         known_hosts=known_hosts)
     _say_transfers(found)
@@ -94,6 +97,7 @@ def _probe_noise(inventory: Path, limit: str | None, accept_new_host_keys: bool,
     from harness import render
     from harness.plan.inventory import load_inventory
     from harness.remote.probing import NOISE_DEFAULT_S, check_noise_seconds, noise_hosts
+    from harness.remote.provisioned import expand_provisioned
 
     try:
         seconds = NOISE_DEFAULT_S if seconds_text is None else float(seconds_text)
@@ -101,7 +105,9 @@ def _probe_noise(inventory: Path, limit: str | None, accept_new_host_keys: bool,
         raise OptionError(f"--noise {seconds_text}: SECONDS is not a number",
                           hint=f"e.g. --noise {NOISE_DEFAULT_S:g}") from None
     check_noise_seconds(seconds)
-    hosts = load_inventory(inventory, limit)
+    hosts = expand_provisioned(load_inventory(inventory, limit),
+                               accept_new_host_keys=accept_new_host_keys,
+                               known_hosts=known_hosts)
     if not as_json:
         stderr_console().print(f"timing the speed probe for {seconds:g} s on {len(hosts)} "
                         f"host{'s' if len(hosts) != 1 else ''}...", markup=False)

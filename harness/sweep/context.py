@@ -32,6 +32,7 @@ from harness.plan.cells import (
     select_workloads,
 )
 from harness.plan.inventory import Host, host_pythons, load_inventory
+from harness.remote.provisioned import expand_provisioned
 from harness.sweep.options import Failure, Observer, SweepOptions, SweepResult
 from harness.sweep.recorder import EnvRecorder
 from harness.sweep.rows import environment_row
@@ -69,7 +70,10 @@ class Sweep:
                               hint="drop --no-dimensions")
         self.dimensions = ((bool(self.dimension_names) or self.profile.dimensions)
                            if options.dimensions is None else options.dimensions)
-        self.hosts = load_inventory(options.inventory, options.limit)
+        # ``harness_pythons: provisioned`` becomes the paths the hosts' manifests list.
+        self.hosts = expand_provisioned(load_inventory(options.inventory, options.limit),
+                                        accept_new_host_keys=options.accept_new_host_keys,
+                                        known_hosts=options.known_hosts)
         self.warehouse = Warehouse(options.results)
         self.warehouse.check_schema()  # never add to a warehouse a newer harness wrote
         self.calibration = CalibrationStore(options.results)
