@@ -17,7 +17,7 @@ DATA = {
     "workloads": ["*.toml"],
     "analysis": ["*.sql"],
     "inventories": ["*.ini"],
-    "playbooks": ["*.yml", "*.yaml", "files/*"],
+    "playbooks": ["**/*.yml", "**/*.yaml", "files/*"],
 }
 MAPPED = {f"harness._data.{name}": name for name in DATA if (ROOT / name).is_dir()}
 

@@ -44,6 +44,9 @@ KnownHostsOpt = Annotated[Path | None, typer.Option(
     "--known-hosts", help="A known_hosts file checked besides ~/.ssh/known_hosts.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, csv, json or markdown.")]
+WorkloadDirsOpt = Annotated[list[Path] | None, typer.Option(
+    "--workloads", metavar="DIR", help="Also a directory of your own workload definitions "
+                                       "(*.toml) and their modules (*.py) (repeatable).")]
 
 
 

@@ -17,6 +17,7 @@ from harness.cli.app import (
     KnownHostsOpt,
     LimitOpt,
     ResultsOpt,
+    WorkloadDirsOpt,
     app,
     stderr_console,
     stdout_console,
@@ -58,6 +59,7 @@ def sweep(
         "--profile", "-p", help="quick (about a minute here), standard or full.")] = "quick",
     workload: Annotated[list[str] | None, typer.Option(
         "--workload", "-w", help="Only this workload (repeatable).")] = None,
+    workload_dirs: WorkloadDirsOpt = None,
     model: Annotated[list[str] | None, typer.Option(
         "--model", "-m", help="Only this model (repeatable); sequential is always kept.")] = None,
     results: ResultsOpt = DEFAULT_RESULTS,
@@ -95,7 +97,8 @@ def sweep(
 
     options = SweepOptions(
         inventory=inventory, results=results, profile=profile, limit=limit,
-        workloads=tuple(workload or ()), models=tuple(model or ()), resume=resume,
+        workloads=tuple(workload or ()), workload_dirs=tuple(workload_dirs or ()),
+        models=tuple(model or ()), resume=resume,
         accept_new_host_keys=accept_new_host_keys, known_hosts=known_hosts,
         parallel_same_machine=parallel_same_machine, engine=engine, forks=forks,
         dimensions=dimensions, dimension_names=tuple(dimension or ()),

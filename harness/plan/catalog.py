@@ -380,18 +380,16 @@ def _definitions(directory: Path) -> list[Path]:
 
 
 def user_dirs(dirs: Sequence[Path], builtin: Path = WORKLOADS_DIR) -> tuple[Path, ...]:
-    """The --workloads directories, checked and resolved, each once, without the
-    built-in one."""
-    out: list[Path] = []
+    """The --workloads directories as given, checked, each once (two names of one
+    directory count once), without the built-in one."""
+    out: dict[Path, Path] = {builtin.resolve(): builtin}
     for directory in dirs:
         if not directory.is_dir():
             raise WorkloadError(f"--workloads {directory}: not a directory",
                                 hint="give a directory of workload definitions (*.toml) "
                                      "and their modules (*.py)")
-        resolved = directory.resolve()
-        if resolved != builtin.resolve() and resolved not in out:
-            out.append(resolved)
-    return tuple(out)
+        out.setdefault(directory.resolve(), directory)
+    return tuple(out.values())[1:]
 
 
 def user_modules(dirs: Sequence[Path], builtin: Path = WORKLOADS_DIR) -> tuple[Path, ...]:

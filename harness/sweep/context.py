@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from harness.engines.registry import get_engine
 from harness.errors import DiskFull, OptionError
 from harness.plan.calibration import CalibrationStore
-from harness.plan.catalog import Workload, load_catalog
+from harness.plan.catalog import Workload, load_catalog, user_modules
 from harness.plan.cells import (
     Cell,
     Profile,
@@ -61,7 +61,8 @@ class Sweep:
         self.observer = observer
         self.engine: Engine = get_engine(options.engine)
         self.profile: Profile = get_profile(options.profile)
-        catalog = load_catalog()
+        catalog = load_catalog(extra=options.workload_dirs)
+        self.workload_modules = user_modules(options.workload_dirs)  # for the agent
         self.workloads: tuple[Workload, ...] = select_workloads(catalog, options.workloads)
         self.models = check_models(options.models)
         self.dimension_names = check_dimensions(self.workloads, options.dimension_names)

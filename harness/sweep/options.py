@@ -30,6 +30,7 @@ class SweepOptions:
     profile: str = "quick"
     limit: str | None = None
     workloads: tuple[str, ...] = ()
+    workload_dirs: tuple[Path, ...] = ()  # --workloads: user catalogue directories
     models: tuple[str, ...] = ()
     resume: str | None = None
     accept_new_host_keys: bool = False

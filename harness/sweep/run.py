@@ -42,7 +42,7 @@ def execute(sweep: Sweep) -> SweepResult:
     restore = sigterm_interrupts()
     try:
         with tempfile.TemporaryDirectory(prefix="harness-agent-") as tmp:
-            sweep.agent_pyz = build_agent(Path(tmp))
+            sweep.agent_pyz = build_agent(Path(tmp), extra_modules=sweep.workload_modules)
             sweep.engine.run(sweep)
         if sweep.disk_full is not None:
             raise sweep.disk_full

@@ -65,10 +65,10 @@ def test_a_user_directory_adds_its_workloads_with_their_source(tmp_path: Path) -
     catalog = load_catalog(extra=[directory])
     assert set(load_catalog()) < set(catalog)
     mine = catalog["mine"]
-    assert mine.source == str(directory.resolve()) and mine.models == ("sequential", "threads")
+    assert mine.source == str(directory) and mine.models == ("sequential", "threads")
     assert catalog["cpu_bound"].source == BUILT_IN
     assert list(catalog)[-1] == "mine"  # after the built-in ones
-    assert user_modules([directory]) == (directory.resolve() / "mine_tasks.py",)
+    assert user_modules([directory]) == (directory / "mine_tasks.py",)
 
 
 def test_a_user_workload_may_use_a_built_in_module(tmp_path: Path) -> None:
@@ -79,8 +79,7 @@ def test_a_user_workload_may_use_a_built_in_module(tmp_path: Path) -> None:
 
 def test_the_same_directory_twice_and_the_built_in_one_count_once(tmp_path: Path) -> None:
     directory = user_dir(tmp_path)
-    assert user_dirs([directory, directory / ".." / "user", WORKLOADS_DIR]) == (
-        directory.resolve(),)
+    assert user_dirs([directory, directory / ".." / "user", WORKLOADS_DIR]) == (directory,)
     assert len(load_catalog(extra=[directory, directory, WORKLOADS_DIR])) == len(
         load_catalog()) + 1
 
@@ -99,7 +98,7 @@ def test_a_missing_module_names_both_places_it_was_looked_for(tmp_path: Path) ->
     directory = user_dir(tmp_path, impl="nowhere", module=None)
     with pytest.raises(WorkloadError, match="has no module") as err:
         load_catalog(extra=[directory])
-    assert str(directory.resolve() / "nowhere.py") in err.value.message
+    assert str(directory / "nowhere.py") in err.value.message
     assert str(WORKLOADS_DIR / "nowhere.py") in err.value.message
 
 
