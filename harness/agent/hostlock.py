@@ -11,7 +11,10 @@ inventory names for one machine share it:
     /tmp/harness-host.<key>.lock    the holder's own lock, flock'ed LOCK_SH by each of
                                     its agents for as long as it runs
 
-``key`` is a hash of the sweep id and the controller (its host name and pid), so the
+When a holder's last agent ends, the holder record says so (``released``) and keeps
+the host for ``keep_s`` more seconds (KEEP_S): the holder's next agent (the next
+interpreter, the next run) follows without another sweep slipping in between. ``key``
+is a hash of the sweep id and the controller (its host name and pid), so the
 agents of one controller's sweep share the host (``--parallel-same-machine`` runs two
 inventory names of one machine at once, and must not wait for itself), while another
 sweep, or the same sweep resumed by another controller, waits. A holder is alive while
@@ -33,6 +36,10 @@ import time
 GATE_NAME = "harness-host.lock"
 HOLDER_NAME = "harness-host.json"
 POLL_S = 1.0
+# After a holder's last agent ends, the host stays its own this long: a sweep starts
+# one agent per interpreter and run, and another sweep waiting must not slip in between
+# (it would measure while the first one's next agent waits, and might make it give up).
+KEEP_S = 10.0
 
 
 def lock_dir():
@@ -55,6 +62,16 @@ def describe(holder):
     """``sweep S from controller C since T`` for a holder record."""
     return "sweep %s from controller %s since %s" % (
         holder.get("sweep") or "?", holder.get("controller") or "?", holder.get("since") or "?")
+
+
+def _reserved(holder):
+    """Whether a holder whose agents all ended keeps the host a moment longer."""
+    released, keep_s = holder.get("released"), holder.get("keep_s")
+    if not isinstance(released, (int, float)) or not isinstance(keep_s, (int, float)):
+        return False
+    if holder.get("boot_id") != boot_id():
+        return False
+    return 0 <= time.time() - released < keep_s
 
 
 def _open(path, create=True):
@@ -106,9 +123,10 @@ def unlink_quietly(path):
 class HostLock:
     """The lock of one holder (a sweep id and its controller) on this machine."""
 
-    def __init__(self, sweep, controller, directory=None):
+    def __init__(self, sweep, controller, directory=None, keep_s=KEEP_S):
         self.sweep = str(sweep)
         self.controller = str(controller)
+        self.keep_s = float(keep_s)
         self.dir = directory or lock_dir()
         text = "%s\n%s" % (self.sweep, self.controller)
         self.key = hashlib.sha1(text.encode()).hexdigest()[:16]
@@ -166,7 +184,7 @@ class HostLock:
             holder = _read_json(self.holder_path)
             other = holder.get("key") if holder else None
             if other and other != self.key:
-                if self._held_by(other):
+                if self._held_by(other) or _reserved(holder):
                     return holder
                 unlink_quietly(self._own_path(other))  # a dead holder's: taken over
                 holder = None
@@ -174,11 +192,14 @@ class HostLock:
             # Never blocks: LOCK_EX on it is only tried under the gate, non-blocking.
             fcntl.flock(fd, fcntl.LOCK_SH)
             self._fd = fd
-            if holder is None or holder.get("key") != self.key:
+            if holder is None or holder.get("key") != self.key or holder.get("released"):
+                since = (holder or {}).get("since") if holder and holder.get("key") == self.key \
+                    else None
                 _write_json(self.holder_path, {
                     "key": self.key, "sweep": self.sweep, "controller": self.controller,
-                    "pid": os.getpid(), "boot_id": boot_id(),
-                    "since": datetime.datetime.now(datetime.timezone.utc).strftime(
+                    "pid": os.getpid(), "boot_id": boot_id(), "keep_s": self.keep_s,
+                    "released": None,
+                    "since": since or datetime.datetime.now(datetime.timezone.utc).strftime(
                         "%Y-%m-%d %H:%M:%S UTC")})
             return None
         finally:
@@ -197,6 +218,10 @@ class HostLock:
                 unlink_quietly(self._own_path(self.key))
                 holder = _read_json(self.holder_path)
                 if holder and holder.get("key") == self.key:
-                    unlink_quietly(self.holder_path)
+                    if self.keep_s > 0:  # kept for the holder's next agent a moment
+                        holder["released"] = time.time()
+                        _write_json(self.holder_path, holder)
+                    else:
+                        unlink_quietly(self.holder_path)
         finally:
             os.close(gate)

@@ -86,6 +86,8 @@ def parse_host_lock(data):
     for key in ("stale_s", "heartbeat_s"):
         if data.get(key) is not None and not (is_num(data[key]) and data[key] > 0):
             raise PlanError("plan.host_lock.%s must be a number > 0" % key)
+    if data.get("keep_s") is not None and not (is_num(data["keep_s"]) and data["keep_s"] >= 0):
+        raise PlanError("plan.host_lock.keep_s must be a number >= 0")
     if data.get("owner") is not None and not isinstance(data["owner"], dict):
         raise PlanError("plan.host_lock.owner must be an object")
     return dict(data)

@@ -13,14 +13,14 @@ calls :meth:`Turn.begin` before it measures and :meth:`Turn.end` when it is done
 
 ``host_lock`` (see harness.agent.plan.parse_host_lock): ``sweep``, ``controller``,
 ``wait_s``, optional ``owner`` (controller_host, controller_boot_id,
-controller_pid), ``stale_s`` and ``heartbeat_s``.
+controller_pid), ``stale_s``, ``heartbeat_s`` and ``keep_s`` (see harness.agent.hostlock).
 """
 
 import os
 import time
 
 from harness.agent import workdirs
-from harness.agent.hostlock import HostLock
+from harness.agent.hostlock import KEEP_S, HostLock
 
 HEARTBEAT_S = 30.0
 
@@ -33,7 +33,8 @@ class Turn:
         self.spec = spec
         self.keepalive_s = keepalive_s
         self.workdir = workdirs.agent_workdir()
-        self.lock = HostLock(spec["sweep"], spec["controller"])
+        self.lock = HostLock(spec["sweep"], spec["controller"],
+                             keep_s=spec.get("keep_s", KEEP_S))
         self._heartbeat = None
 
     def begin(self):

@@ -7,7 +7,9 @@ report the same machine-id and boot-id take turns through a per-machine lock
 (:class:`MachineLocks`), so two inventory names for one box never disturb each
 other's numbers. A cell's repeats are spread over the profile's runs, each a new
 agent process. Only transport failures are retried: a host whose connection breaks
-is reconnected (bounded, with backoff) and goes on where it stopped.
+is reconnected (bounded, with backoff) and goes on where it stopped. Each agent holds
+the host lock while it measures (harness.agent.turn): a host another sweep keeps past
+``--host-wait`` is given up as busy, like an unreachable one.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import DiskFull, HarnessError, TransportError
 from harness.plan.inventory import Host, host_pythons
+from harness.remote.owner import HostBusy
 from harness.remote.session import AgentSession
 from harness.transport.factory import open_transport
+from harness.transport.shell_files import transfer_note
 
 if TYPE_CHECKING:
     from harness.sweep.context import Sweep
@@ -80,14 +84,20 @@ class HostWorker:
         self.sweep = sweep
         self.host = host
         self.locks = locks
+        self._said_transfer = False
 
     def connect(self) -> Any:
         delay = RETRY_BACKOFF_S
         for attempt in range(1, CONNECT_RETRIES + 1):
             try:
-                return open_transport(
+                transport = open_transport(
                     self.host, accept_new_host_keys=self.sweep.options.accept_new_host_keys,
                     known_hosts=self.sweep.options.known_hosts)
+                if getattr(transport, "transfer", "") == "shell" and not self._said_transfer:
+                    self._said_transfer = True  # once per host, not per reconnect
+                    self.sweep.observer.note(transfer_note(
+                        self.host.name, getattr(transport, "sftp_refused", "")))
+                return transport
             except TransportError as exc:
                 if not exc.retryable or attempt == CONNECT_RETRIES:
                     raise
@@ -240,7 +250,8 @@ class HostWorker:
             before = len(todo)
             try:
                 for msg in session.run(recorder.python, recorder.plan(todo),
-                                       timeout=sum(c.timeout_s for c in todo) + 60.0):
+                                       timeout=sum(c.timeout_s for c in todo) + 60.0
+                                       + recorder.host_wait):
                     recorder.feed(msg)
             except TransportError as exc:
                 reason = "interrupted by the user" if sweep.stopping else str(exc)
@@ -259,6 +270,8 @@ class HostWorker:
                     recorder.skipped.add(lost.cell_id)
                     recorder.fail(f"{lost.workload}/{lost.model}: {last_error}")
             else:
+                if recorder.busy:  # another sweep kept the host: give the host up
+                    raise HostBusy(recorder.busy)
                 if recorder.remaining():
                     last_error = (f"agent finished without running "
                                   f"{len(recorder.remaining())} cells")

@@ -3,6 +3,7 @@ probe for a few seconds to judge their stability (``harness probe --noise``)."""
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 import threading
@@ -15,6 +16,7 @@ from harness.errors import HarnessError, OptionError, ProtocolError
 from harness.plan.cells import profile_id
 from harness.plan.inventory import Host, host_pythons
 from harness.remote.bundle import build_agent
+from harness.remote.owner import HOST_WAIT_DEFAULT_S, HostBusy, busy_reason, host_lock_spec
 from harness.remote.session import PROBE_TIMEOUT_S, AgentSession
 from harness.stability import Verdict, assess
 from harness.transport.factory import open_transport
@@ -96,6 +98,10 @@ def probe_hosts(hosts: tuple[Host, ...], *, accept_new_host_keys: bool = False,
 # --------------------------------------------------------------------------- --noise
 
 
+# The holder's "sweep" a waiting sweep sees while `harness probe --noise` holds a host.
+NOISE_LOCK_NAME = "probe --noise"
+
+
 def check_noise_seconds(seconds: float) -> float:
     """``--noise SECONDS`` in (0, NOISE_MAX_S], else an OptionError."""
     if not math.isfinite(seconds) or not 0 < seconds <= NOISE_MAX_S:
@@ -134,14 +140,19 @@ def noise_prober(seconds: float) -> Prober:
 
 
 def _noise(session: AgentSession, python: str, seconds: float) -> Mapping[str, Any]:
+    """The agent's ``noise``, holding the host lock as a sweep's agents do (it measures):
+    ``harness probe --noise`` waits for a sweep on the host, at most HOST_WAIT_DEFAULT_S."""
     env: Mapping[str, Any] | None = None
-    stream = session.messages(python, ["noise", repr(float(seconds))],
-                              timeout=seconds + PROBE_TIMEOUT_S)
+    lock = host_lock_spec(NOISE_LOCK_NAME, HOST_WAIT_DEFAULT_S)
+    stream = session.messages(python, ["noise", repr(float(seconds)), json.dumps(lock)],
+                              timeout=seconds + PROBE_TIMEOUT_S + HOST_WAIT_DEFAULT_S)
     for msg in stream:
         if msg["type"] == "env":
             env = msg["env"]
         elif msg["type"] in ("error", "protocol_error"):
             raise ProtocolError(f"{session.host}: noise under {python!r}: {msg['message']}")
+        elif msg["type"] == "busy":
+            raise HostBusy(f"{session.host}: {busy_reason(msg)}")
     if env is None or not isinstance(env.get("noise"), Mapping):
         raise ProtocolError(f"{session.host}: noise under {python!r} sent no probe series")
     return env

@@ -32,6 +32,7 @@ from harness.plan.cells import (
     select_workloads,
 )
 from harness.plan.inventory import Host, host_pythons, load_inventory
+from harness.remote.owner import host_lock_spec, this_controller
 from harness.remote.provisioned import expand_provisioned
 from harness.sweep.options import Failure, Observer, SweepOptions, SweepResult
 from harness.sweep.recorder import EnvRecorder
@@ -89,6 +90,9 @@ class Sweep:
             self.sweep_id = new_sweep_id(now)
             self.resumed = False
         self.started_at = now
+        self.controller = this_controller()
+        # What every agent's plan carries: the host lock's holder and wait, the owner marker.
+        self.host_lock = host_lock_spec(self.sweep_id, options.host_wait, self.controller)
         self.agent_pyz = Path()
         self.stop_event = threading.Event()
         self._transports: set[Any] = set()

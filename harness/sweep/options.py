@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from harness.engines.registry import DEFAULT_ENGINE, check_engine
 from harness.errors import OptionError
+from harness.remote.owner import HOST_WAIT_DEFAULT_S, check_host_wait
 
 if TYPE_CHECKING:
     from harness.plan.cells import Cell
@@ -41,12 +42,14 @@ class SweepOptions:
     dimensions: bool | None = None  # plan the dimension cells (None: the profile's default)
     dimension_names: tuple[str, ...] = ()  # only these dimensions (implies dimensions)
     recalibrate: bool = False  # measure the CPU rate again instead of reusing the stored one
+    host_wait: float = HOST_WAIT_DEFAULT_S  # seconds to wait for a host another sweep holds
 
     def __post_init__(self) -> None:
         check_engine(self.engine)
         if not MIN_FORKS <= self.forks <= MAX_FORKS:
             raise OptionError(f"--forks {self.forks} is out of range",
                               hint=f"use {MIN_FORKS} to {MAX_FORKS}")
+        check_host_wait(self.host_wait)
 
 
 @dataclass(frozen=True)

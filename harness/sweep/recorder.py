@@ -9,6 +9,7 @@ run commits the cell with all of them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -16,9 +17,13 @@ from harness.errors import HarnessError
 from harness.plan.calibration import CalibrationStore, measured_hints
 from harness.plan.cells import Cell, Profile, plan_document
 from harness.plan.inventory import Host
+from harness.remote.owner import busy_reason, holder_text
 from harness.sweep.options import Failure, Observer
 from harness.sweep.rows import environment_row, measurement_rows
 from harness.warehouse import Warehouse
+
+# A sweep waiting for a host says who holds it at first, then once this often.
+WAITING_NOTE_EVERY_S = 60.0
 
 
 class Spreads(Protocol):
@@ -30,6 +35,7 @@ class Sweep(Protocol):
     which creates the recorders: a protocol here keeps the import one way)."""
 
     sweep_id: str
+    host_lock: Mapping[str, Any]
     profile: Profile
     engine: Spreads
     warehouse: Warehouse
@@ -76,10 +82,18 @@ class EnvRecorder:
         self.run_no = 1
         self._stash: dict[str, list[Mapping[str, Any]]] = {}
         self._ran: set[str] = set()
+        # Set when the agent gave up waiting for the host lock: "busy: sweep S from ...".
+        self.busy = ""
+        self._waiting_noted = (-1e9, "")  # when and for whom "waiting for" was last shown
 
     @property
     def timeout(self) -> float:
-        return sum(c.timeout_s for c in self.cells) + 60.0
+        """An agent run's timeout: its cells', a margin and the wait for the host lock."""
+        return sum(c.timeout_s for c in self.cells) + 60.0 + self.host_wait
+
+    @property
+    def host_wait(self) -> float:
+        return float(self.sweep.host_lock.get("wait_s") or 0.0)
 
     def remaining(self) -> tuple[Cell, ...]:
         """The cells still to run in this agent run of the sweep, in plan order."""
@@ -130,8 +144,10 @@ class EnvRecorder:
         prior = {cid: [(s["block"], s["wall_s"]) for s in samples
                        if not s["warmup"] and s["ok"] and s.get("block") is not None]
                  for cid, samples in self._stash.items()}
-        return plan_document(cells, hints=self.hints, run=self.run_no, runs=self.runs,
-                             prior=prior, seed=f"{self.sweep.sweep_id}/{self.eid}")
+        doc = plan_document(cells, hints=self.hints, run=self.run_no, runs=self.runs,
+                            prior=prior, seed=f"{self.sweep.sweep_id}/{self.eid}")
+        doc["host_lock"] = dict(self.sweep.host_lock)
+        return doc
 
     def _tagged(self, samples: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         if self.runs <= 1:
@@ -197,6 +213,24 @@ class EnvRecorder:
                 self.fail(f"{cell.workload}/{cell.model}: {msg.get('reason') or msg['status']}")
         elif kind in ("error", "protocol_error"):
             self.fail(msg["message"])
+        elif kind in ("waiting", "busy", "note"):
+            self._host_message(msg)
+
+    def _host_message(self, msg: Mapping[str, Any]) -> None:
+        """The host lock's lines: show who holds the host (at first, when the holder
+        changes, then once a minute); remember a ``busy``; show a ``note``."""
+        kind = msg["type"]
+        if kind == "note":
+            self.sweep.observer.note(f"{self.host}: {msg['message']}")
+        elif kind == "busy":
+            self.busy = busy_reason(dict(msg))
+        else:
+            holder = holder_text(dict(msg))
+            at, last = self._waiting_noted
+            now = time.monotonic()
+            if holder != last or now - at >= WAITING_NOTE_EVERY_S:
+                self._waiting_noted = (now, holder)
+                self.sweep.observer.note(f"waiting for {self.host}: busy with {holder}")
 
     def _keep_calibration(self, params: Mapping[str, Any]) -> None:
         found = measured_hints(params)
@@ -244,6 +278,7 @@ class EnvRecorder:
         """The stream ended cleanly; cells the agent never reported are failures."""
         missing = len(self.cells) - len(self.finished)
         if missing:
-            reason = f"agent finished without running {missing} cells"
+            reason = (f"{self.busy} ({missing} cells not run)" if self.busy
+                      else f"agent finished without running {missing} cells")
             self.fail(reason)
             self._mark_incomplete(reason)

@@ -1,5 +1,5 @@
-"""run_sweep: a sweep from start to end -- recorded as running, the agent built, the
-engine run, the sweep's status stored -- and the user stopping it: Ctrl-C (or SIGTERM)
+"""run_sweep: a sweep from start to end -- its lease taken, recorded as running, the agent
+built, the engine run, the sweep's status stored -- and the user stopping it: Ctrl-C (or SIGTERM)
 stops the agents on every host and says how to resume."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from harness import __version__
 from harness.errors import DiskFull, Interrupted
 from harness.remote.bundle import build_agent
 from harness.sweep.context import Sweep
+from harness.sweep.lease import Lease
 from harness.sweep.options import Observer, SweepOptions, SweepResult
 
 # Seconds an interrupt waits for the transports to close and the hosts' threads to end.
@@ -30,7 +31,19 @@ def run_sweep(options: SweepOptions, observer: Observer) -> SweepResult:
 
 
 def execute(sweep: Sweep) -> SweepResult:
-    """Run ``sweep`` with its engine; Interrupted when the user stops it."""
+    """Run ``sweep`` with its engine; Interrupted when the user stops it.
+
+    The sweep's lease (harness.sweep.lease) is taken first -- a resume of a sweep another
+    live controller runs is refused -- and removed once the final status is stored."""
+    lease = Lease(sweep.warehouse.root, sweep.sweep_id, sweep.controller)
+    lease.take()
+    try:
+        return _execute(sweep)
+    finally:
+        lease.release()
+
+
+def _execute(sweep: Sweep) -> SweepResult:
     if sweep.resumed:
         sweep.warehouse.set_sweep_status(sweep.sweep_id, "running")
     else:

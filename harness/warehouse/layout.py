@@ -203,3 +203,8 @@ class Layout:
 
     def view_cache(self, digest: str) -> Path:
         return self.root / view_cache_file(digest)
+
+    def lease(self, sweep_id: str) -> Path:
+        """ROOT/leases/<sweep id>.json: the lease of a running sweep's controller (see
+        harness.sweep.lease); no table reads it."""
+        return self.root / "leases" / f"{check_sweep_id(sweep_id)}.json"

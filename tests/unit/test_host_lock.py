@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_second_holder_waits_then_gets_the_holder(tmp_path: Path) -> None:
-    first = HostLock("sweep-a", "box pid 1", str(tmp_path))
-    second = HostLock("sweep-b", "box pid 2", str(tmp_path))
+    first = HostLock("sweep-a", "box pid 1", str(tmp_path), keep_s=0)
+    second = HostLock("sweep-b", "box pid 2", str(tmp_path), keep_s=0)
     assert first.acquire(0) is None and first.held
     seen = []
     holder = second.acquire(0.3, seen.append, poll_s=0.05)
@@ -36,8 +36,8 @@ def test_a_second_holder_waits_then_gets_the_holder(tmp_path: Path) -> None:
 
 
 def test_agents_of_one_sweep_share_the_host(tmp_path: Path) -> None:
-    a1 = HostLock("s", "box pid 1", str(tmp_path))
-    a2 = HostLock("s", "box pid 1", str(tmp_path))
+    a1 = HostLock("s", "box pid 1", str(tmp_path), keep_s=0)
+    a2 = HostLock("s", "box pid 1", str(tmp_path), keep_s=0)
     other = HostLock("s", "box pid 9", str(tmp_path))  # the same sweep resumed elsewhere
     assert a1.acquire(0) is None and a2.acquire(0) is None
     a1.release()
@@ -63,6 +63,21 @@ def test_a_dead_holder_is_taken_over(tmp_path: Path) -> None:
     holder = json.loads((tmp_path / "harness-host.json").read_text())
     assert holder["sweep"] == "live" and holder["pid"] == os.getpid()
     mine.release()
+
+
+def test_a_holder_keeps_the_host_between_its_agents(tmp_path: Path) -> None:
+    first = HostLock("a", "box pid 1", str(tmp_path), keep_s=0.5)
+    again = HostLock("a", "box pid 1", str(tmp_path), keep_s=0.5)
+    other = HostLock("b", "box pid 2", str(tmp_path))
+    assert first.acquire(0) is None
+    since = json.loads((tmp_path / "harness-host.json").read_text())["since"]
+    first.release()
+    assert other.acquire(0)["sweep"] == "a"  # a's next agent comes first
+    assert again.acquire(0) is None  # and keeps the holder's start time
+    assert json.loads((tmp_path / "harness-host.json").read_text())["since"] == since
+    again.release()
+    assert other.acquire(2, poll_s=0.05) is None  # taken once the moment is over
+    other.release()
 
 
 def _workdir(parent: Path, name: str, marker: dict | None, age_s: float = 0.0) -> Path:
