@@ -1,0 +1,1 @@
+"""A module named as a built-in workload module."""
