@@ -240,3 +240,17 @@ def test_export_refuses_an_unknown_format(tmp_path: Path) -> None:
     p = harness("export", "--format", "csv", "--out", str(tmp_path / "o"),
                 "--results", str(tmp_path / "r"))
     assert p.returncode == 2 and p.stderr.startswith("harness: error: --format 'csv'")
+
+
+def test_a_bad_file_among_good_ones_stores_none(timeit_file: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": "1.0"}')
+    results = tmp_path / "results"
+    p = harness("import", "pyperf", str(timeit_file), str(bad), "--results", str(results))
+    assert p.returncode == 2 and "bad.json: not a pyperf file" in p.stderr, p.stderr
+    assert not (results / "sweeps").exists()
+    two = harness("import", "pyperf", str(timeit_file), str(timeit_file), "--host", "lab1",
+                  "--results", str(results))
+    assert two.returncode == 0, two.stderr
+    assert sql(results, "SELECT count(*) AS n, min(host) AS host FROM environments") == [
+        {"n": 2, "host": "lab1"}]  # a sweep of its own per file, the host as given
