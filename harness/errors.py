@@ -15,6 +15,9 @@
     └── Interrupted               the user stopped a sweep (SIGINT/SIGTERM; exit 130)
 
 Each error carries a one-line message and an optional hint; ``str(err)`` is the message.
+
+    WarehouseWarning              a damaged file a reader left out (the CLI prints one
+                                  ``harness: warning:`` line per file)
 """
 
 from __future__ import annotations
@@ -101,6 +104,11 @@ class DiskFull(HarnessError):
         self.path = path
         self.needed = needed
         self.free = free
+
+
+class WarehouseWarning(UserWarning):
+    """A warehouse file a reader could not use (truncated, foreign, unreadable) and left
+    out; ``harness check --repair`` moves it to ROOT/quarantine/."""
 
 
 class Interrupted(HarnessError):

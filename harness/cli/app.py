@@ -8,12 +8,13 @@ and the error's exit status (2 for bad input), never a traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, WarehouseWarning
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,8 +64,22 @@ def stderr_console() -> Console:
 
 
 
+def show_warning(message: Warning | str, category: type[Warning], filename: str,
+                 lineno: int, file: object = None, line: str | None = None) -> None:
+    """A WarehouseWarning (a damaged file a reader left out) as one line on stderr; any
+    other warning as Python shows it."""
+    if issubclass(category, WarehouseWarning):
+        sys.stderr.write(f"harness: warning: {message}\n")
+        return
+    _python_show_warning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main() -> None:
     """Entry point: run the app, turning HarnessError into one line and an exit status."""
+    warnings.showwarning = show_warning
     try:
         status = app(standalone_mode=False)
     except HarnessError as exc:

@@ -46,6 +46,7 @@ The modules, in the order they import one another (each only those before it):
     stored    reading back what is stored: sweeps, done and unfinished cells, attempts
     compact   compaction and the atomic partition swap
     views     analysis/*.sql rewritten for a root, the view cache, warehouse.duckdb
+    check     every file verified (``harness check``), damaged ones moved to quarantine/
     store     writing a sweep: its row and status, environments, cells, attempts
     steps     change points in a series of sweeps (pure Python, imports nothing)
     changes   the ``changes`` table: the steps of every ``history_series`` row
@@ -66,6 +67,7 @@ import duckdb
 from harness.errors import WarehouseInputError
 from harness.formatting import first_line
 from harness.paths import VIEWS_SQL
+from harness.warehouse import check as _check
 from harness.warehouse import compact as _compact
 from harness.warehouse import query as _query
 from harness.warehouse import store, stored, views
@@ -229,6 +231,20 @@ class Warehouse:
         """:meth:`query`'s answer as Python rows, without pandas; with ``max_rows`` only
         the first ``max_rows`` rows are kept and the rest are only counted."""
         return _query.fetch(self.layout, sql, params, max_rows=max_rows)
+
+    # ------------------------------------------------------------------ check and repair
+
+    def check(self) -> list[_check.Problem]:
+        """Every problem of the warehouse's files (see :mod:`harness.warehouse.check`)."""
+        if not self.root.is_dir():
+            raise WarehouseInputError(f"no warehouse at {self.root}",
+                                      hint="run `harness sweep` first, or pass --results")
+        return _check.check(self.root)
+
+    def repair(self, problems: Sequence[_check.Problem]) -> list[tuple[str, str]]:
+        """Move the damaged files to ROOT/quarantine/, rebuild the index and the views;
+        (from, to) of each move."""
+        return _check.repair(self.root, problems)
 
     def refresh_views(self) -> Path:
         """(Re)write ROOT/warehouse.duckdb holding the views; returns its path."""

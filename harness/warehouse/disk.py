@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from harness.errors import WarehouseInputError
+from harness.errors import WarehouseInputError, WarehouseWarning
 from harness.files import atomic_path, disk_full, fsync_dir, is_no_space
+from harness.formatting import first_line
 from harness.warehouse.layout import is_data_file
 from harness.warehouse.schema import pa, pq
 
@@ -115,13 +118,41 @@ def write_duckdb_atomic(final: Path, fill: Callable[[duckdb.DuckDBPyConnection],
             wal.unlink(missing_ok=True)
 
 
+REPAIR_HINT = "`harness check --repair` moves it to quarantine/"
+_warned: set[str] = set()  # the damaged files reported in this process (each once)
+_warned_lock = threading.Lock()
+
+
+def warn_damaged(path: Path, why: str) -> None:
+    """Report, once per process, a data file a reader leaves out (a WarehouseWarning: the
+    CLI prints it as one line)."""
+    with _warned_lock:
+        if str(path) in _warned:
+            return
+        _warned.add(str(path))
+    warnings.warn(WarehouseWarning(f"{path}: {why}; left out ({REPAIR_HINT})"), stacklevel=3)
+
+
 def read_table(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
     """A data file's rows (only ``columns`` when given); an unreadable file is a
     WarehouseInputError."""
     try:
         return pq.read_table(path, columns=None if columns is None else list(columns))
     except (OSError, pa.ArrowException) as e:
-        raise WarehouseInputError(f"cannot read {path}: {e}") from e
+        raise WarehouseInputError(f"cannot read {path}: {first_line(e).rstrip('.')}",
+                                  hint=REPAIR_HINT) from e
+
+
+def read_sound(path: Path, columns: Sequence[str] | None = None) -> pa.Table | None:
+    """:func:`read_table`, but a file that cannot be read (or lacks ``columns``) is left
+    out with a warning (None); a file gone since it was listed is None too."""
+    try:
+        return pq.read_table(path, columns=None if columns is None else list(columns))
+    except FileNotFoundError:
+        return None
+    except (OSError, pa.ArrowException) as e:
+        warn_damaged(path, f"cannot read it: {first_line(e).rstrip('.')}")
+        return None
 
 
 def data_files(directory: Path) -> list[str]:

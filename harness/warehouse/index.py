@@ -20,7 +20,8 @@ from typing import Any
 
 from harness.errors import DiskFull, WarehouseInputError
 from harness.files import atomic_path
-from harness.warehouse.disk import file_mode
+from harness.formatting import first_line
+from harness.warehouse.disk import REPAIR_HINT, file_mode, warn_damaged
 from harness.warehouse.layout import (
     INDEX_NAME,
     SWEEP_FILE,
@@ -28,7 +29,7 @@ from harness.warehouse.layout import (
     parse_partition_name,
     partition_name,
 )
-from harness.warehouse.schema import SCHEMA_VERSION, TABLES, pa, pq, utc
+from harness.warehouse.schema import SCHEMA_VERSION, TABLE_FIELDS, TABLES, pa, pq, utc
 
 _INDEX_FORMAT = 1
 
@@ -95,13 +96,33 @@ def _version_range(path: Path, meta: Any) -> tuple[int | None, int | None]:
     return (min(values), max(values)) if values else (None, None)
 
 
+def foreign_columns(names: list[str], table: str, newest: int | None) -> str | None:
+    """Why a file with these columns is not a file of ``table`` (None when it is): it has
+    no schema_version, or (of a schema this harness knows) a column the table has not."""
+    if "schema_version" not in names:
+        return f"not a harness {table} file (no schema_version column)"
+    if newest is not None and newest > SCHEMA_VERSION:
+        return None  # a newer harness wrote it: check_versions refuses the warehouse
+    known = {name for name, _ in TABLE_FIELDS[table]}
+    extra = [n for n in names if n not in known]
+    if extra:
+        return (f"not a harness {table} file (column{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''})")
+    return None
+
+
 def read_facts(path: Path, table: str) -> FileFacts:
-    """Open one file's footer: its rows, columns and schema versions."""
+    """Open one file's footer: its rows, columns and schema versions. A file that cannot
+    be read, or is not a file of ``table`` (:func:`foreign_columns`), is a
+    WarehouseInputError naming it."""
     try:
         meta = pq.read_metadata(path)
         names = meta.schema.names
         rows = meta.num_rows
         lo, hi = _version_range(path, meta)
+        foreign = foreign_columns(names, table, hi)
+        if foreign:
+            raise WarehouseInputError(f"{path}: {foreign}", hint=REPAIR_HINT)
         started = None
         if table == "sweeps" and rows and "started_at" in names:
             first = pq.read_table(path, columns=["started_at"]).column(0)[0].as_py()
@@ -109,7 +130,8 @@ def read_facts(path: Path, table: str) -> FileFacts:
             if when is not None:
                 started = (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     except (OSError, pa.ArrowException, ValueError) as e:
-        raise WarehouseInputError(f"cannot read {path}: {e}") from e
+        raise WarehouseInputError(f"{path}: cannot read it: {first_line(e).rstrip('.')}",
+                                  hint=REPAIR_HINT) from e
     digest = hashlib.sha1("\0".join(names).encode()).hexdigest()[:12]
     return FileFacts(rows, digest, lo, hi, started)
 
@@ -131,11 +153,17 @@ class FileIndex:
     (one stat per file) and opens only the files that are new or changed since the
     index was written, so the schema check and the sweep list cost no file open for
     the thousands of files of finished sweeps.
+
+    A file that cannot be read or is not a harness file of its table is left out of
+    every listing, kept in ``damaged`` (its path under ROOT, why) and reported once as a
+    :class:`~harness.errors.WarehouseWarning`; it is not remembered in the index, so it
+    is looked at again until ``harness check --repair`` moves it aside.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.files: dict[str, list[tuple[str, FileFacts]]] = {}
+        self.damaged: list[tuple[str, str]] = []
         known: dict[str, list[Any]] = {}
         with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
             data = json.loads((root / INDEX_NAME).read_text(encoding="utf-8"))
@@ -152,16 +180,22 @@ class FileIndex:
                 if facts is None:
                     try:
                         facts = read_facts(root / name, table)
-                    except WarehouseInputError:
+                    except WarehouseInputError as e:
                         if (root / name).exists():
-                            raise
-                        continue  # removed by a compaction since it was listed
+                            self._damaged(name, e)
+                        continue  # else removed by a compaction since it was listed
                     changed = True
                 fresh[name] = facts.to_json(key)
                 listed.append((rel, facts))
             self.files[table] = listed
         if changed or len(fresh) != len(known):
             self._save(fresh)
+
+    def _damaged(self, name: str, error: WarehouseInputError) -> None:
+        """Leave out a file that cannot be used, with a warning naming it."""
+        why = error.message.removeprefix(f"{self.root / name}: ")
+        self.damaged.append((name, why))
+        warn_damaged(self.root / name, why)
 
     def _save(self, files: Mapping[str, list[Any]]) -> None:
         """Write the index atomically, best effort (a read-only warehouse keeps none);

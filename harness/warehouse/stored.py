@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import WarehouseInputError
-from harness.warehouse.disk import data_files, read_table, table_rows
+from harness.warehouse.disk import data_files, read_sound, read_table, table_rows
 from harness.warehouse.index import FileIndex
 from harness.warehouse.layout import (
     Layout,
@@ -52,11 +52,14 @@ def sweep_row(layout: Layout, sweep_id: str) -> dict[str, Any]:
 
 
 def part_rows(directory: Path, columns: list[str]) -> list[tuple[Any, ...]]:
-    """``columns`` of every row of the partition's compacted part files."""
+    """``columns`` of every row of the partition's compacted part files (a damaged one is
+    left out with a warning)."""
     found: list[tuple[Any, ...]] = []
     for name in data_files(directory):
         if is_part_file(name):
-            found.extend(table_rows(read_table(directory / name, columns), columns))
+            table = read_sound(directory / name, columns)
+            if table is not None:
+                found.extend(table_rows(table, columns))
     return found
 
 
@@ -114,7 +117,10 @@ def latest_attempts(layout: Layout, sweep_id: str,
             latest[cell_id] = (number, name)
     found: dict[str, list[dict[str, Any]]] = {}
     for cell_id, (_, name) in latest.items():
-        rows = read_table(directory / name).to_pylist()
+        table = read_sound(directory / name)
+        if table is None:
+            continue  # damaged: the cell runs afresh
+        rows = table.to_pylist()
         for row in rows:
             for key in ("params", "extra"):
                 row[key] = json.loads(row[key]) if row.get(key) else {}
