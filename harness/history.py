@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
+
 from harness.compare import FORMATS, number, records
 from harness.errors import OptionError
 from harness.formatting import matrix_key, md_cell, missing, workload_title
@@ -107,10 +109,17 @@ def history(warehouse: Warehouse, *, host: str | None = None, python: str | None
             params.append(value)
     con = warehouse.connect(for_sql="history")
     try:
-        rows = records(con, f"SELECT {COLUMNS} FROM history WHERE {' AND '.join(where)} "
-                            "ORDER BY host, python, profile_id, cell_key, sweep_no", params)
+        return history_of(con, " AND ".join(where), params)
     finally:
         con.close()
+
+
+def history_of(con: duckdb.DuckDBPyConnection, where: str = "TRUE",
+               params: Sequence[Any] = ()) -> list[EnvHistory]:
+    """The rows of ``history`` matching ``where`` (SQL over its columns) in a
+    connection with the views, grouped by environment and cell, steps found."""
+    rows = records(con, f"SELECT {COLUMNS} FROM history WHERE {where} "
+                        "ORDER BY host, python, profile_id, cell_key, sweep_no", params)
     envs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         envs.setdefault((str(r["host"]), str(r["python"]), str(r["profile_id"])),

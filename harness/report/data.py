@@ -19,6 +19,7 @@ import pandas
 from harness.errors import WarehouseInputError
 from harness.formatting import matrix_key, missing
 from harness.render import profile_title
+from harness.report.over_time import OverTime, gather_over_time
 from harness.report.plots import (
     VIEW_PLOTS,
     Figure,
@@ -77,6 +78,8 @@ class ReportData:
 
     # host_noise's verdict and control_checks' outcome per environment
     stability: pandas.DataFrame = field(default_factory=pandas.DataFrame)
+    # environments in two or more of the sweeps, over those sweeps (view history)
+    over_time: tuple[OverTime, ...] = ()
 
 
 def matrix_sorted(df: pandas.DataFrame) -> pandas.DataFrame:
@@ -243,6 +246,7 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
             sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
             guide=guide, claims_summary=matrix_sorted(summary), sections=tuple(sections),
             build_figures=tuple(_build_figures(con, p)), stability=stability,
-            views=tuple(_view_sections(con, p, titles)), claim_tolerance=tolerance)
+            views=tuple(_view_sections(con, p, titles)), claim_tolerance=tolerance,
+            over_time=gather_over_time(con, p))
     finally:
         con.close()

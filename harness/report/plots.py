@@ -336,3 +336,53 @@ def _tick(v: float) -> str:
         if v >= size and v % size == 0:
             return f"{v / size:g}{unit}"
     return f"{v:g}"
+
+
+# --------------------------------------------------------------------------- history
+
+
+HISTORY_TICKS = (0.1, 0.2, 0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0,
+                 5.0, 10.0)
+
+
+def history_figure(key: str, title: str, n_sweeps: int,
+                   lines: Sequence[tuple[str, Sequence[float | None], Sequence[int]]],
+                   ) -> Figure:
+    """Each cell's median time over the sweeps of one environment, relative to its first
+    sweep (log scale), a ring on the first sweep after each detected step. ``lines``:
+    (label, the medians by sweep index (None: not run), the step indices)."""
+    drawn = [(label, values, steps) for label, values, steps in lines
+             if sum(v is not None for v in values) >= 2]
+    if not drawn:
+        return Figure(key, title, None, "no cell ran in two of these sweeps")
+    with matplotlib.rc_context(_style()):
+        fig, ax = plt.subplots(figsize=(7.0, 3.2))
+        ys: list[float] = []
+        for i, (label, values, steps) in enumerate(drawn):
+            first = next(v for v in values if v is not None)
+            pts = [(x + 1, v / first) for x, v in enumerate(values) if v is not None and first]
+            color = COLORS[i % len(COLORS)]
+            ax.plot([x for x, _ in pts], [y for _, y in pts], marker=MARKERS[i % len(MARKERS)],
+                    color=color, linewidth=1.2, markersize=4, label=label)
+            rel = dict(pts)
+            for s in steps:
+                if s + 1 in rel:
+                    ax.plot([s + 1], [rel[s + 1]], "o", markersize=11, markerfacecolor="none",
+                            markeredgecolor=color, markeredgewidth=1.4)
+            ys += [y for _, y in pts]
+        ax.axhline(1.0, color="#444444", linewidth=0.8, linestyle="--")
+        ax.set_yscale("log")
+        lo, hi = min([0.8, *ys]) / 1.1, max([1.25, *ys]) * 1.1
+        ax.set_ylim(lo, hi)
+        ax.set_yticks([t for t in HISTORY_TICKS if lo <= t <= hi])
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xticks(range(1, n_sweeps + 1), [f"#{i}" for i in range(1, n_sweeps + 1)])
+        ax.set_xlabel("sweep, oldest first")
+        ax.set_ylabel("median time / first sweep's")
+        ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.set_title(title, loc="left", fontsize=10)
+        svg = _svg(fig, key)
+    return Figure(key, title, svg, "lines: each headline cell's median time relative to its "
+                                   "first sweep (above 1: slower); rings: a detected step")

@@ -29,6 +29,8 @@ from harness.formatting import (
     ordered,
     workload_title,
 )
+from harness.history import METHOD as HISTORY_METHOD
+from harness.history import change_lines, grid
 from harness.render import format_cell, value_text
 from harness.report.data import ProfileSection, ReportData, ViewSection
 from harness.report.plots import NOT_MEASURED, Figure
@@ -373,6 +375,28 @@ def decisions_section(data: ReportData) -> Section:
                    "Decision guide")
 
 
+def over_time_section(data: ReportData) -> Section | None:
+    """Each environment in two or more of the sweeps: its cells per sweep, the steps
+    (harness history), a plot; None when no environment ran twice."""
+    if not data.over_time:
+        return None
+    parts = []
+    for o in data.over_time:
+        h = o.history
+        headers = ("workload", "model", *(f"#{i + 1}" for i in range(len(h.sweeps))))
+        changes = change_lines(h)
+        parts.append(Section(h.env.describe(), (
+            Paragraph(("Sweeps, oldest first: ",
+                       *[x for i, sid in enumerate(h.sweeps)
+                         for x in ((", " if i else "") + f"#{i + 1} ", Code(sid))]),
+                      "caption"),
+            text_table(headers, grid(h), "history", numeric_from=2),
+            Bullets(tuple(changes)) if changes else Paragraph(("No change detected.",)),
+            o.figure)))
+    return Section("Over time", (Paragraph((HISTORY_METHOD,), "caption"),), tuple(parts),
+                   "over-time", "Over time")
+
+
 def method_section(data: ReportData) -> Section:
     return Section("Method", (Bullets((*method_notes(data.claim_tolerance), STABILITY_NOTE)),),
                    anchor="method", nav="Method")
@@ -386,5 +410,6 @@ def build_document(data: ReportData) -> Document:
         intro += [", ", Code(sweep)] if i else [Code(sweep)]
     return Document(TITLE, Paragraph(tuple(intro), "caption"), (
         fleet_section(data), sweeps_section(data), matrix_section(data), builds_section(data),
+        *((over,) if (over := over_time_section(data)) else ()),
         views_section(data), claims_section(data), decisions_section(data),
         method_section(data)))
