@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from harness.errors import HarnessError, OptionError, WarehouseInputError
 from harness.interchange.pyperf_file import Benchmark, Run, Suite, metadata, write_suite
 from harness.warehouse import Warehouse, sql_error
@@ -52,15 +54,14 @@ class Exported:
     notes: tuple[str, ...] = ()
 
 
-def _rows(con: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+def _rows(con: duckdb.DuckDBPyConnection, sql: str,
+          params: Sequence[Any] = ()) -> list[dict[str, Any]]:
     try:
         res = con.execute(sql, list(params))
-        cols = [d[0] for d in res.description or []]
-        return [dict(zip(cols, row, strict=True)) for row in res.fetchall()]
-    except Exception as e:  # duckdb.Error; duckdb is imported by the warehouse
-        if isinstance(e, HarnessError):
-            raise
+    except duckdb.Error as e:
         raise sql_error(e) from e
+    cols = [d[0] for d in res.description or []]
+    return [dict(zip(cols, row, strict=True)) for row in res.fetchall()]
 
 
 def _dimension_vary() -> dict[tuple[str, str], str]:
@@ -127,6 +128,24 @@ def _runs(rows: Sequence[Mapping[str, Any]]) -> tuple[Run, ...]:
         if run["values"] or run["warmups"]:
             out.append(Run(tuple(run["values"]), tuple(run["warmups"]), meta))
     return tuple(out)
+
+
+def _benchmark(name: str, cell: Mapping[str, Any],
+               rows: Sequence[Mapping[str, Any]]) -> Benchmark | str:
+    """The cell's benchmark, or why it has none (its status and reason)."""
+    if cell["status"] not in ("ok", "partial") or not cell["n"]:
+        return f"{cell['status']}: {cell['reason'] or 'no timed repeat'}"
+    runs = _runs(rows)
+    if not runs:
+        return "no value above 0 s"
+    first = json.loads(rows[0]["extra"] or "{}")
+    meta = dict(first.get("pyperf_benchmark") or {})
+    if cell["model"] != IMPORTED_MODEL:
+        meta.update(metadata({
+            "harness_workload": cell["workload"], "harness_model": cell["model"],
+            "harness_workers": cell["workers"], "harness_params": cell["params"],
+            "harness_cell_key": cell["cell_key"], "harness_headline": bool(cell["headline"])}))
+    return Benchmark(name, runs, {**meta, "unit": "second"})
 
 
 def _suite_metadata(env: Mapping[str, Any], sweep: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,30 +222,18 @@ def export_pyperf(warehouse: Warehouse, sweep_ref: str | None, out: Path) -> Exp
         if env["status"] == "incomplete":
             notes.append(f"{label}: environment incomplete: {env.get('error')}")
         benches: list[Benchmark] = []
-        names: set[str] = set()
         for cell in (c for c in cells if c["env_id"] == env["env_id"]):
-            params = json.loads(cell["params"] or "{}")
-            name = benchmark_name(cell, params, vary)
-            if name in names:  # two cells the name cannot tell apart
+            name = benchmark_name(cell, json.loads(cell["params"] or "{}"), vary)
+            if name in {b.name for b in benches}:  # two cells the name cannot tell apart
                 name = f"{name}#{cell['cell_key'][:8]}"
-            if cell["status"] not in ("ok", "partial") or not cell["n"]:
-                left_out.append(f"{label}: {name}: {cell['status']}: "
-                                f"{cell['reason'] or 'no timed repeat'}")
+            bench = _benchmark(name, cell, by_cell.get((env["env_id"], cell["cell_id"]), []))
+            if isinstance(bench, str):
+                left_out.append(f"{label}: {name}: {bench}")
                 continue
             if cell["status"] == "partial":
                 notes.append(f"{label}: {name}: {cell['n_failed']} failed repeats left out "
                              f"({cell['reason']})")
-            cell_rows = by_cell.get((env["env_id"], cell["cell_id"]), [])
-            first = json.loads(cell_rows[0]["extra"] or "{}") if cell_rows else {}
-            bench_meta = dict(first.get("pyperf_benchmark") or {})
-            if cell["model"] != IMPORTED_MODEL:
-                bench_meta.update(metadata({
-                    "harness_workload": cell["workload"], "harness_model": cell["model"],
-                    "harness_workers": cell["workers"], "harness_params": cell["params"],
-                    "harness_cell_key": cell["cell_key"],
-                    "harness_headline": bool(cell["headline"])}))
-            names.add(name)
-            benches.append(Benchmark(name, _runs(cell_rows), {**bench_meta, "unit": "second"}))
+            benches.append(bench)
         if not benches:
             left_out.append(f"{label}: no file: no cell with timed values")
             continue

@@ -5,7 +5,7 @@ measurements row per value and per warmup, written with the warehouse's own writ
                    finished_at from the runs' ``date`` metadata (pyperf writes local
                    time without a zone: taken as UTC), the import time when none has one;
                    inventory = the file's path; plan = {"source": "pyperf", "file": ...}
-    environment    one per (host, python executable, python version) of the file:
+    environment    one per (host, python executable) of the file:
                    host = --host, else ``hostname``, else "pyperf"; python =
                    ``python_executable``; python_version = the first word of pyperf's
                    ``python_version``; implementation from ``python_implementation``
@@ -191,10 +191,20 @@ def _span(suite: Suite) -> tuple[datetime, datetime]:
     return (min(starts), max(ends)) if starts else (now, now)
 
 
-def plan_import(suite: Suite, host: str | None) -> tuple[dict[tuple[str, str, str], Any],
-                                                         list[str]]:
+@dataclass(frozen=True)
+class EnvGroup:
+    """One environment of a file: its row (without ids) and its benchmarks, each with
+    its metadata (the suite's updated by the benchmark's)."""
+
+    env: Mapping[str, Any]
+    benchmarks: tuple[tuple[Benchmark, Mapping[str, Any]], ...]
+
+
+def plan_import(suite: Suite, host: str | None) -> tuple[list[EnvGroup], list[str]]:
     """The file's benchmarks by environment, and the lines of those left out."""
-    groups: dict[tuple[str, str, str], Any] = {}
+    # keyed as env_id is: by host and interpreter
+    envs: dict[tuple[str, str], dict[str, Any]] = {}
+    benches: dict[tuple[str, str], list[tuple[Benchmark, Mapping[str, Any]]]] = {}
     left_out: list[str] = []
     for bench in suite.benchmarks:
         meta = merged(suite.metadata, bench.metadata)
@@ -202,10 +212,10 @@ def plan_import(suite: Suite, host: str | None) -> tuple[dict[tuple[str, str, st
             left_out.append(f"{bench.name}: unit {bench.unit!r} is not a time")
             continue
         env = environment(meta, host)
-        key = (env["host"], env["python"], str(env.get("python_version")))
-        groups.setdefault(key, {"env": env, "benchmarks": []})["benchmarks"].append(
-            (bench, meta))
-    return groups, left_out
+        key = (env["host"], env["python"])
+        envs.setdefault(key, env)
+        benches.setdefault(key, []).append((bench, meta))
+    return [EnvGroup(envs[k], tuple(benches[k])) for k in envs], left_out
 
 
 def import_pyperf(warehouse: Warehouse, path: Path, host: str | None = None,
@@ -226,14 +236,14 @@ def import_pyperf(warehouse: Warehouse, path: Path, host: str | None = None,
     status = "failed"
     cells = values = warmups = 0
     try:
-        for group in groups.values():
-            env = group["env"]
+        for group in groups:
+            env = group.env
             eid = env_id(sweep_id, env["host"], env["python"])
             warehouse.add_environment(sweep_id, {
                 **env, "env_id": eid,
                 "probe": canonical_json({"source": "pyperf", "file": str(path),
                                          "metadata": dict(suite.metadata)})})
-            for bench, meta in group["benchmarks"]:
+            for bench, meta in group.benchmarks:
                 cell = _cell(bench, meta)
                 cell_id = digest(env["host"], env["python"], cell["cell_key"])
                 rows = cell_rows(bench, meta, cell, eid, cell_id)
