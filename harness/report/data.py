@@ -80,6 +80,8 @@ class ReportData:
     stability: pandas.DataFrame = field(default_factory=pandas.DataFrame)
     # environments in two or more of the sweeps, over those sweeps (view history)
     over_time: tuple[OverTime, ...] = ()
+    # ft_overhead (analysis/freethreading.sql): free-threaded over standard, same version
+    ft_overhead: pandas.DataFrame = field(default_factory=pandas.DataFrame)
 
 
 def matrix_sorted(df: pandas.DataFrame) -> pandas.DataFrame:
@@ -127,6 +129,14 @@ def _build_figures(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> lis
                                      f"{p['a_label']} (standard)",
                                      f"{p['b_label']} (free-threaded)"))
     return figures
+
+
+def _ft_overhead(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> pandas.DataFrame:
+    """ft_overhead's rows for the sweeps (none when the view is not defined)."""
+    if not relation_exists(con, "ft_overhead"):
+        return pandas.DataFrame()
+    return query(con, f"SELECT * FROM ft_overhead WHERE sweep_id IN {_in(sweeps)} "
+                      "ORDER BY sweep_id, host, minor, workload", list(sweeps))
 
 
 def _view_sections(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
@@ -247,6 +257,6 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
             guide=guide, claims_summary=matrix_sorted(summary), sections=tuple(sections),
             build_figures=tuple(_build_figures(con, p)), stability=stability,
             views=tuple(_view_sections(con, p, titles)), claim_tolerance=tolerance,
-            over_time=gather_over_time(con, p))
+            over_time=gather_over_time(con, p), ft_overhead=_ft_overhead(con, p))
     finally:
         con.close()

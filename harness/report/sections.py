@@ -302,10 +302,43 @@ def matrix_section(data: ReportData) -> Section:
                          for i, s in enumerate(data.sections)), "matrix", "Matrix")
 
 
+def ft_overhead_blocks(ft: pandas.DataFrame) -> tuple[Block, ...]:
+    """Single-thread cost: ft_overhead per host, and the pairs of builds it compared."""
+    if ft.empty:
+        return (Paragraph(("Single-thread cost (view ", Code("ft_overhead"), "): no host ran a "
+                           f"standard and a free-threaded build of one version: {NOT_MEASURED}. "
+                           "harness provision --python 3.13 --python 3.13t installs both."),
+                          "none"),)
+    pairs = ft.drop_duplicates(["sweep_id", "host", "std_python", "ft_python"])
+    named = "; ".join(f"{r['host']}: {r['std_python']} ({r['std_version']}) against "
+                      f"{r['ft_python']} ({r['ft_version']})" for r in pairs.to_dict("records"))
+    rows = []
+    for r in ft.to_dict("records"):
+        if missing(r["ft_over_std"]):
+            ratio, overhead = MISSING, r["reason"] or MISSING
+        else:
+            ratio = (f"{r['ft_over_std']:.2f}x [{r['ratio_ci_low']:.2f}-"
+                     f"{r['ratio_ci_high']:.2f}] at {r['ratio_ci_level']:.1%}")
+            sig = {True: "", False: " (not significant)"}.get(r["significant"],
+                                                               " (too few repeats)")
+            overhead = f"{r['overhead_pct']:+.0f}%{sig}"
+        rows.append((r["host"], r["minor"], workload_title(r["workload"]), r["basis"] or "",
+                     ratio, overhead))
+    return (Paragraph(("Single-thread cost (view ", Code("ft_overhead"), "): the sequential "
+                       "cells of the free-threaded build against the standard build of the "
+                       "same version on the same host, time per run (per loop iteration where "
+                       "the builds sized the loop differently); above 1x the free-threaded "
+                       "build is slower. The 3.13 docs say about 40% on pyperformance, "
+                       "What's New in 3.14 5-10% for 3.14t. Pairs compared: " + named + ".")),
+            text_table(("host", "version", "workload", "basis", "free-threaded / standard",
+                        "overhead"), rows, label="ft_overhead"))
+
+
 def builds_section(data: ReportData) -> Section:
-    blocks: tuple[Block, ...] = data.build_figures or (
+    figures: tuple[Block, ...] = data.build_figures or (
         Paragraph((f"No host ran both builds: {NOT_MEASURED}.",), "none"),)
-    return Section("Free-threaded against standard build", blocks, anchor="builds",
+    return Section("Free-threaded against standard build",
+                   ft_overhead_blocks(data.ft_overhead) + figures, anchor="builds",
                    nav="Builds")
 
 
