@@ -14,7 +14,9 @@ from harness.errors import OptionError
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="SQL over the views sweeps, environments, "
-                                              "measurements, cells, matrix, profile_matrix.")],
+                                              "measurements, cells, matrix, profile_matrix, "
+                                              "history, compare_sweeps and the table "
+                                              "changes (docs/reference.md).")],
     results: ResultsOpt = DEFAULT_RESULTS,
     fmt: FormatOpt = "table",
     max_rows: Annotated[int, typer.Option(
