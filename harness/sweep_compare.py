@@ -31,6 +31,12 @@ METHOD = (
     "within one environment: the same host, interpreter and hardware profile."
 )
 
+# The cells of each environment of the two sweeps (no statistics: cells only in one of
+# them are named, e.g. cpu_bound recalibrated so its params and cell_key differ).
+CELLS_SQL = ("SELECT DISTINCT e.host, e.python, e.profile_id, m.sweep_id, m.cell_key, m.workload, "
+             "m.model, m.workers FROM measurements m JOIN environments e USING (sweep_id, env_id) "
+             "WHERE m.sweep_id IN (?, ?) AND m.cell_key IS NOT NULL")
+
 ENV_SQL = ("SELECT DISTINCT sweep_id, host, python, profile_id, python_version, free_threaded, "
            "usable_cpus, cpu_model FROM environments WHERE sweep_id IN (?, ?) "
            "AND env_id IS NOT NULL AND status IN ('ok', 'incomplete')")
@@ -78,6 +84,8 @@ class SweepComparison:
     sweep: str
     env: Environment
     rows: list[dict[str, Any]] = field(default_factory=list)
+    only_baseline: tuple[str, ...] = ()  # cells (workload/model/workers) only in A
+    only_sweep: tuple[str, ...] = ()     # and only in B
 
     def counts(self, column: str = "time_change") -> Counter[str]:
         """How many cells are faster / slower / unchanged (None: untestable)."""
@@ -111,6 +119,7 @@ def compare_sweeps(warehouse: Warehouse, baseline: str, sweep: str | None = None
                 for r in records(con, ENV_SQL, [a, b])]
         rows = records(con, "SELECT * FROM compare_sweeps WHERE a_sweep_id = ? "
                              "AND b_sweep_id = ?", [a, b])
+        planned = records(con, CELLS_SQL, [a, b])
     finally:
         con.close()
     in_a = {e.key(): e for s, e in envs if s == a}
@@ -119,12 +128,20 @@ def compare_sweeps(warehouse: Warehouse, baseline: str, sweep: str | None = None
     for r in rows:
         groups.setdefault((str(r["host"]), str(r["python"]), str(r["profile_id"])),
                           []).append(r)
+    keys: dict[tuple[str, str, str, str], dict[str, str]] = {}
+    for r in planned:
+        env_key = (str(r["host"]), str(r["python"]), str(r["profile_id"]))
+        keys.setdefault((*env_key, str(r["sweep_id"])), {})[str(r["cell_key"])] = (
+            f"{r['workload']}/{r['model']}/workers={r['workers']}")
     comparisons = []
     for key in sorted(set(in_a) & set(in_b)):
         cells = sorted(groups.get(key, []), key=lambda r: (
             matrix_key(r.get("workload"), r.get("model")), r.get("workers") or 0,
             str(r.get("params"))))
-        comparisons.append(SweepComparison(a, b, in_b[key], cells))
+        ka, kb = keys.get((*key, a), {}), keys.get((*key, b), {})
+        comparisons.append(SweepComparison(
+            a, b, in_b[key], cells, tuple(sorted(ka[k] for k in set(ka) - set(kb))),
+            tuple(sorted(kb[k] for k in set(kb) - set(ka)))))
     return SweepsAnswer(a, b, comparisons,
                         [in_a[k] for k in sorted(set(in_a) - set(in_b))],
                         [in_b[k] for k in sorted(set(in_b) - set(in_a))])
@@ -197,6 +214,16 @@ def summary(c: SweepComparison) -> str:
     return line
 
 
+def unmatched_lines(c: SweepComparison) -> list[str]:
+    """The cells of one sweep only (another plan, or params that differ: not compared)."""
+    out = []
+    for side, cells in (("A", c.only_baseline), ("B", c.only_sweep)):
+        if cells:
+            out.append(f"only in {side} (not compared: not planned in the other sweep, or "
+                       f"other params): {', '.join(cells)}")
+    return out
+
+
 def _header_lines(answer: SweepsAnswer) -> list[str]:
     lines = [f"A (baseline): sweep {answer.baseline}", f"B: sweep {answer.sweep}"]
     lines += [f"only in A: {e.describe()}" for e in answer.only_baseline]
@@ -211,7 +238,7 @@ def format_table(answer: SweepsAnswer) -> str:
     for c in answer.comparisons:
         lines.append(c.env.describe())
         lines += ascii_table(HEADERS, cell_rows(c), right={2, 3, 4, 5, 6, 7})
-        lines += [summary(c), ""]
+        lines += [summary(c), *unmatched_lines(c), ""]
     lines += textwrap.wrap(METHOD, width=100)
     return "\n".join(lines) + "\n"
 
@@ -226,6 +253,7 @@ def format_markdown(answer: SweepsAnswer) -> str:
                   "|" + "---|" * 2 + "---:|" * 6]
         parts += ["| " + " | ".join(md_cell(x) for x in row) + " |" for row in cell_rows(c)]
         parts += ["", f"**{md_cell(summary(c))}**", ""]
+        parts += [f"- {md_cell(x)}" for x in unmatched_lines(c)]
     parts.append(f"_{METHOD}_\n")
     return "\n".join(parts)
 
@@ -234,6 +262,7 @@ def format_json(answer: SweepsAnswer) -> str:
     out = []
     for c in answer.comparisons:
         out.append({"environment": c.env.__dict__, "summary": summary(c),
+                    "only_baseline": list(c.only_baseline), "only_sweep": list(c.only_sweep),
                     "counts": {"time": dict(c.counts("time_change")),
                                "speedup": dict(c.counts("speedup_change_kind"))},
                     "cells": [{k: json_value(v) for k, v in r.items()} for r in c.rows]})

@@ -53,7 +53,8 @@ def add_sweep(w: Warehouse, sid: str, hours: int, times: dict[tuple[str, str], f
 
 BEFORE = {("cpu_bound", "sequential"): 1.0, ("cpu_bound", "threads"): 0.5,
           ("net_low_latency", "sequential"): 0.2, ("net_low_latency", "asyncio"): 0.05}
-AFTER = {**BEFORE, ("cpu_bound", "threads"): 1.0}  # threads 2x slower: speedup 2 -> 1
+AFTER = {**BEFORE, ("cpu_bound", "threads"): 1.0,   # threads 2x slower: speedup 2 -> 1
+         ("disk_io", "sequential"): 0.3}             # a cell s3 alone planned
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,7 @@ def test_compare_by_sweep_finds_the_slower_cell(wh: Warehouse) -> None:
     c = answer.comparisons[0]
     assert c.counts()["slower"] == 1 and c.counts()["unchanged"] == 3
     assert summary(c).startswith("time: 0 faster, 1 slower, 3 unchanged (4 of 4 at >= 95%")
+    assert (c.only_baseline, c.only_sweep) == ((), ("disk_io/sequential/workers=1",))
     # h2 ran only in s1: said, not compared
     old = compare_sweeps(wh, "s1", "s3")
     assert [e.host for e in old.only_baseline] == ["h2"] and len(old.comparisons) == 1
@@ -110,6 +112,7 @@ def test_formats(wh: Warehouse) -> None:
     answer = compare_sweeps(wh, "s2", "s3")
     table = format_sweeps(answer, "table")
     assert "0.50x [" in table and "slower (" in table and "1 slower" in table
+    assert "only in B (not compared" in table and "disk_io/sequential" in table
     assert "| workload | model | A time | B time |" in format_sweeps(answer, "markdown")
     data = json.loads(format_sweeps(answer, "json"))
     assert data["comparisons"][0]["counts"]["time"]["slower"] == 1
