@@ -54,7 +54,8 @@ def test_bad_workload_file_names_file_and_field(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "needle"),
-    [(["sweep", "--bogus"], "--bogus"), (["sql"], "query"), (["nosuch"], "nosuch")],
+    [(["sweep", "--bogus"], "--bogus"), (["sql"], "query"), (["nosuch"], "nosuch"),
+     (["sweep", "--forks", "x"], "--forks")],
 )
 def test_usage_errors_exit_2_without_traceback(tmp_path: Path, args: list[str],
                                                needle: str) -> None:
@@ -66,3 +67,5 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path, args: list[str],
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
     assert needle in proc.stderr
+    assert "Try 'harness" in proc.stderr and "--help' for help." in proc.stderr  # the hint
+    assert proc.stdout == ""
