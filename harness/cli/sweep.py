@@ -25,6 +25,7 @@ from harness.cli.app import (
 from harness.engines.registry import DEFAULT_ENGINE, engines_help
 from harness.errors import HarnessError, WarehouseInputError
 from harness.paths import DEFAULT_INVENTORY
+from harness.remote.owner import HOST_WAIT_DEFAULT_S
 
 
 def _print_matrix(results: Path, sweep_id: str | None, as_json: bool) -> None:
@@ -88,6 +89,11 @@ def sweep(
         help="Measure each host's CPU loop rate again instead of reusing the one an "
              "earlier sweep stored in RESULTS/calibration (the loop sizes then change).")
     ] = False,
+    host_wait: Annotated[float, typer.Option(
+        "--host-wait", metavar="SECONDS",
+        help="Wait at most this long for a host another sweep is measuring; then the "
+             "host is recorded as failed (busy) and --resume measures it later.")
+    ] = HOST_WAIT_DEFAULT_S,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the benchmark matrix on every selected host and interpreter, then print it."""
@@ -102,7 +108,7 @@ def sweep(
         accept_new_host_keys=accept_new_host_keys, known_hosts=known_hosts,
         parallel_same_machine=parallel_same_machine, engine=engine, forks=forks,
         dimensions=dimensions, dimension_names=tuple(dimension or ()),
-        recalibrate=recalibrate)
+        recalibrate=recalibrate, host_wait=host_wait)
     with make_progress(stderr_console()) as progress:
         result = run_sweep(options, progress)
     if as_json:
@@ -141,9 +147,12 @@ def sweeps(
     results: ResultsOpt = DEFAULT_RESULTS,
     fmt: FormatOpt = "table",
 ) -> None:
-    """List the sweeps: status (running, interrupted, complete, failed) and cell counts."""
+    """List the sweeps: status (running, abandoned, interrupted, complete, failed) and cell
+    counts."""
     from harness import render
+    from harness.remote.owner import this_controller
     from harness.report.sql import connect, query
+    from harness.sweep.lease import lease_state, read_lease, shown_status
     from harness.warehouse import Warehouse
 
     render.check_format(fmt)
@@ -155,10 +164,20 @@ def sweeps(
         frame = query(con, SWEEPS_SQL)
     finally:
         con.close()
+    # a stored 'running' whose controller's lease expired: abandoned (harness.sweep.lease)
+    me = this_controller()
+    frame["status"] = [shown_status(warehouse.root, sid, status, me)
+                       for sid, status in zip(frame.sweep_id, frame.status, strict=True)]
     # cells whose only record is an unfinished attempt (host lost, agent killed, interrupt)
     frame["unfinished"] = [len(warehouse.unfinished_cells(sid)) for sid in frame.sweep_id]
     typer.echo(render.format_frame(frame, fmt))
-    pending = frame[frame.status.isin(["interrupted", "running"]) | (frame.unfinished > 0)]
+    pending = frame[frame.status.isin(["interrupted", "abandoned"]) | (frame.unfinished > 0)]
+    if fmt == "table":
+        for sid in frame.sweep_id[frame.status == "abandoned"]:
+            why = lease_state(read_lease(warehouse.root, sid), me).why
+            stderr_console().print(f"sweep {sid} is abandoned ({why}); take it over with: "
+                                   f"harness sweep --resume {sid} --results {results} "
+                                   "(and the sweep's --inventory)", markup=False)
     if fmt == "table" and len(pending):
         sid = pending.sweep_id.iloc[-1]
         stderr_console().print(f"resume with: harness sweep --resume {sid} --results {results} "
