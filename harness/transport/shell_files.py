@@ -68,8 +68,11 @@ else
   mkdir -p -- "$(dirname -- "$target")" && mkdir -m 700 -- "$target" || exit 1
   path=$target
 fi
-chmod 700 -- "$path" || exit 1
-path=$(cd -P -- "$path" && pwd -P) && top=$(cd -P -- "$top" && pwd -P) || exit 1
+if ! chmod 700 -- "$path" || ! path=$(cd -P -- "$path" && pwd -P) ||
+   ! top=$(cd -P -- "$top" && pwd -P); then
+  rm -rf -- "$top"  # made here, so not left behind
+  exit 1
+fi
 printf '%s\\000%s\\000' "$path" "$top"
 """
 
