@@ -1,7 +1,8 @@
 """``harness history``: each cell of an environment over all its sweeps, steps marked.
 
-The rows come from the view ``history`` (analysis/history.sql), one per environment
-(host, interpreter, hardware profile) x cell x sweep; the steps from
+The rows come from the view ``history_cells`` (analysis/history.sql: ``history``
+without its window), one per environment (host, interpreter, hardware profile) x cell
+x sweep; the steps from
 :mod:`harness.warehouse.steps` over each series (the table ``changes`` holds the same
 for SQL). This module selects, groups and formats.
 """
@@ -27,7 +28,7 @@ from harness.warehouse.steps import METHOD as STEP_METHOD
 
 COLUMNS = ("host, python, profile_id, python_version, free_threaded, usable_cpus, cpu_model, "
            "cell_key, workload, model, workers, params, headline, sweep_id, started_at, "
-           "sweep_no, status, n, median_s, ci_low_s, ci_high_s, speedup, speedup_ci_low, "
+           "status, n, median_s, ci_low_s, ci_high_s, speedup, speedup_ci_low, "
            "speedup_ci_high, speedup_method")
 
 METHOD = (f"Steps ({STEP_METHOD}; per sweep the median's 95% interval; "
@@ -107,7 +108,7 @@ def history(warehouse: Warehouse, *, host: str | None = None, python: str | None
         if value:
             where.append(f"contains({column}, ?)" if op == "contains" else f"{column} = ?")
             params.append(value)
-    con = warehouse.connect(for_sql="history")
+    con = warehouse.connect(for_sql="history_cells")
     try:
         return history_of(con, " AND ".join(where), params)
     finally:
@@ -116,10 +117,13 @@ def history(warehouse: Warehouse, *, host: str | None = None, python: str | None
 
 def history_of(con: duckdb.DuckDBPyConnection, where: str = "TRUE",
                params: Sequence[Any] = ()) -> list[EnvHistory]:
-    """The rows of ``history`` matching ``where`` (SQL over its columns) in a
+    """The rows of ``history_cells`` matching ``where`` (SQL over its columns) in a
     connection with the views, grouped by environment and cell, steps found."""
-    rows = records(con, f"SELECT {COLUMNS} FROM history WHERE {where} "
-                        "ORDER BY host, python, profile_id, cell_key, sweep_no", params)
+    # history_cells, not history: its window (sweep_no) would keep the filters from
+    # reaching the cells below it; the order is the same (started_at, then sweep_id)
+    rows = records(con, f"SELECT {COLUMNS} FROM history_cells WHERE {where} "
+                        "ORDER BY host, python, profile_id, cell_key, started_at NULLS FIRST, "
+                        "sweep_id", params)
     envs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         envs.setdefault((str(r["host"]), str(r["python"]), str(r["profile_id"])),
