@@ -174,3 +174,20 @@ def test_cli_bad_input_exits_2(wh: Warehouse, args: list[str]) -> None:
     p = harness("compare", "--results", str(wh.root), *args)
     assert p.returncode == 2, p.stderr
     assert p.stderr.startswith("harness: error: ") and "Traceback" not in p.stderr
+
+
+def test_report_over_time(wh: Warehouse, tmp_path: Path) -> None:
+    from harness.report.write import write_report
+
+    written = write_report(wh, tmp_path / "r.md", (), all_sweeps=True)
+    text = (tmp_path / "r.md").read_text(encoding="utf-8")
+    part = text[text.index("## Over time"):]
+    part = part[:part.index("\n## ", 1)]
+    assert "### h1 python3.13" in part and "h2" not in part  # h2: one sweep only
+    assert "time 0.5s -> 1s (2.00x, slower) between #2 and #3" in part
+    assert "| CPU-bound (compute) | threads ×2 | 0.5s 2.00x | 0.5s 2.00x | ^- 1s 1.00x |" in part
+    svg = [p for p in written if p.name.startswith("history")]
+    assert len(svg) == 1 and "<svg" in svg[0].read_text(encoding="utf-8")
+    one = write_report(wh, tmp_path / "one.md", ("s3",))
+    assert "## Over time" not in (tmp_path / "one.md").read_text(encoding="utf-8")
+    assert one
