@@ -42,8 +42,9 @@ WINDOW series AS (PARTITION BY host, python, profile_id, cell_key
                   ORDER BY started_at NULLS FIRST, sweep_id);
 
 -- One row per series (environment x cell): its sweeps oldest first and, in the same
--- order, the medians, their 95% intervals, the speedups and their intervals (NULL where
--- a sweep has no value). The input of the step detection behind `changes`.
+-- order, the medians, their 97.5% intervals (the ones compare_sweeps combines), the
+-- speedups and their intervals (NULL where a sweep has no value). The input of the step
+-- detection behind `changes`.
 CREATE OR REPLACE VIEW history_series AS
 SELECT host, python, profile_id, cell_key,
        any_value(workload) AS workload, any_value(model) AS model,
@@ -51,8 +52,8 @@ SELECT host, python, profile_id, cell_key,
        bool_or(headline) AS headline, count(*) AS n_sweeps,
        list(sweep_id ORDER BY sweep_no) AS sweep_ids,
        list(median_s ORDER BY sweep_no) AS medians,
-       list(ci_low_s ORDER BY sweep_no) AS lows,
-       list(ci_high_s ORDER BY sweep_no) AS highs,
+       list(ci975_low_s ORDER BY sweep_no) AS lows,
+       list(ci975_high_s ORDER BY sweep_no) AS highs,
        list(speedup ORDER BY sweep_no) AS speedups,
        list(speedup_ci_low ORDER BY sweep_no) AS speedup_lows,
        list(speedup_ci_high ORDER BY sweep_no) AS speedup_highs

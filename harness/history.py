@@ -28,10 +28,11 @@ from harness.warehouse.steps import METHOD as STEP_METHOD
 
 COLUMNS = ("host, python, profile_id, python_version, free_threaded, usable_cpus, cpu_model, "
            "cell_key, workload, model, workers, params, headline, sweep_id, started_at, "
-           "status, n, median_s, ci_low_s, ci_high_s, speedup, speedup_ci_low, "
-           "speedup_ci_high, speedup_method")
+           "status, n, median_s, ci_low_s, ci_high_s, ci975_low_s, ci975_high_s, speedup, "
+           "speedup_ci_low, speedup_ci_high, speedup_method")
 
-METHOD = (f"Steps ({STEP_METHOD}; per sweep the median's 95% interval; "
+METHOD = (f"Steps ({STEP_METHOD}; per sweep the median's 97.5% interval, the one "
+          "compare --by sweep uses, and the speedup's interval; "
           "docs/reference.md, `harness history`): ^ time up (slower), v time down (faster), "
           "+/- speedup up/down, marked on the first sweep after the step.")
 
@@ -87,7 +88,7 @@ class EnvHistory:
 def _changes(points: Sequence[dict[str, Any]]) -> tuple[Change, ...]:
     ids = [str(p["sweep_id"]) for p in points]
     out: list[Change] = []
-    for metric, value, low, high in (("time", "median_s", "ci_low_s", "ci_high_s"),
+    for metric, value, low, high in (("time", "median_s", "ci975_low_s", "ci975_high_s"),
                                      ("speedup", "speedup", "speedup_ci_low",
                                       "speedup_ci_high")):
         found = series_steps(ids, [number(p[value]) for p in points],

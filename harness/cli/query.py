@@ -111,7 +111,7 @@ def history(
     shows its median time and speedup. A step (marked on the first sweep after it: ^
     slower, v faster, + / - speedup up / down) is found by binary segmentation of an
     L1 piecewise-constant fit (segment level = median of its sweeps' medians, interval
-    = median of their 95% interval ends) and kept only when the two segments'
+    = median of their 97.5% interval ends) and kept only when the two segments'
     intervals do not overlap AND their levels differ by at least 5%. The same steps
     are the table `changes` in `harness sql`.
     """
