@@ -6,9 +6,9 @@ significant and large enough*.
 
 1. A series is one cell of one environment over its sweeps, oldest first: per sweep a
    value (the median) and its interval [low, high] (for a time the 97.5% order-statistic
-   interval of that median, the one ``compare --by sweep`` combines: with two sweeps a
-   step is then exactly a significant change there of at least ``MIN_CHANGE``; for a
-   speedup its interval). Sweeps without a value are left out.
+   interval of that median, the one ``compare --by sweep`` combines: with two sweeps of
+   2 or more repeats a cell steps exactly where compare calls it faster or slower by at
+   least ``MIN_CHANGE``; for a speedup its interval). Sweeps without a value are left out.
 2. A segment's level is the median of its sweeps' values (the L1 fit: one slow sweep
    among many moves a median, unlike a mean, by at most one rank), and its interval
    is [median of its sweeps' lows, median of its sweeps' highs]: a single sweep keeps
