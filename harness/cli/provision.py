@@ -39,6 +39,10 @@ def provision(
     build_root: Annotated[str | None, typer.Option(
         "--build-root", help="Where a builder keeps its builds and their cache (default "
                              "~/.cache/harness/builds).")] = None,
+    build_on: Annotated[str, typer.Option(
+        "--build-on", help="controller: build on this machine for the hosts of its own "
+                           "platform (default); hosts: always on each platform's first "
+                           "host.")] = "controller",
     forks: Annotated[int, typer.Option("--forks", help="Hosts handled at once.")] = 8,
     become: Annotated[bool, typer.Option(
         "--become", help="Install missing build packages with the package manager "
@@ -57,10 +61,15 @@ def provision(
 
     from harness.engines.provision import ProvisionOptions
     from harness.engines.provision import provision as run_provision
+    from harness.errors import OptionError
+
+    if build_on not in ("controller", "hosts"):
+        raise OptionError(f"--build-on {build_on!r}: controller or hosts")
 
     options = ProvisionOptions(
         inventory=inventory, limit=limit, pythons=tuple(python or ()), source=source,
-        source_from=source_from, prefix=prefix, build_root=build_root, forks=forks,
+        source_from=source_from, prefix=prefix, build_root=build_root,
+        build_on_controller=build_on == "controller", forks=forks,
         become=become, accept_new_host_keys=accept_new_host_keys,
         known_hosts=known_hosts.expanduser().resolve() if known_hosts else None,
         list_only=list_only, remove=remove)

@@ -35,7 +35,7 @@ MANIFEST = "harness-python.json"
 # Seconds one build may take (a CPython build is ~3 min on two cores), per version.
 BUILD_BUDGET_S = 1800.0
 _VERSION = re.compile(r"^[0-9]+\.[0-9]+t?$")
-_BUILD_TASK = "harness provision build python"
+_BUILT_TASK = "harness provision built"
 _LIST_TASK = "harness provision installed"
 
 
@@ -58,6 +58,7 @@ class ProvisionOptions:
     source_from: str | None = None
     prefix: str | None = None
     build_root: str | None = None
+    build_on_controller: bool = True
     forks: int = 8
     become: bool = False
     accept_new_host_keys: bool = False
@@ -92,6 +93,7 @@ class ProvisionOptions:
         out: dict[str, Any] = {"harness_provision_pythons": list(self.pythons),
                                "harness_provision_source": self.source,
                                "harness_provision_become": self.become,
+                               "harness_provision_on_controller": self.build_on_controller,
                                "harness_provision_list": self.list_only}
         if self.source_from:
             out["harness_provision_from"] = (str(Path(self.source_from).resolve())
@@ -146,7 +148,7 @@ class _Events:
     def __init__(self) -> None:
         self.changed: set[str] = set()
         self.failures: dict[str, str] = {}
-        self.builds: list[Build] = []
+        self.builds: dict[tuple[str, str], Build] = {}
         self.listed: dict[str, dict[str, dict[str, Any]]] = {}
 
     def __call__(self, event: Mapping[str, Any]) -> None:
@@ -159,8 +161,8 @@ class _Events:
         if kind == "runner_on_ok":
             if res.get("changed"):
                 self.changed.add(host)
-            if data.get("task") == _BUILD_TASK:
-                self._build(host, res)
+            if data.get("task") == _BUILT_TASK:
+                self._built(host, res)
             elif data.get("task") == _LIST_TASK:
                 self.listed[host] = _manifests(str(res.get("stdout") or ""))
         elif kind in ("runner_on_failed", "runner_item_on_failed") and not data.get(
@@ -169,14 +171,17 @@ class _Events:
         elif kind == "runner_on_unreachable":
             self.failures.setdefault(host, f"unreachable: {_reason(res)}")
 
-    def _build(self, host: str, res: Mapping[str, Any]) -> None:
-        lines = [ln for ln in str(res.get("stdout") or "").splitlines() if ln.strip()]
-        try:
-            out = json.loads(lines[-1])
-            self.builds.append(Build(host, str(out["stamp"]["version"]), bool(out["built"]),
-                                     str(out["stamp"]["source"])))
-        except (IndexError, ValueError, KeyError, TypeError):
-            self.builds.append(Build(host, "?", bool(res.get("changed")), "?"))
+    def _built(self, host: str, res: Mapping[str, Any]) -> None:
+        """The builds a builder has so far (set_fact harness_built: version -> its build)."""
+        facts = res.get("ansible_facts") or {}
+        built = facts.get("harness_built") if isinstance(facts, Mapping) else None
+        if not isinstance(built, Mapping):
+            return
+        for version, entry in built.items():
+            stamp = entry.get("stamp") if isinstance(entry, Mapping) else None
+            if isinstance(stamp, Mapping):
+                self.builds[(host, str(version))] = Build(
+                    host, str(version), bool(entry.get("built")), str(stamp.get("source")))
 
 
 def _manifests(stdout: str) -> dict[str, dict[str, Any]]:
@@ -234,7 +239,7 @@ def provision(options: ProvisionOptions) -> ProvisionResult:
                                         "changed" if host.name in events.changed else "ok",
                                         None, events.listed[host.name]))
     del rc
-    return ProvisionResult(tuple(outcomes), tuple(events.builds), controller_failure)
+    return ProvisionResult(tuple(outcomes), tuple(events.builds.values()), controller_failure)
 
 
 class _ProvisionError(HarnessError):

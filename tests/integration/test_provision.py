@@ -111,14 +111,15 @@ def test_provision_two_builds_to_three_hosts_then_sweep(
         dict.fromkeys(hosts, list(VERSIONS)))
 
     # harness_pythons=provisioned: probe and a quick sweep find both builds on every host.
-    probe = harness("probe", "-i", inv, "--json", cwd=tmp_path)
+    probe = harness("probe", "-i", inv, "--known-hosts", fleet.known_hosts, "--json",
+                    cwd=tmp_path)
     assert probe.returncode == 0, probe.stderr
     found = {(r["host"], r["python"], r["env"]["free_threaded"]) for r in json.loads(probe.stdout)}
     assert found == {(h, str(prefixes[h] / v / "bin" / f"python{v}"), v.endswith("t"))
                      for h in hosts for v in VERSIONS}
     results = tmp_path / "results"
-    sweep = harness("sweep", "-i", inv, "-p", "quick", "-w", "cpu_bound", "-m", "threads",
-                    "-r", results, "--json", cwd=tmp_path)
+    sweep = harness("sweep", "-i", inv, "--known-hosts", fleet.known_hosts, "-p", "quick",
+                    "-w", "cpu_bound", "-m", "threads", "-r", results, "--json", cwd=tmp_path)
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     w = Warehouse(results)
     sid = w.resolve_sweep_id("latest")
@@ -200,3 +201,36 @@ def test_plain_ansible_playbook_runs_the_playbook(
     for host in fleet.hosts[:2]:
         manifest = json.loads((prefixes[host.name] / "3.13t" / "harness-python.json").read_text())
         assert manifest["version"] == "3.13t" and manifest["py_gil_disabled"] is True
+
+
+TARBALL_DIR = Path("/var/cache/harness/src")  # scripts/test fetches Debian's orig tarball here
+TARBALL_BUILD_ROOT = "/var/cache/harness/from-tarball"
+
+
+@pytest.mark.fleet
+@pytest.mark.slow
+def test_a_tarball_pushed_from_the_controller_builds_on_a_host(
+        fleet: Any, tmp_path: Path, prefixes: dict[str, Path]) -> None:
+    """--source tarball: the file goes from the controller to the group's first host
+    (--build-on hosts), is built there (once per machine: its build root is cached
+    outside the test's tmp dir), and the archive comes back and is installed."""
+    tarballs = sorted(TARBALL_DIR.glob("python3.13_*.orig.tar.*"))
+    tarballs = [t for t in tarballs if t.suffix != ".asc"]
+    if not tarballs:
+        pytest.skip(f"no CPython 3.13 source tarball in {TARBALL_DIR} (scripts/test fetches it)")
+    inv = inventory(fleet, tmp_path / "lab.ini", prefixes, count=2)
+    hosts = [h.name for h in fleet.hosts[:2]]
+    done = harness("provision", "-i", inv, "--build-root", TARBALL_BUILD_ROOT, "--json",
+                   "--python", "3.13", "--source", "tarball", "--from", tarballs[-1],
+                   "--build-on", "hosts", cwd=tmp_path, timeout=3000)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    ((builder, source),) = [(b["builder"], b["source"]) for b in out["builds"]]
+    assert builder == hosts[0]
+    assert source == f"tarball:{tarballs[-1].name}"
+    assert statuses(out) == dict.fromkeys(hosts, "changed")
+    assert (Path(TARBALL_BUILD_ROOT) / "sources" / tarballs[-1].name).is_file()  # pushed
+    for h in out["hosts"]:
+        manifest = h["installed"]["3.13"]
+        assert manifest["source"] == f"tarball:{tarballs[-1].name}"
+        assert manifest["kind"] == "standard" and manifest["py_gil_disabled"] is False

@@ -55,17 +55,20 @@ def _event(kind: str, host: str, task: str, **res: object) -> dict[str, object]:
 
 def test_events_per_host() -> None:
     events = _Events()
-    build = {"stamp": {"version": "3.13t", "source": "debian:x"}, "built": False}
+    built = {"3.13t": {"archive": "/a.tar.gz", "archive_sha256": "0" * 64, "built": False,
+                       "stamp": {"version": "3.13t", "source": "debian:x"}}}
     manifest = {"version": "3.13t", "python": "/p/3.13t/bin/python3.13t"}
-    events(_event("runner_on_ok", "localhost", "harness provision build python",
-                  changed=False, stdout="noise\n" + json.dumps(build) + "\n"))
+    events(_event("runner_on_ok", "localhost", "harness provision built",
+                  ansible_facts={"harness_built": built}))
     events(_event("runner_on_ok", "a", "harness provision unarchive", changed=True))
     events(_event("runner_on_ok", "a", "harness provision installed",
                   stdout=json.dumps(manifest) + "\n"))
     events(_event("runner_on_failed", "b", "harness provision prefix dir",
                   msg="There was an issue creating /ro/3.13t: Read-only file system"))
     events(_event("runner_on_unreachable", "c", "Gathering Facts", msg="ssh: refused"))
-    assert events.builds[0].builder == "localhost" and not events.builds[0].built
+    (build,) = events.builds.values()
+    assert (build.builder, build.version, build.built, build.source) == (
+        "localhost", "3.13t", False, "debian:x")
     assert events.changed == {"a"}
     assert events.listed["a"] == {"3.13t": manifest}
     assert "Read-only file system" in events.failures["b"]
