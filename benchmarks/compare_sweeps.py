@@ -16,7 +16,9 @@ index and view cache are built once beforehand, as after any earlier command.
   every host's 20 cells in the two sweeps; the json answer is checked to hold
   hosts x 20 cells;
 * ``harness history --host node000 -w cpu_bound``: one host's 5 cells over every sweep
-  (reported, no target: it reads every sweep's partition).
+  (reported, no target: it reads every sweep's partition);
+* with ``--changes``: ``harness sql "SELECT count(*) FROM changes"``, the step detection
+  over every series of the warehouse (reported).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def main() -> int:
                         help="measure the warehouse already in --root")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--changes", action="store_true",
+                        help="also time `harness sql 'SELECT count(*) FROM changes'` (the "
+                             "steps of every series of every sweep, in Python)")
     ns = parser.parse_args()
     if not 2 <= ns.sweeps <= 100_000 or not 1 <= ns.hosts <= 10_000 or ns.repeats < 1:
         raise SystemExit("--sweeps 2..100000, --hosts 1..10000, --repeats >= 1")
@@ -96,6 +101,9 @@ def main() -> int:
         result["compare_sweep_json"] = timed([*cmp, "--format", "json"], ns.repeats)
         result["history_one_host"] = timed([*hx, "history", "--host", "node000", "-w",
                                             "cpu_bound", "--results", str(root)], ns.repeats)
+        if ns.changes:
+            result["changes"] = timed([*hx, "sql", "SELECT count(*) FROM changes", "--results",
+                                       str(root)], ns.repeats)
     finally:
         if tmp and not ns.keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -124,6 +132,8 @@ def render(r: dict) -> str:
         row("`harness compare --by sweep --format json`", r["compare_sweep_json"], "< 1 s"),
         row("`harness history --host node000 -w cpu_bound`", r["history_one_host"],
             "reported"),
+        *([row("`harness sql 'SELECT count(*) FROM changes'`", r["changes"], "reported")]
+          if "changes" in r else []),
     ]) + "\n"
 
 
