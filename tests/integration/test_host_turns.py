@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from harness.agent.hostlock import HOLDER_NAME, boot_id
+from harness.agent.hostlock import HOLDER_NAME, HostLock, boot_id
 from harness.agent.workdirs import MARKER
 from harness.warehouse import Warehouse
 
@@ -203,19 +203,24 @@ def test_a_killed_controller_is_abandoned_resumed_and_its_workdir_removed(
 
 def test_resuming_a_sweep_a_live_controller_runs_is_refused(tmp_path: Path) -> None:
     results = tmp_path / "r"
-    proc = start(*SWEEP, "--results", str(results))
-    try:
-        assert wait_for(lambda: sweep_id(results) is not None, 60)
-        sid = sweep_id(results)
-        assert sid is not None
-        assert wait_for(lambda: (results / "leases" / f"{sid}.json").exists(), 60)
-        if proc.poll() is not None:
-            pytest.skip("the sweep ended before the test could begin")
-        again = run(*SWEEP, "--resume", sid, "--results", str(results))
-        listed = run("sweeps", "--results", str(results), "--format", "csv")
-    finally:
+    blocker = HostLock("test-blocker", f"test pid {os.getpid()}", keep_s=0)
+    assert blocker.acquire(300) is None, "another sweep kept this machine"
+    try:  # the sweep waits for the host this test holds: it stays running
+        proc = start(*SWEEP, "--results", str(results), "--host-wait", "600")
+        try:
+            assert wait_for(lambda: sweep_id(results) is not None, 60)
+            sid = sweep_id(results)
+            assert sid is not None
+            assert wait_for(lambda: (results / "leases" / f"{sid}.json").exists(), 60)
+            again = run(*SWEEP, "--resume", sid, "--results", str(results))
+            listed = run("sweeps", "--results", str(results), "--format", "csv")
+        finally:
+            blocker.release()
         rc, err = finish(proc)
+    finally:
+        blocker.release()
     assert rc == 0, err[-2000:]
+    assert "waiting for localhost: busy with sweep test-blocker from controller test pid" in err
     assert again.returncode == 2, again.stderr
     assert f"sweep {sid} is running: controller " in again.stderr
     assert "Traceback" not in again.stderr
