@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -130,9 +131,13 @@ def test_export_holds_the_stored_values_and_leaves_out_what_did_not_run(
 
 
 def _pyperf_directions(table: str) -> dict[str, str]:
-    """compare_to --table: per benchmark 'slower', 'faster' or 'same'."""
+    """compare_to --table: per benchmark 'slower', 'faster' or 'same' (a row without a
+    verdict, or named as hidden because not significant)."""
     found = {}
     for line in table.splitlines():
+        hidden = re.match(r"Benchmark hidden because not significant \(\d+\): (.*)", line)
+        if hidden:
+            found.update({name.strip(): "same" for name in hidden.group(1).split(",")})
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3 and "/" in cells[0]:
             verdict = re.search(r"(slower|faster)", cells[2])
@@ -154,6 +159,53 @@ def test_compare_to_agrees_in_direction_with_harness(two_sweeps: dict[str, Any])
     for name, verdict in decided.items():
         ratio = medians[(two_sweeps["b"], name)] / medians[(two_sweeps["a"], name)]
         assert (ratio > 1) == (verdict == "slower"), (name, verdict, ratio)
+
+
+@pytest.mark.slow
+def test_compare_to_agrees_with_harness_compare_by_sweep(two_sweeps: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    """Sweep B is sweep A's exported file with the threads cell's values (and warmups)
+    x10 and the processes cell's /10, imported: the same environment and cells, one
+    slower, one faster, one unchanged. pyperf compare_to on A's file and B's export and
+    harness compare --by sweep's ratio point the same way for each cell pyperf decides
+    (and so does harness's own verdict where it has one: on a noisy machine its interval
+    of the median may not exclude 1 where pyperf's t-test on the means calls it)."""
+    results = tmp_path / "results"
+    shutil.copytree(two_sweeps["results"], results)
+    data = json.loads(two_sweeps["file_a"].read_text())
+    factor = {"cpu_bound/threads/workers=2": 10.0, "cpu_bound/processes/workers=2": 0.1}
+    for bench in data["benchmarks"]:
+        k = factor.get(bench["metadata"]["name"], 1.0)
+        for run in bench["runs"]:
+            run["values"] = [v * k for v in run.get("values", [])]
+            run["warmups"] = [[n, v * k] for n, v in run.get("warmups", [])]
+    scaled = tmp_path / "scaled.json"
+    scaled.write_text(json.dumps(data))
+    p = harness("import", "pyperf", str(scaled), "--results", str(results))
+    assert p.returncode == 0, p.stdout + p.stderr
+    b = re.search(r"sweep (\S+):", p.stdout).group(1)
+    file_b, _ = export(results, b, tmp_path / "b")
+    table = pyperf("compare_to", "--table", str(two_sweeps["file_a"]), str(file_b))
+    assert table.returncode == 0, table.stderr
+    theirs = _pyperf_directions(table.stdout)
+    p = harness("compare", "--by", "sweep", "--baseline", two_sweeps["a"], "--sweep", b,
+                "--results", str(results), "--format", "json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    cells = [c for comp in json.loads(p.stdout)["comparisons"] for c in comp["cells"]]
+    ratio = {f"{c['workload']}/{c['model']}/workers={c['workers']}": c["speed_ratio"]
+             for c in cells}  # A's median / B's: below 1, B is slower
+    verdict = {f"{c['workload']}/{c['model']}/workers={c['workers']}": c["time_change"]
+               for c in cells}
+    assert set(ratio) == set(theirs) == {"cpu_bound/sequential/workers=1", *factor}
+    assert theirs == {"cpu_bound/sequential/workers=1": "same",
+                      "cpu_bound/threads/workers=2": "slower",
+                      "cpu_bound/processes/workers=2": "faster"}, table.stdout
+    assert ratio["cpu_bound/sequential/workers=1"] == 1.0  # the very same values
+    for name, direction in theirs.items():
+        if direction != "same":
+            assert (ratio[name] < 1) == (direction == "slower"), (name, ratio[name])
+        if verdict[name] in ("slower", "faster"):  # harness's own significance, if any
+            assert verdict[name] == direction, (name, verdict[name], direction)
 
 
 @pytest.mark.slow
