@@ -294,7 +294,7 @@ def test_export_refuses_an_unknown_format(tmp_path: Path) -> None:
     assert p.returncode == 2 and p.stderr.startswith("harness: error: --format 'csv'")
 
 
-def test_a_bad_file_among_good_ones_stores_none(timeit_file: Path, tmp_path: Path) -> None:
+def test_bad_file_among_good_ones_stores_none_and_good_ones_compare(timeit_file: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"version": "1.0"}')
     results = tmp_path / "results"
@@ -306,3 +306,16 @@ def test_a_bad_file_among_good_ones_stores_none(timeit_file: Path, tmp_path: Pat
     assert two.returncode == 0, two.stderr
     assert sql(results, "SELECT count(*) AS n, min(host) AS host FROM environments") == [
         {"n": 2, "host": "lab1"}]  # a sweep of its own per file, the host as given
+    # two imports of one file: history shows the benchmark over both, compare says unchanged
+    hist = harness("history", "--host", "lab1", "--model", "pyperf", "--results", str(results),
+                   "--format", "json")
+    assert hist.returncode == 0, hist.stderr
+    assert "timeit" in hist.stdout and hist.stdout.count("sweep_id") >= 2, hist.stdout
+    first, second = (r["sweep_id"] for r in sql(results, "SELECT sweep_id FROM sweeps "
+                                                         "ORDER BY sweep_id"))
+    cmp = harness("compare", "--by", "sweep", "--baseline", first, "--sweep", second,
+                  "--results", str(results), "--format", "json")
+    assert cmp.returncode == 0, cmp.stderr
+    (cell,) = [c for comp in json.loads(cmp.stdout)["comparisons"] for c in comp["cells"]]
+    assert cell["workload"] == "timeit" and cell["speed_ratio"] == 1.0
+    assert cell["time_change"] == "unchanged"
