@@ -56,7 +56,8 @@ class Problem:
     moved: bool = True
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        message = "".join(c if c.isprintable() else "?" for c in self.message)
+        return f"{self.path}: {message}"
 
 
 def check(root: Path) -> list[Problem]:

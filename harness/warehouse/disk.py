@@ -130,6 +130,7 @@ def warn_damaged(path: Path, why: str) -> None:
         if str(path) in _warned:
             return
         _warned.add(str(path))
+    why = "".join(c if c.isprintable() else "?" for c in why)  # a library's raw bytes
     warnings.warn(WarehouseWarning(f"{path}: {why}; left out ({REPAIR_HINT})"), stacklevel=3)
 
 

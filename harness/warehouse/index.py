@@ -197,6 +197,31 @@ class FileIndex:
         self.damaged.append((name, why))
         warn_damaged(self.root / name, why)
 
+    def drop_unreadable(self) -> list[str]:
+        """Read every listed file's rows and leave out (with a warning) those that cannot
+        be read: a file whose footer is sound but a data page is not (DuckDB then fails
+        the whole query). Costs a read of every file: only for a query that failed.
+        Returns the files left out (paths under ROOT)."""
+        dropped: list[str] = []
+        for table, listed in self.files.items():
+            kept: list[tuple[str, FileFacts]] = []
+            for rel, facts in listed:
+                name = f"{table}/{rel}"
+                try:
+                    if facts.rows:
+                        pq.read_table(self.root / name)
+                except FileNotFoundError:
+                    dropped.append(name)  # gone since it was listed (compacted away)
+                    continue
+                except (OSError, pa.ArrowException, ValueError) as e:
+                    self._damaged(name, WarehouseInputError(
+                        f"{self.root / name}: cannot read its rows: {first_line(e)}"))
+                    dropped.append(name)
+                    continue
+                kept.append((rel, facts))
+            self.files[table] = kept
+        return dropped
+
     def _save(self, files: Mapping[str, list[Any]]) -> None:
         """Write the index atomically, best effort (a read-only warehouse keeps none);
         a cache, so not fsynced."""

@@ -114,21 +114,35 @@ def fetch(layout: Layout, sql: str, params: list[Any] | None = None, *,
     return _run(layout, sql, params, consume)
 
 
+# The errors of a statement itself (its text, its names), never of the files it reads.
+_STATEMENT_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+
+
 def _run(layout: Layout, sql: str, params: list[Any] | None,
          consume: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
     """``consume`` the statement's result in a fresh connection; with the cached views
-    first, then (when a cached view's types no longer match) with views created anew."""
-    for cached in (True, False):
+    first, then (when a cached view's types no longer match) with views created anew.
+    When DuckDB fails reading the data (not the statement), the files are read once
+    more: those whose rows cannot be read are left out, with a warning, and the
+    statement runs again without them."""
+    index = FileIndex(layout.root)
+    cached, checked = True, False
+    for _ in range(3):
         con = duckdb.connect(":memory:")
         try:
-            create_views(con, layout, for_sql=_for_sql(sql), cached=cached)
+            create_views(con, layout, for_sql=_for_sql(sql), cached=cached, index=index)
             try:
                 if wants_changes(sql):
                     add_changes(con)
                 return consume(con.execute(sql, params or []))
             except duckdb.Error as e:
                 if cached and "view were altered" in str(e):
+                    cached = False
                     continue  # a cached view's types no longer match: create them anew
+                if not checked and not isinstance(e, _STATEMENT_ERRORS):
+                    checked = True
+                    if index.drop_unreadable():
+                        continue  # a damaged file left out: run the statement again
                 raise sql_error(e) from e
         finally:
             con.close()

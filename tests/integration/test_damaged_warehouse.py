@@ -100,6 +100,26 @@ def test_a_truncated_file_is_left_out_then_quarantined_and_measured_again(
     assert n.stdout.split() == ["n", "2"], n.stdout
 
 
+def test_a_corrupt_data_page_under_a_sound_footer(results: Path) -> None:
+    """DuckDB fails the whole query on it: sql and matrix read the files again, leave it
+    out with a warning and answer; check finds it from its rows."""
+    part = only("measurements/sweep_id=*/*.parquet", results)
+    rel = str(part.relative_to(results))
+    data = bytearray(part.read_bytes())
+    data[200:len(data) // 2] = b"\x55" * (len(data) // 2 - 200)
+    part.write_bytes(bytes(data))
+    for args in (READERS[0], ["matrix"]):
+        proc = harness(*args, results=results)
+        assert proc.returncode == 0, (args, proc.stderr[-2000:])
+        assert any(rel in line and "left out" in line for line in proc.stderr.splitlines()
+                   if line.startswith("harness: warning:")), (args, proc.stderr)
+    user_error = harness("sql", "SELECT nope FROM measurements", results=results)
+    assert user_error.returncode == 2 and "Binder Error" in user_error.stderr
+    found = harness("check", results=results)
+    assert any(line.startswith(f"{rel}: cannot read") for line in found.stdout.splitlines())
+    check_then_repair(results, rel)
+
+
 def test_a_foreign_parquet_file_is_left_out_then_quarantined(results: Path) -> None:
     env_dir = only("environments/sweep_id=*", results)
     foreign = env_dir / "env-foreign.parquet"
