@@ -294,7 +294,8 @@ def test_export_refuses_an_unknown_format(tmp_path: Path) -> None:
     assert p.returncode == 2 and p.stderr.startswith("harness: error: --format 'csv'")
 
 
-def test_bad_file_among_good_ones_stores_none_and_good_ones_compare(timeit_file: Path, tmp_path: Path) -> None:
+def test_bad_file_among_good_ones_stores_none_and_good_ones_compare(timeit_file: Path,
+                                                                    tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"version": "1.0"}')
     results = tmp_path / "results"
