@@ -197,10 +197,19 @@ def _manifests(stdout: str) -> dict[str, dict[str, Any]]:
 
 
 def _reason(res: Mapping[str, Any]) -> str:
-    for key in ("msg", "stderr", "module_stderr", "stdout"):
+    """A failed task's message, with the last line its command printed (a script's own
+    error message, e.g. "no Debian source package python3.9")."""
+    msg = res.get("msg") if isinstance(res.get("msg"), str) else ""
+    said = ""
+    for key in ("stderr", "module_stderr", "stdout"):
         text = res.get(key)
         if isinstance(text, str) and text.strip():
-            return one_line(text, pick="last") if key != "msg" else one_line(text)
+            said = one_line(text, pick="last")
+            break
+    if msg and said and said not in msg:
+        return f"{one_line(msg)}: {said}"
+    if msg or said:
+        return one_line(msg) if msg else said
     results = res.get("results")
     if isinstance(results, list):
         for item in results:

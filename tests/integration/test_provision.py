@@ -234,3 +234,19 @@ def test_a_tarball_pushed_from_the_controller_builds_on_a_host(
         manifest = h["installed"]["3.13"]
         assert manifest["source"] == f"tarball:{tarballs[-1].name}"
         assert manifest["kind"] == "standard" and manifest["py_gil_disabled"] is False
+
+
+@pytest.mark.fleet
+@pytest.mark.slow
+def test_a_version_without_source_fails_every_host_with_the_reason(
+        fleet: Any, tmp_path: Path, prefixes: dict[str, Path]) -> None:
+    """Debian's trixie sources carry no python3.9: the controller's build fails before
+    compiling, and each host says which build it lacks and why."""
+    inv = inventory(fleet, tmp_path / "lab.ini", prefixes, count=2)
+    rc, out, err = provision(inv, "--python", "3.9t", cwd=tmp_path)
+    assert rc == 1, (out, err)
+    assert "no Debian source package python3.9" in out["controller_failure"]
+    assert statuses(out) == {h.name: "failed" for h in fleet.hosts[:2]}
+    for h in out["hosts"]:
+        assert "no build of 3.9t" in h["reason"] and "localhost failed" in h["reason"]
+    assert not list(tmp_path.glob("hosts/*/pythons/3.9t"))
