@@ -180,9 +180,9 @@ def test_standard_spreads_each_cell_over_three_agent_runs(tmp_path: Path) -> Non
         assert sorted(group.repeat) == list(range(len(group)))
         assert set(group.run) == {1, 2, 3}
         assert sorted(group[group.warmup].run) == [1, 2, 3]  # a warmup per process
-        timed = group[~group.warmup]  # dimension cells: 5 to 9 repeats
-        assert 5 <= len(timed) <= 9
-        assert timed[timed.run < 3].shape[0] == 4  # 2 + 2, then the last run goes on
+        timed = group[~group.warmup]  # dimension cells: 8 to 10 blocks (MIN_BLOCKS)
+        assert 8 <= len(timed) <= 10
+        assert timed[timed.run < 3].shape[0] == 6  # 3 + 3, then the last run goes on
         assert timed.calib.dropna().iloc[-1] == len(timed)
         assert int(cells[cells.cell_id == cell_id].n.iloc[0]) == len(timed)
 
