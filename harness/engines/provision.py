@@ -203,8 +203,10 @@ def _reason(res: Mapping[str, Any]) -> str:
     said = ""
     for key in ("stderr", "module_stderr", "stdout"):
         text = res.get(key)
-        if isinstance(text, str) and text.strip():
-            said = one_line(text, pick="last")
+        lines = [ln for ln in text.splitlines() if ln.strip()
+                 and not ln.startswith("Shared connection to ")] if isinstance(text, str) else []
+        if lines:  # (ssh's "Shared connection to HOST closed." ends a remote script's output)
+            said = one_line(lines[-1])
             break
     if msg and said and said not in msg:
         return f"{one_line(msg)}: {said}"
