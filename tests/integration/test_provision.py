@@ -250,3 +250,18 @@ def test_a_version_without_source_fails_every_host_with_the_reason(
     for h in out["hosts"]:
         assert "no build of 3.9t" in h["reason"] and "localhost failed" in h["reason"]
     assert not list(tmp_path.glob("hosts/*/pythons/3.9t"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--python", "3.13tt"], "--python '3.13tt': a version looks like 3.13 or 3.13t"),
+    (["--remove", "../etc"], "--remove '../etc': a version looks like 3.13 or 3.13t"),
+    (["--list", "--python", "3.13"], "give --python VERSION (repeatable), or --list, or "
+                                     "--remove VERSION: exactly one of them"),
+    (["--python", "3.13", "--source", "url"], "--source url needs --from URL"),
+    (["--python", "3.13", "--build-on", "moon"], "--build-on 'moon': controller or hosts"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    done = harness("provision", *args, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[0] == f"harness: error: {message}"
+    assert "Traceback" not in done.stderr and done.stdout == ""
