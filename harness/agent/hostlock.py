@@ -102,15 +102,32 @@ def _read_json(path):
     return data if isinstance(data, dict) else None
 
 
-def _write_json(path, data):
-    """Write ``data`` whole or not at all; False when we may not (another user's file)."""
+def write_json(path, data, mode=0o666):
+    """Write ``data`` whole or not at all (a temp file renamed over ``path``, created with
+    ``mode`` under the umask); False when we may not (another user's file, no space)."""
     tmp = "%s.%d.tmp" % (path, os.getpid())
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh)
         os.replace(tmp, path)
     except OSError:
         unlink_quietly(tmp)
+        return False
+    return True
+
+
+def pid_alive(pid):
+    """Whether a process ``pid`` runs on this machine (someone else's counts)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
         return False
     return True
 
@@ -195,7 +212,7 @@ class HostLock:
             if holder is None or holder.get("key") != self.key or holder.get("released"):
                 since = (holder or {}).get("since") if holder and holder.get("key") == self.key \
                     else None
-                _write_json(self.holder_path, {
+                write_json(self.holder_path, {
                     "key": self.key, "sweep": self.sweep, "controller": self.controller,
                     "pid": os.getpid(), "boot_id": boot_id(), "keep_s": self.keep_s,
                     "released": None,
@@ -220,7 +237,7 @@ class HostLock:
                 if holder and holder.get("key") == self.key:
                     if self.keep_s > 0:  # kept for the holder's next agent a moment
                         holder["released"] = time.time()
-                        _write_json(self.holder_path, holder)
+                        write_json(self.holder_path, holder)
                     else:
                         unlink_quietly(self.holder_path)
         finally:

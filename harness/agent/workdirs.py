@@ -26,25 +26,11 @@ import sys
 import threading
 import time
 
-from harness.agent.hostlock import boot_id, unlink_quietly
+from harness.agent.hostlock import boot_id, pid_alive, write_json
 
 MARKER = ".harness-owner.json"
 PREFIX = "harness."
 DEFAULT_STALE_S = 900.0
-
-
-def _pid_alive(pid):
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def agent_workdir():
@@ -64,17 +50,7 @@ def write_marker(workdir, owner):
         "uid": os.getuid(),
         "written": time.time(),
     }
-    path = os.path.join(workdir, MARKER)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except OSError:
-        unlink_quietly(tmp)
-        return False
-    return True
+    return write_json(os.path.join(workdir, MARKER), data, mode=0o600)
 
 
 class MarkerHeartbeat:
@@ -120,10 +96,10 @@ def _alive(data, mtime, boot, now, stale_s):
     """Whether the owner of one marker may still be running (see the module docstring)."""
     if data.get("agent_boot_id") != boot:
         return False  # written before this boot: nothing of it runs
-    if _pid_alive(data.get("agent_pid")):
+    if pid_alive(data.get("agent_pid")):
         return True
     if data.get("controller_boot_id") == boot:  # the controller runs on this machine
-        return _pid_alive(data.get("controller_pid"))
+        return pid_alive(data.get("controller_pid"))
     return now - mtime < stale_s
 
 

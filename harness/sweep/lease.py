@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.agent.hostlock import pid_alive
 from harness.errors import BadInput, HarnessError
 from harness.files import write_atomic
 from harness.remote.owner import Controller, positive_env
@@ -51,20 +51,6 @@ class LeaseState:
     holder: str  # "host pid N", or "" when there is no lease
 
 
-def _pid_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def read_lease(root: Path, sweep_id: str) -> dict[str, Any] | None:
     try:
         data = json.loads(Layout(Path(root)).lease(sweep_id).read_text(encoding="utf-8"))
@@ -82,7 +68,7 @@ def lease_state(data: dict[str, Any] | None, me: Controller, now: float | None =
     now = time.time() if now is None else now
     holder = f"{data.get('host')} pid {data.get('pid')}"
     if data.get("boot_id") and data.get("boot_id") == me.boot_id:
-        if not _pid_alive(data.get("pid")):
+        if not pid_alive(data.get("pid")):
             return LeaseState(False, f"controller {holder} is gone", holder)
     elif data.get("host") == me.host and data.get("boot_id") != me.boot_id:
         return LeaseState(False, f"controller {holder} ran before this host rebooted", holder)
