@@ -31,6 +31,7 @@ from harness.agent.hostlock import pid_alive
 from harness.errors import BadInput, HarnessError
 from harness.files import write_atomic
 from harness.remote.owner import Controller, positive_env
+from harness.warehouse.disk import check_writable
 from harness.warehouse.layout import Layout
 
 LEASE_INTERVAL_ENV = "HARNESS_LEASE_INTERVAL_S"
@@ -113,6 +114,7 @@ class Lease:
                 f"sweep {self.sweep_id} is running: {state.why}",
                 hint="wait for it, or stop that controller; a sweep whose controller died "
                      "shows as abandoned in `harness sweeps` once its lease expires")
+        check_writable(self.path.parents[1])  # a bad --results is bad input (exit 2)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write()
         self._thread = threading.Thread(target=self._beat, name="sweep-lease", daemon=True)
