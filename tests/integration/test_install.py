@@ -60,7 +60,9 @@ def _run(*cmd: str | Path, cwd: Path | None = None, timeout: float = 600) -> str
 
 
 def _build_sdist(src: Path, out: Path) -> Path:
-    if importlib.util.find_spec("build") is not None:
+    # build's front end, when installed (a stray build/ directory is not it)
+    if importlib.util.find_spec("build") is not None and importlib.util.find_spec(
+            "build.__main__") is not None:
         _run(sys.executable, "-m", "build", "--sdist", "--outdir", out, src)
     else:  # what `python -m build --sdist` calls, run in the project's directory
         _run(sys.executable, "-c", "import sys; from setuptools import build_meta; "
@@ -164,3 +166,42 @@ def test_a_user_workload_directory_from_an_installed_harness(installed: Installe
     assert "is the name of a built-in workload" in proc.stderr
     assert "hint: rename it" in proc.stderr and "Traceback" not in proc.stderr
     assert not (installed.elsewhere / "R3").exists()
+
+
+@pytest.mark.slow
+def test_before_and_after_and_pyperf_files_from_an_installed_harness(
+        installed: Installed) -> None:
+    """Issue 15's other two parts from the wheel: a sweep exported as pyperf files (which
+    pyperf reads), imported back as a sweep of its own, compared with the original by
+    sweep (the same values: nothing changed) and listed in history."""
+    proc = installed.harness("sweep", "--profile", "quick", "-w", "cpu_bound", "-m", "threads",
+                             "--results", "R4", "--json", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    original = json.loads(proc.stdout)["sweep_id"]
+
+    proc = installed.harness("export", "--format", "pyperf", "--sweep", original,
+                             "--out", "pyperf", "--results", "R4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (exported,) = (installed.elsewhere / "pyperf").glob("*.json")
+    stats = subprocess.run([sys.executable, "-m", "pyperf", "stats", str(exported)],
+                           capture_output=True, text=True, timeout=120)
+    assert stats.returncode == 0 and "cpu_bound/threads" in stats.stdout, stats.stderr
+
+    proc = installed.harness("import", "pyperf", str(exported), "--results", "R4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = installed.harness("sql", "SELECT sweep_id, profile FROM sweeps ORDER BY started_at",
+                             "--results", "R4", "--format", "json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweeps = json.loads(proc.stdout)
+    assert len(sweeps) == 2 and sweeps[0]["sweep_id"] == original
+    imported = next(s["sweep_id"] for s in sweeps if s["sweep_id"] != original)
+
+    proc = installed.harness("compare", "--by", "sweep", "--baseline", original,
+                             "--sweep", imported, "--results", "R4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "unchanged" in proc.stdout and "slower" in proc.stdout  # the summary line
+    assert "Traceback" not in proc.stderr
+
+    proc = installed.harness("history", "-w", "cpu_bound", "--results", "R4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "threads" in proc.stdout
