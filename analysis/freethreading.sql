@@ -89,3 +89,54 @@ SELECT sweep_id, host, minor, std_label, ft_label, std_python, ft_python,
        END AS reason
 FROM q
 ORDER BY sweep_id, host, minor, workload;
+
+-- Per pair of builds (ft_pairs) and worker count: what threads gain on CPU-bound work,
+-- the free-threaded build beside the standard one. The speedups are the matrix's and the
+-- dimension views' (paired, median of per-block ratios, with their 95% intervals): the
+-- headline cpu_bound/threads cell and the points of its 'workers' dimension, the latter
+-- where both exist at one worker count. On the free-threaded build also its 'gil'
+-- dimension at that worker count: threads with PYTHON_GIL=0 and with PYTHON_GIL=1
+-- (gil_on_*: the GIL forced back on, the standard build's behaviour in the free-threaded
+-- build). A build that did not run a worker count has NULLs there.
+CREATE OR REPLACE VIEW ft_parallel_gain AS
+WITH t AS (
+    SELECT sweep_id, env_id, workers, speedup, speedup_ci_low, speedup_ci_high,
+           'headline' AS source
+    FROM matrix WHERE workload = 'cpu_bound' AND model = 'threads'
+    UNION ALL
+    SELECT sweep_id, env_id, workers, speedup, speedup_ci_low, speedup_ci_high, 'workers'
+    FROM dimension_cells
+    WHERE workload = 'cpu_bound' AND model = 'threads' AND dimension = 'workers'
+), w AS (
+    SELECT * FROM t
+    QUALIFY row_number() OVER (PARTITION BY sweep_id, env_id, workers
+                               ORDER BY source = 'workers' DESC) = 1
+), g AS (
+    SELECT sweep_id, env_id, workers,
+           any_value(speedup) FILTER (WHERE gil = 0) AS gil_off_speedup,
+           any_value(speedup_ci_low) FILTER (WHERE gil = 0) AS gil_off_ci_low,
+           any_value(speedup_ci_high) FILTER (WHERE gil = 0) AS gil_off_ci_high,
+           any_value(speedup) FILTER (WHERE gil = 1) AS gil_on_speedup,
+           any_value(speedup_ci_low) FILTER (WHERE gil = 1) AS gil_on_ci_low,
+           any_value(speedup_ci_high) FILTER (WHERE gil = 1) AS gil_on_ci_high
+    FROM dimension_cells
+    WHERE workload = 'cpu_bound' AND model = 'threads' AND dimension = 'gil'
+    GROUP BY ALL
+), ks AS (  -- every worker count either build ran
+    SELECT p.*, w.workers FROM ft_pairs p JOIN w ON w.sweep_id = p.sweep_id
+                                                AND w.env_id IN (p.std_env_id, p.ft_env_id)
+    UNION
+    SELECT p.*, g.workers FROM ft_pairs p JOIN g ON g.sweep_id = p.sweep_id
+                                                AND g.env_id = p.ft_env_id
+)
+SELECT k.sweep_id, k.host, k.minor, k.std_python, k.std_version, k.ft_python, k.ft_version,
+       k.std_label, k.ft_label, k.workers,
+       s.speedup AS std_speedup, s.speedup_ci_low AS std_ci_low,
+       s.speedup_ci_high AS std_ci_high,
+       f.speedup AS ft_speedup, f.speedup_ci_low AS ft_ci_low, f.speedup_ci_high AS ft_ci_high,
+       g.gil_off_speedup, g.gil_off_ci_low, g.gil_off_ci_high,
+       g.gil_on_speedup, g.gil_on_ci_low, g.gil_on_ci_high
+FROM ks k
+LEFT JOIN w s ON s.sweep_id = k.sweep_id AND s.env_id = k.std_env_id AND s.workers = k.workers
+LEFT JOIN w f ON f.sweep_id = k.sweep_id AND f.env_id = k.ft_env_id AND f.workers = k.workers
+LEFT JOIN g ON g.sweep_id = k.sweep_id AND g.env_id = k.ft_env_id AND g.workers = k.workers;

@@ -82,6 +82,8 @@ class ReportData:
     over_time: tuple[OverTime, ...] = ()
     # ft_overhead (analysis/freethreading.sql): free-threaded over standard, same version
     ft_overhead: pandas.DataFrame = field(default_factory=pandas.DataFrame)
+    # ft_parallel_gain: CPU-bound threads by workers on both builds, PYTHON_GIL=0/1
+    ft_parallel_gain: pandas.DataFrame = field(default_factory=pandas.DataFrame)
 
 
 def matrix_sorted(df: pandas.DataFrame) -> pandas.DataFrame:
@@ -131,12 +133,14 @@ def _build_figures(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> lis
     return figures
 
 
-def _ft_overhead(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> pandas.DataFrame:
-    """ft_overhead's rows for the sweeps (none when the view is not defined)."""
-    if not relation_exists(con, "ft_overhead"):
+def _ft_view(con: duckdb.DuckDBPyConnection, view: str, sweeps: Sequence[str],
+             order: str) -> pandas.DataFrame:
+    """A free-threading view's rows for the sweeps (ft_overhead, ft_parallel_gain of
+    analysis/freethreading.sql; none when the view is not defined)."""
+    if not relation_exists(con, view):
         return pandas.DataFrame()
-    return query(con, f"SELECT * FROM ft_overhead WHERE sweep_id IN {_in(sweeps)} "
-                      "ORDER BY sweep_id, host, minor, workload", list(sweeps))
+    return query(con, f"SELECT * FROM {view} WHERE sweep_id IN {_in(sweeps)} ORDER BY {order}",
+                 list(sweeps))
 
 
 def _view_sections(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
@@ -257,6 +261,9 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
             guide=guide, claims_summary=matrix_sorted(summary), sections=tuple(sections),
             build_figures=tuple(_build_figures(con, p)), stability=stability,
             views=tuple(_view_sections(con, p, titles)), claim_tolerance=tolerance,
-            over_time=gather_over_time(con, p), ft_overhead=_ft_overhead(con, p))
+            over_time=gather_over_time(con, p),
+            ft_overhead=_ft_view(con, "ft_overhead", p, "sweep_id, host, minor, workload"),
+            ft_parallel_gain=_ft_view(con, "ft_parallel_gain", p,
+                                      "sweep_id, host, minor, ft_python, workers"))
     finally:
         con.close()

@@ -334,11 +334,34 @@ def ft_overhead_blocks(ft: pandas.DataFrame) -> tuple[Block, ...]:
                         "overhead"), rows, label="ft_overhead"))
 
 
+def ft_parallel_gain_blocks(gain: pandas.DataFrame) -> tuple[Block, ...]:
+    """Parallel gain: CPU-bound threads by workers on both builds of one version, and the
+    free-threaded build with the GIL forced on (PYTHON_GIL=1) and off."""
+    if gain.empty:
+        return ()
+    rows = [(r["host"], r["minor"], f"{float(r['workers']):g}",
+             fmt_speedup(r["std_speedup"], r["std_ci_low"], r["std_ci_high"]),
+             fmt_speedup(r["ft_speedup"], r["ft_ci_low"], r["ft_ci_high"]),
+             fmt_speedup(r["gil_off_speedup"], r["gil_off_ci_low"], r["gil_off_ci_high"]),
+             fmt_speedup(r["gil_on_speedup"], r["gil_on_ci_low"], r["gil_on_ci_high"]))
+            for r in gain.to_dict("records")]
+    return (Paragraph(("Parallel gain (view ", Code("ft_parallel_gain"), "): CPU-bound "
+                       "threads over sequential by workers, the standard and the "
+                       "free-threaded build side by side (the same pairs), and on the "
+                       "free-threaded build with PYTHON_GIL=0 and PYTHON_GIL=1 (the gil "
+                       "dimension; NULL unless the sweep ran it). On a GIL build threads "
+                       "stay near 1x; without the GIL they can reach the CPU count.")),
+            text_table(("host", "version", "workers", "standard", "free-threaded",
+                        "free-threaded, PYTHON_GIL=0", "free-threaded, PYTHON_GIL=1"), rows,
+                       label="ft_parallel_gain"))
+
+
 def builds_section(data: ReportData) -> Section:
     figures: tuple[Block, ...] = data.build_figures or (
         Paragraph((f"No host ran both builds: {NOT_MEASURED}.",), "none"),)
     return Section("Free-threaded against standard build",
-                   ft_overhead_blocks(data.ft_overhead) + figures, anchor="builds",
+                   ft_overhead_blocks(data.ft_overhead)
+                   + ft_parallel_gain_blocks(data.ft_parallel_gain) + figures, anchor="builds",
                    nav="Builds")
 
 

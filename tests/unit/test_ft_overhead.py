@@ -39,3 +39,24 @@ def test_no_pair_says_how_to_get_one() -> None:
     assert isinstance(only, Paragraph) and only.mark == "none"
     assert "harness provision --python 3.13 --python 3.13t" in "".join(
         s if isinstance(s, str) else s.text for s in only.spans)
+
+
+def test_parallel_gain_puts_the_two_builds_side_by_side() -> None:
+    from harness.report.sections import ft_parallel_gain_blocks
+
+    assert ft_parallel_gain_blocks(pandas.DataFrame()) == ()
+    gain = pandas.DataFrame([
+        {"host": "a", "minor": "3.13", "workers": 2, "std_speedup": 0.98, "std_ci_low": 0.9,
+         "std_ci_high": 1.05, "ft_speedup": 1.85, "ft_ci_low": 1.7, "ft_ci_high": 1.9,
+         "gil_off_speedup": 1.8, "gil_off_ci_low": 1.7, "gil_off_ci_high": 1.9,
+         "gil_on_speedup": 0.97, "gil_on_ci_low": 0.9, "gil_on_ci_high": 1.02},
+        {"host": "a", "minor": "3.13", "workers": 8, "std_speedup": None, "std_ci_low": None,
+         "std_ci_high": None, "ft_speedup": 1.9, "ft_ci_low": 1.8, "ft_ci_high": 2.0,
+         "gil_off_speedup": None, "gil_off_ci_low": None, "gil_off_ci_high": None,
+         "gil_on_speedup": None, "gil_on_ci_low": None, "gil_on_ci_high": None}])
+    text, table = ft_parallel_gain_blocks(gain)
+    assert isinstance(text, Paragraph) and isinstance(table, Table)
+    cells = [[c.text for c in r] for r in table.rows]
+    assert cells[0] == ["a", "3.13", "2", "0.98x [0.90-1.05]", "1.85x [1.70-1.90]",
+                        "1.80x [1.70-1.90]", "0.97x [0.90-1.02]"]
+    assert cells[1][3] == MISSING and cells[1][4] == "1.90x [1.80-2.00]"
