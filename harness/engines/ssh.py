@@ -143,6 +143,7 @@ class HostWorker:
                             if pending is None:
                                 pending = self.start_python(session, pythons[index])
                             if pending is not None:
+                                pending.last_on_host = index == len(pythons) - 1
                                 self.run_cells(session, pending)
                             pending = None
                             index += 1

@@ -84,6 +84,9 @@ class EnvRecorder:
         self._ran: set[str] = set()
         # Set when the agent gave up waiting for the host lock: "busy: sweep S from ...".
         self.busy = ""
+        # the engine sets it on a host's last interpreter: its last run's agent then lets
+        # the host go as it ends instead of keeping it a moment for a next agent
+        self.last_on_host = False
         self._waiting_noted = (-1e9, "")  # when and for whom "waiting for" was last shown
 
     @property
@@ -147,6 +150,8 @@ class EnvRecorder:
         doc = plan_document(cells, hints=self.hints, run=self.run_no, runs=self.runs,
                             prior=prior, seed=f"{self.sweep.sweep_id}/{self.eid}")
         doc["host_lock"] = dict(self.sweep.host_lock)
+        if self.last_on_host and self.run_no >= self.runs:
+            doc["host_lock"]["keep_s"] = 0.0  # no agent of this sweep comes after it
         return doc
 
     def _tagged(self, samples: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
