@@ -6,7 +6,6 @@ once space is freed ``--resume`` completes with no duplicate row."""
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
+from tests.mounts import tmpfs
 
 HARNESS = str(Path(sys.executable).parent / "harness")  # the installed command
 # Two groups (cpu_bound, then net_low_latency), each a few seconds: the disk is filled once the
@@ -27,20 +28,8 @@ CELLS = 4  # 2 workloads x (sequential, threads)
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs of its own, unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "fs"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs",
-                           str(mount)], capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "fs", "size=4m,mode=0755") as mount:
         yield mount
-    finally:
-        if subprocess.run(["umount", str(mount)], capture_output=True,
-                          timeout=30).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30)
 
 
 def fill(directory: Path) -> Path:

@@ -21,6 +21,7 @@ import pytest
 
 from harness.paths import PLAYBOOKS_DIR
 from harness.warehouse import Warehouse
+from tests.mounts import tmpfs
 
 BUILD_ROOT = "/var/cache/harness"
 VERSIONS = ("3.13", "3.13t")
@@ -145,16 +146,8 @@ def test_provision_two_builds_to_three_hosts_then_sweep(
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A directory that is a read-only tmpfs mount (root and CAP_SYS_ADMIN needed)."""
-    path = tmp_path / "ro"
-    path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)],
-                             capture_output=True, text=True, timeout=30)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as path:
         yield path
-    finally:
-        subprocess.run(["umount", str(path)], capture_output=True, timeout=30)
 
 
 @pytest.mark.fleet

@@ -5,7 +5,6 @@ would have replaced is intact, and the caches (file index, view cache) stay best
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,24 +17,13 @@ from harness.files import write_atomic
 from harness.plan.calibration import CalibrationStore
 from harness.warehouse import Warehouse
 from harness.warehouse.disk import write_parquet_atomic
+from tests.mounts import tmpfs
 
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "fs"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                          capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "fs", "size=256k") as mount:
         yield mount
-    finally:
-        if subprocess.run(["umount", str(mount)], capture_output=True,
-                          timeout=30).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30)
 
 
 def leftovers(directory: Path) -> list[str]:
