@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import importlib.util
 import json
 import os
 import random
@@ -60,6 +58,12 @@ import pyarrow.parquet as pq
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from kill_resume import load_fleet_module  # noqa: E402  (benchmarks/: the fleet, loaded once)
+
+from tests.mounts import fill  # noqa: E402  (the file that fills a file system)
+
 HARNESS = [sys.executable, "-m", "harness"]
 QUICK = ["--profile", "quick", "-w", "cpu_bound", "-m", "threads"]
 DISK_SWEEP = ["--profile", "quick", "-w", "cpu_bound", "-w", "net_low_latency", "-m", "threads",
@@ -73,15 +77,6 @@ FAST_LEASE = {"HARNESS_LEASE_INTERVAL_S": "0.3"}
 
 class Skip(Exception):
     """A fault that cannot be caused here (the reason)."""
-
-
-def load_fleet_module() -> Any:
-    spec = importlib.util.spec_from_file_location("harness_fleet", ROOT / "tests/fleet/fleet.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["harness_fleet"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def env_with(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -311,26 +306,6 @@ def fault_killed_controller(ctx: dict[str, Any], work: Path, rng: random.Random,
             "sweeps": sweep_ids(results)}
 
 
-def _fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    chunk = b"\0" * 65536
-    with open(filler, "wb", buffering=0) as f:
-        for _ in range(10_000):
-            try:
-                f.write(chunk)
-            except OSError as e:
-                if e.errno != errno.ENOSPC:
-                    raise
-                break
-        for size in (4096, 512, 1):
-            for _ in range(64):
-                try:
-                    f.write(b"\0" * size)
-                except OSError:
-                    break
-    return filler
-
-
 def fault_full_disk(ctx: dict[str, Any], work: Path, rng: random.Random, run: int
                     ) -> dict[str, Any]:
     if os.geteuid() != 0:
@@ -361,7 +336,7 @@ def _full_disk(mount: Path) -> dict[str, Any]:
         injected = proc.poll() is None
         t_fault = time.monotonic()
         if injected:
-            filler = _fill(mount)
+            filler = fill(mount)
         _, err = proc.communicate(timeout=600)
     finally:
         stop(proc)

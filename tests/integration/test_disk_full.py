@@ -5,7 +5,6 @@ once space is freed ``--resume`` completes with no duplicate row."""
 
 from __future__ import annotations
 
-import errno
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.mounts import tmpfs
+from tests.mounts import fill, tmpfs
 
 HARNESS = str(Path(sys.executable).parent / "harness")  # the installed command
 # Two groups (cpu_bound, then net_low_latency), each a few seconds: the disk is filled once the
@@ -30,26 +29,6 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs of its own, unmounted afterwards."""
     with tmpfs(tmp_path / "fs", "size=4m,mode=0755") as mount:
         yield mount
-
-
-def fill(directory: Path) -> Path:
-    """Write a file until the file system has no room left; the file."""
-    filler = directory / "filler"
-    chunk = b"\0" * 65536
-    with open(filler, "wb", buffering=0) as f:
-        for _ in range(10_000):  # bounded: 625 MiB at most
-            try:
-                f.write(chunk)
-            except OSError as e:
-                assert e.errno == errno.ENOSPC
-                break
-        for size in (4096, 512, 1):  # the last partial pages too
-            for _ in range(64):
-                try:
-                    f.write(b"\0" * size)
-                except OSError:
-                    break
-    return filler
 
 
 def stored_cell_files(results: Path) -> list[Path]:
