@@ -1,12 +1,13 @@
 """The warehouse at scale: synthesize, ingest, query, report, measure size and memory.
 
     .venv/bin/python benchmarks/warehouse_scale.py [--rows 10000000] [--sweeps 1000]
-        [--hosts 100] [--root DIR] [--keep] [--json]
+        [--hosts 100] [--profiles 4] [--root DIR] [--keep] [--json]
 
 Synthesizes ``--rows`` measurement rows across ``--sweeps`` sweeps and ``--hosts``
 hosts with the real schemas (harness.warehouse MEASUREMENT_SCHEMA, ENVIRONMENT_SCHEMA,
 SWEEP_SCHEMA): per sweep and host, 4 headline workloads x 5 models, each cell one warmup
-and timed repeats, 4 hardware profiles of 25 hosts. Each sweep is stored as a finished
+and timed repeats, hosts spread over ``--profiles`` hardware profiles (4 of 25 hosts by
+default; host h has profile h mod N). Each sweep is stored as a finished
 sweep is after :meth:`Warehouse.compact` -- one measurements file and one environments
 file per sweep partition, written with the warehouse's own atomic writer
 (write_parquet_atomic: temp file, fsync, link, directory fsync). Then:
@@ -69,7 +70,7 @@ from harness.warehouse import (
 
 WORKLOADS = ("cpu_bound", "net_low_latency", "net_high_latency", "disk_io")
 MODELS = ("sequential", "threads", "processes", "mp_pool", "asyncio")
-PROFILES = 4
+PROFILES = 4  # the default hardware profile count (--profiles)
 EXTRA = json.dumps({"busy_procs": 0, "calib_budget_s": 5.0, "calib_max_repeats": 11,
                     "calib_min_repeats": 7, "calib_target_rel_ci": 0.05, "cpu_governor": None,
                     "cpu_mhz": 2596.1, "gil_enabled": True, "loadavg_1m": 0.12,
@@ -88,8 +89,10 @@ def sweep_ids(n: int) -> list[str]:
 class Synth:
     """Arrow tables of one sweep, vectorised (the per-sweep constants built once)."""
 
-    def __init__(self, hosts: int, rows_per_sweep: int, seed: int = 7) -> None:
+    def __init__(self, hosts: int, rows_per_sweep: int, seed: int = 7,
+                 profiles: int = PROFILES) -> None:
         self.hosts = hosts
+        self.profiles = profiles
         cells = [(w, m) for w in WORKLOADS for m in MODELS]
         per_cell = max(2, rows_per_sweep // (hosts * len(cells)))  # 1 warmup + timed
         self.per_cell = per_cell
@@ -131,7 +134,7 @@ class Synth:
         self.block_group = pc.take(pa.array([_digest("group", w) for w, _ in cells]), take)
         base = np.array([{"sequential": 1.0, "threads": 0.9, "processes": 0.35, "mp_pool": 0.34,
                           "asyncio": 0.95}[m] for _, m in cells])
-        self.base = base[idx_cell] * (1 + 0.2 * (self.idx_host % PROFILES))
+        self.base = base[idx_cell] * (1 + 0.2 * (self.idx_host % profiles))
 
     def env_id(self, sweep_id: str, host: int) -> str:
         return _digest(sweep_id, f"node{host:03d}", "python3.13")
@@ -157,7 +160,7 @@ class Synth:
     def environments(self, sweep_id: str) -> pa.Table:
         rows = []
         for h in range(self.hosts):
-            p = h % PROFILES
+            p = h % self.profiles
             rows.append({
                 "host": f"node{h:03d}", "python": "python3.13",
                 "env_id": self.env_id(sweep_id, h), "profile_id": f"profile{p}",
@@ -306,6 +309,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--sweeps", type=int, default=1000)
     parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--profiles", type=int, default=PROFILES,
+                        help="hardware profiles the hosts are spread over (host h: h mod N)")
     parser.add_argument("--root", type=Path)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
@@ -315,6 +320,8 @@ def main() -> int:
     ns = parser.parse_args()
     if not 1 <= ns.sweeps <= 100_000 or not 1 <= ns.hosts <= 10_000:
         raise SystemExit("--sweeps 1..100000, --hosts 1..10000")
+    if not 1 <= ns.profiles <= ns.hosts:
+        raise SystemExit("--profiles 1..--hosts")
     tmp = None
     if ns.root is None:
         tmp = tempfile.mkdtemp(prefix="harness-wh-scale-")
@@ -329,13 +336,13 @@ def main() -> int:
     if ns.existing and ns.root is None:
         raise SystemExit("--existing needs --root")
     try:
-        synth = Synth(ns.hosts, ns.rows // ns.sweeps)
+        synth = Synth(ns.hosts, ns.rows // ns.sweeps, profiles=ns.profiles)
         ids = sweep_ids(ns.sweeps)
         result: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
                                     "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                                     "loadavg": os.getloadavg()},
                         "args": {"rows": ns.rows, "sweeps": ns.sweeps, "hosts": ns.hosts,
-                                 "rows_per_cell": synth.per_cell}}
+                                 "profiles": ns.profiles, "rows_per_cell": synth.per_cell}}
         if ns.existing:
             ids = [i for i in Warehouse(root).sweep_ids() if not i.startswith("zz-")]
             result["args"]["sweeps"] = len(ids)
@@ -399,7 +406,8 @@ def render(r: dict) -> str:
         f"machine: {r['machine']['cores']} cores, Python {r['machine']['python']}, "
         f"{r['machine']['date']}, load {r['machine']['loadavg'][0]:.2f}",
         f"data: {s['measurement_rows']:,} measurement rows, {r['args']['sweeps']} sweeps, "
-        f"{r['args']['hosts']} hosts, {r['args']['rows_per_cell']} rows per cell",
+        f"{r['args']['hosts']} hosts in {r['args'].get('profiles', PROFILES)} profiles, "
+        f"{r['args']['rows_per_cell']} rows per cell",
         "",
         "| figure | value | target |",
         "|---|---|---|",
