@@ -9,7 +9,7 @@ formats text (:mod:`harness.report.text`, :mod:`harness.report.sections`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pandas
 from harness.errors import WarehouseInputError
 from harness.formatting import matrix_key, missing
 from harness.render import profile_title
+from harness.report.drawing import Drawer
 from harness.report.over_time import OverTime, gather_over_time
 from harness.report.plots import (
     VIEW_PLOTS,
@@ -105,7 +106,8 @@ def _in(sweeps: Sequence[str]) -> str:
     return "(" + ", ".join("?" for _ in sweeps) + ")"
 
 
-def _build_figures(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> list[Figure]:
+def _build_figures(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
+                   drawer: Drawer) -> list[Figure]:
     """Free-threaded against standard, per host that ran both builds in one sweep."""
     pairs = query(con, f"""
         SELECT a.sweep_id, a.unit_id AS a_id, b.unit_id AS b_id, a.hosts AS host,
@@ -127,9 +129,9 @@ def _build_figures(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> lis
                       [p["sweep_id"], p["a_id"], p["sweep_id"], p["b_id"]])
         title = (f"{p['host']}: Python {p['b_version']} free-threaded against "
                  f"{p['a_version']} standard (sweep {p['sweep_id']})")
-        figures.append(builds_figure(f"builds{i}", title, matrix_sorted(cells),
-                                     f"{p['a_label']} (standard)",
-                                     f"{p['b_label']} (free-threaded)"))
+        figures.append(drawer.add(builds_figure, f"builds{i}", title, f"builds{i}", title,
+                                  matrix_sorted(cells), f"{p['a_label']} (standard)",
+                                  f"{p['b_label']} (free-threaded)"))
     return figures
 
 
@@ -144,7 +146,7 @@ def _ft_view(con: duckdb.DuckDBPyConnection, view: str, sweeps: Sequence[str],
 
 
 def _view_sections(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
-                   titles: dict[tuple[str, str], str]) -> list[ViewSection]:
+                   titles: dict[tuple[str, str], str], drawer: Drawer) -> list[ViewSection]:
     """Each optional view of VIEW_PLOTS: absent, or its rows and a figure per profile."""
     out = []
     for spec in VIEW_PLOTS:
@@ -162,7 +164,8 @@ def _view_sections(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
             for i, (key, g) in enumerate(groups):
                 label = titles.get(tuple(key), " · ".join(str(k) for k in key)) if keys else ""
                 title = spec.title + (f" — {label}" if label else "")
-                figures.append(view_figure(spec, f"{spec.view}{i}", title, g))
+                key = f"{spec.view}{i}"
+                figures.append(drawer.add(view_figure, key, title, spec, key, title, g))
         out.append(ViewSection(spec, True, rows, tuple(figures)))
     return out
 
@@ -203,7 +206,7 @@ def _thresholds(con: duckdb.DuckDBPyConnection,
 def _profile_sections(profiles: pandas.DataFrame, matrix: pandas.DataFrame,
                       claims: pandas.DataFrame, decisions: pandas.DataFrame,
                       guide: pandas.DataFrame, thresholds: pandas.DataFrame,
-                      thresholds_error: str | None) -> list[ProfileSection]:
+                      thresholds_error: str | None, drawer: Drawer) -> list[ProfileSection]:
     """One section per (sweep, profile) that has matrix cells, in the profiles' order."""
     sections: list[ProfileSection] = []
     for i, prof in enumerate(profiles.to_dict("records")):
@@ -214,7 +217,7 @@ def _profile_sections(profiles: pandas.DataFrame, matrix: pandas.DataFrame,
         title = profile_title(m)
         c = claims[(claims["sweep_id"] == sid) & (claims["profile_id"] == pid)]
         d = decisions[(decisions["sweep_id"] == sid) & (decisions["profile_id"] == pid)]
-        fig = speedup_figure(f"speedup{i}", title, m, guide)
+        fig = drawer.add(speedup_figure, f"speedup{i}", title, f"speedup{i}", title, m, guide)
         t = thresholds[(thresholds["sweep_id"] == sid) & (thresholds["profile_id"] == pid)]
         sections.append(ProfileSection(sid, pid, title, m, matrix_sorted(c), matrix_sorted(d),
                                        fig, t.reset_index(drop=True), thresholds_error))
@@ -224,46 +227,65 @@ def _profile_sections(profiles: pandas.DataFrame, matrix: pandas.DataFrame,
 def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
            all_sweeps: bool = False) -> ReportData:
     """Everything the report shows, for the selected sweeps (default: the latest sweep
-    of each inventory; ``all_sweeps``: every sweep)."""
+    of each inventory; ``all_sweeps``: every sweep). The figures are drawn last, after
+    the queries (:mod:`harness.report.drawing`: from the figure cache, or in parallel)."""
     # The sweeps first, so the connection reads only their partitions: binding the
     # views over every sweep of a large warehouse costs seconds.
     sweeps = _select_sweeps(warehouse, sweep_refs, all_sweeps)
+    drawer = Drawer(warehouse.root if warehouse.root.is_dir() else None)
     con = warehouse.connect(sweeps)
     try:
-        keep_shared_views(con)
-        p = list(sweeps)
-        sweep_rows = query(con, f"SELECT * FROM sweep_summary WHERE sweep_id IN {_in(p)} "
-                                "ORDER BY started_at", p)
-        problems = query(con, f"SELECT * FROM sweep_problems WHERE sweep_id IN {_in(p)} "
-                              "ORDER BY sweep_id, kind, host, python, workload, model", p)
-        profiles = query(con, f"SELECT * FROM profiles WHERE sweep_id IN {_in(p)} "
-                              "ORDER BY sweep_id, usable_cpus DESC, free_threaded, "
-                              "python_version, profile_id", p)
-        envs = query(con, f"SELECT sweep_id, host, python, python_version, implementation, "
-                          f"free_threaded, gil_enabled, usable_cpus, logical_cpus, cpu_model, "
-                          f"numa_nodes, mem_total_bytes, profile_id, status, error "
-                          f"FROM environments WHERE sweep_id IN {_in(p)} "
-                          f"ORDER BY sweep_id, host, python", p)
-        stability = query(con, STABILITY_SQL, [p])
-        guide = query(con, "SELECT * FROM guide_table")
-        summary = query(con, "SELECT * FROM claims_summary_of(?::VARCHAR[])", [p])
-        tolerance = float(query(con, "SELECT claim_tolerance() AS t")["t"].iloc[0])
-        matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
-        claims = query(con, f"SELECT * FROM claims WHERE sweep_id IN {_in(p)}", p)
-        decisions = query(con, f"SELECT * FROM decisions WHERE sweep_id IN {_in(p)}", p)
-        thresholds, thresholds_error = _thresholds(con, p)
-        sections = _profile_sections(profiles, matrix, claims, decisions, guide, thresholds,
-                                     thresholds_error)
-        titles = {(s.sweep_id, s.profile_id): s.title for s in sections}
-        return ReportData(
-            generated_at=datetime.now(UTC), root=warehouse.root, sweep_ids=tuple(sweeps),
-            sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
-            guide=guide, claims_summary=matrix_sorted(summary), sections=tuple(sections),
-            build_figures=tuple(_build_figures(con, p)), stability=stability,
-            views=tuple(_view_sections(con, p, titles)), claim_tolerance=tolerance,
-            over_time=gather_over_time(con, p),
-            ft_overhead=_ft_view(con, "ft_overhead", p, "sweep_id, host, minor, workload"),
-            ft_parallel_gain=_ft_view(con, "ft_parallel_gain", p,
-                                      "sweep_id, host, minor, ft_python, workers"))
+        data = _gather(warehouse, con, list(sweeps), drawer)
     finally:
         con.close()
+    return _with_figures(data, drawer.draw())
+
+
+def _with_figures(data: ReportData, figures: dict[str, Figure]) -> ReportData:
+    """``data`` with each placeholder figure replaced by the drawn one of its key."""
+    return replace(
+        data,
+        sections=tuple(replace(s, figure=figures[s.figure.key]) for s in data.sections),
+        build_figures=tuple(figures[f.key] for f in data.build_figures),
+        views=tuple(replace(v, figures=tuple(figures[f.key] for f in v.figures))
+                    for v in data.views),
+        over_time=tuple(replace(o, figure=figures[o.figure.key]) for o in data.over_time))
+
+
+def _gather(warehouse: Warehouse, con: duckdb.DuckDBPyConnection, p: list[str],
+            drawer: Drawer) -> ReportData:
+    """The views' answers for the sweeps ``p``, the figures asked of ``drawer``."""
+    keep_shared_views(con)
+    sweep_rows = query(con, f"SELECT * FROM sweep_summary WHERE sweep_id IN {_in(p)} "
+                            "ORDER BY started_at", p)
+    problems = query(con, f"SELECT * FROM sweep_problems WHERE sweep_id IN {_in(p)} "
+                          "ORDER BY sweep_id, kind, host, python, workload, model", p)
+    profiles = query(con, f"SELECT * FROM profiles WHERE sweep_id IN {_in(p)} "
+                          "ORDER BY sweep_id, usable_cpus DESC, free_threaded, "
+                          "python_version, profile_id", p)
+    envs = query(con, f"SELECT sweep_id, host, python, python_version, implementation, "
+                      f"free_threaded, gil_enabled, usable_cpus, logical_cpus, cpu_model, "
+                      f"numa_nodes, mem_total_bytes, profile_id, status, error "
+                      f"FROM environments WHERE sweep_id IN {_in(p)} "
+                      f"ORDER BY sweep_id, host, python", p)
+    stability = query(con, STABILITY_SQL, [p])
+    guide = query(con, "SELECT * FROM guide_table")
+    summary = query(con, "SELECT * FROM claims_summary_of(?::VARCHAR[])", [p])
+    tolerance = float(query(con, "SELECT claim_tolerance() AS t")["t"].iloc[0])
+    matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
+    claims = query(con, f"SELECT * FROM claims WHERE sweep_id IN {_in(p)}", p)
+    decisions = query(con, f"SELECT * FROM decisions WHERE sweep_id IN {_in(p)}", p)
+    thresholds, thresholds_error = _thresholds(con, p)
+    sections = _profile_sections(profiles, matrix, claims, decisions, guide, thresholds,
+                                 thresholds_error, drawer)
+    titles = {(s.sweep_id, s.profile_id): s.title for s in sections}
+    return ReportData(
+        generated_at=datetime.now(UTC), root=warehouse.root, sweep_ids=tuple(p),
+        sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
+        guide=guide, claims_summary=matrix_sorted(summary), sections=tuple(sections),
+        build_figures=tuple(_build_figures(con, p, drawer)), stability=stability,
+        views=tuple(_view_sections(con, p, titles, drawer)), claim_tolerance=tolerance,
+        over_time=gather_over_time(con, p, drawer),
+        ft_overhead=_ft_view(con, "ft_overhead", p, "sweep_id, host, minor, workload"),
+        ft_parallel_gain=_ft_view(con, "ft_parallel_gain", p,
+                                  "sweep_id, host, minor, ft_python, workers"))

@@ -11,6 +11,7 @@ import duckdb
 
 from harness.formatting import missing
 from harness.history import EnvHistory, history_of
+from harness.report.drawing import Drawer
 from harness.report.plots import Figure, history_figure
 
 
@@ -22,8 +23,10 @@ class OverTime:
     figure: Figure
 
 
-def gather_over_time(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> tuple[OverTime, ...]:
-    """The environments of ``sweeps`` found in two or more of them (none: no part)."""
+def gather_over_time(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
+                     drawer: Drawer) -> tuple[OverTime, ...]:
+    """The environments of ``sweeps`` found in two or more of them (none: no part); their
+    figures asked of ``drawer``."""
     if len(sweeps) < 2:
         return ()
     marks = ", ".join("?" for _ in sweeps)
@@ -43,5 +46,7 @@ def gather_over_time(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str]) -> t
             steps = sorted({index[c.sweep_after] for c in s.changes if c.metric == "time"})
             lines.append((" · ".join(s.name()), values, steps))
         title = f"{h.env.host} {h.env.python} over {len(h.sweeps)} sweeps"
-        out.append(OverTime(h, history_figure(f"history{i}", title, len(h.sweeps), lines)))
+        key = f"history{i}"
+        out.append(OverTime(h, drawer.add(history_figure, key, title, key, title,
+                                          len(h.sweeps), lines)))
     return tuple(out)

@@ -12,21 +12,21 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
+import pandas
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas  # noqa: E402
-
-from harness.formatting import (  # noqa: E402
+from harness.formatting import (
     MODEL_COLUMNS,
     WORKLOAD_ROWS,
     missing,
     ordered,
     workload_title,
 )
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 NOT_MEASURED = "not measured in these sweeps"
 
@@ -44,9 +44,22 @@ class Figure:
     caption: str
 
 
+def _pyplot() -> tuple[ModuleType, ModuleType]:
+    """matplotlib (Agg backend, ticker loaded) and pyplot, imported on first use: a report
+    whose figures all come from the cache never imports them (0.4 s)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot  # noqa: PLC0415
+    import matplotlib.ticker  # noqa: F401, PLC0415
+
+    return matplotlib, pyplot
+
+
 def _svg(fig: plt.Figure, key: str) -> str:
     """The figure as an inline <svg> element: text as text, no XML prolog, no metadata,
     ids salted with ``key`` so several figures can share one HTML page."""
+    matplotlib, plt = _pyplot()
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": key}):
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -81,6 +94,7 @@ def speedup_figure(key: str, title: str, rows: pandas.DataFrame,
     workloads = ordered(ran["workload"], WORKLOAD_ROWS)
     models = ordered(ran["model"], MODEL_COLUMNS)
     labels: list[str] = []
+    matplotlib, plt = _pyplot()
     with matplotlib.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(7.0, 0.28 * len(ran) + 1.4))
         y = 0
@@ -138,6 +152,7 @@ def builds_figure(key: str, title: str, cells: pandas.DataFrame, a_name: str,
     ran = ran[ran["model"].ne("sequential")]
     if ran.empty:
         return Figure(key, title, None, "no cell ran on both builds")
+    matplotlib, plt = _pyplot()
     with matplotlib.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(7.0, 0.34 * len(ran) + 1.4))
         labels: list[str] = []
@@ -262,6 +277,7 @@ def view_figure(spec: ViewPlot, key: str, title: str, rows: pandas.DataFrame) ->
     if spec.agg and series:
         data = data.groupby([*series, x], dropna=False, as_index=False).agg(
             {y: spec.agg, **({spec.ideal: "max"} if spec.ideal in data else {})})
+    matplotlib, plt = _pyplot()
     with matplotlib.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(7.0, 3.6))
         if spec.ideal and spec.ideal in data:
@@ -313,6 +329,7 @@ def _line_colors(data: pandas.DataFrame, plain: list[str]) -> dict[tuple[str, ..
 def _scale_axes(ax: plt.Axes, spec: ViewPlot, data: pandas.DataFrame, x: str, y: str) -> None:
     """Log scales where the spec asks and every value is positive (readable ticks for at
     most 8 x values), or a y axis from 0."""
+    matplotlib, _ = _pyplot()
     if spec.logx and (data[x] > 0).all():
         ax.set_xscale("log")
         xs = sorted(data[x].unique())
@@ -355,6 +372,7 @@ def history_figure(key: str, title: str, n_sweeps: int,
              if sum(v is not None for v in values) >= 2]
     if not drawn:
         return Figure(key, title, None, "no cell ran in two of these sweeps")
+    matplotlib, plt = _pyplot()
     with matplotlib.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(7.0, 3.2))
         ys: list[float] = []

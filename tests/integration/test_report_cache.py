@@ -1,0 +1,142 @@
+"""The report's figures: drawn once per content (RESULTS/.report-cache/), several at a
+time in forked processes, and the report the same whichever way they were made.
+
+Real matplotlib, a real warehouse (test_report's two sweeps), the installed CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pandas
+import pytest
+
+from harness.report import drawing
+from harness.report.drawing import CACHE_DIR, Drawer, Job, digest
+from harness.report.plots import VIEW_PLOTS, speedup_figure, view_figure
+from harness.warehouse import Warehouse
+from tests.integration.test_report import T0, _env, _fill, build_warehouse
+
+HARNESS = str(Path(sys.executable).with_name("harness"))
+GENERATED = re.compile(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
+
+
+def report(results: Path, out: Path) -> str:
+    """``harness report`` as a user runs it; the HTML without its generation time."""
+    p = subprocess.run([HARNESS, "report", "--results", str(results), "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return GENERATED.sub("Generated T", out.read_text())
+
+
+def figures(html: str) -> dict[str, str]:
+    """Each figure's inline SVG by its key."""
+    return dict(re.findall(r'<figure id="fig-([^"]+)" data-figure="[^"]+">(<svg.*?</svg>)',
+                           html, flags=re.S))
+
+
+def matrix_rows(speedup: float) -> pandas.DataFrame:
+    return pandas.DataFrame({
+        "workload": ["cpu_bound", "cpu_bound"], "model": ["sequential", "threads"],
+        "speedup": [1.0, speedup], "speedup_ci_low": [1.0, speedup * 0.9],
+        "speedup_ci_high": [1.0, speedup * 1.1]})
+
+
+def jobs(speedups: list[float]) -> list[Job]:
+    guide = pandas.DataFrame(columns=["workload", "model", "claim_low", "claim_high"])
+    scaling = next(s for s in VIEW_PLOTS if s.view == "scaling")
+    out = [Job(f"speedup{i}", speedup_figure, (f"speedup{i}", f"profile {i}",
+                                               matrix_rows(s), guide))
+           for i, s in enumerate(speedups)]
+    rows = pandas.DataFrame({"model": ["threads"] * 3, "workers": [1, 2, 4],
+                             "speedup": [1.0, 1.8, 2.5], "ideal_speedup": [1, 2, 2]})
+    out.append(Job("scaling0", view_figure, (scaling, "scaling0", "scaling", rows)))
+    return out
+
+
+def test_digest_follows_every_input() -> None:
+    a, b, c = jobs([1.5]), jobs([1.5]), jobs([1.6])
+    assert digest(a[0]) == digest(b[0])  # equal rows, equal name
+    assert digest(a[0]) != digest(c[0])  # one cell changed
+    assert digest(a[0]) != digest(Job("speedup0", speedup_figure,
+                                      ("speedup0", "another title", *a[0].args[2:])))
+    assert len({digest(j) for j in a}) == len(a)
+
+
+def test_cached_and_parallel_figures_equal_drawn_ones(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawn in this process, in forked workers, or read from the cache: the same SVG."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: the figures are never drawn in worker processes")
+    todo = jobs([1.5, 2.5, 0.8])
+    monkeypatch.setattr(drawing, "MAX_WORKERS", 1)
+    serial = drawing._draw_all(todo)
+    monkeypatch.undo()
+    parallel = drawing._draw_all(todo)
+    assert parallel == serial and all(f.svg and f.svg.startswith("<svg") for f in serial)
+
+    first = Drawer(tmp_path)
+    for j in todo:
+        first.add(j.draw, j.key, "title", *j.args)
+    drawn = first.draw()
+    assert first.hits == 0 and len(list((tmp_path / CACHE_DIR).glob("*.json"))) == len(todo)
+    again = Drawer(tmp_path)
+    for j in todo:
+        again.add(j.draw, j.key, "title", *j.args)
+    assert again.draw() == drawn and again.hits == len(todo)
+    assert [drawn[j.key] for j in todo] == serial
+
+
+def test_cache_is_pruned_oldest_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drawing, "MAX_ENTRIES", 2)
+    cache = tmp_path / CACHE_DIR
+    cache.mkdir()
+    for i in range(3):
+        (cache / f"old{i}.json").write_text("{}")
+        os.utime(cache / f"old{i}.json", (1000 + i, 1000 + i))
+    d = Drawer(tmp_path)
+    d.add(speedup_figure, "speedup0", "t", *jobs([1.5])[0].args)
+    d.draw()
+    assert sorted(p.name for p in cache.glob("*.json"))[-1] == "old2.json"
+    assert len(list(cache.glob("*.json"))) == 2  # the new figure and the newest old one
+
+
+@pytest.mark.slow
+def test_report_after_a_new_sweep_shows_it(tmp_path: Path) -> None:
+    """A warm cache never shows an earlier sweep's figures: the report after a new sweep
+    is the one drawn from nothing."""
+    results = tmp_path / "results"
+    w = build_warehouse(results)
+    first = report(results, tmp_path / "a.html")
+    assert "local-1" in first and len(list((results / CACHE_DIR).glob("*.json"))) == 5
+    assert report(results, tmp_path / "b.html") == first  # from the cache: the same
+
+    w.begin_sweep("local-2", started_at=T0 + timedelta(hours=2), harness_version="0.1.0",
+                  inventory="local.ini", profile="quick", plan={})
+    _fill(w, "local-2", _env("l3", "localhost", "python3", "p2cpu", 2, False, "3.13.1"),
+          random.Random(9), {"threads": 0.5, "asyncio": 2.0})
+    w.set_sweep_status("local-2", "complete", finished_at=T0 + timedelta(hours=2, seconds=9))
+    warm = report(results, tmp_path / "c.html")
+    assert "local-2" in warm and "<code>local-1</code>" not in warm
+    shutil.rmtree(results / CACHE_DIR)
+    cold = report(results, tmp_path / "d.html")
+    assert warm == cold
+    changed = [k for k, svg in figures(warm).items() if figures(first).get(k) != svg]
+    assert changed  # local-2's speedups are not local-1's
+
+
+def test_report_without_a_writable_cache(tmp_path: Path) -> None:
+    """A results directory where the cache cannot be written: the report, no cache."""
+    results = tmp_path / "results"
+    build_warehouse(results)
+    (results / CACHE_DIR).write_text("not a directory")
+    html = report(results, tmp_path / "a.html")
+    assert len(figures(html)) == 5 and (results / CACHE_DIR).is_file()
+    assert Warehouse(results).sweep_ids()  # the warehouse itself untouched
