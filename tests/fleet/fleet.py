@@ -7,10 +7,11 @@
     python tests/fleet/fleet.py down --dir .fleet
 
 Host i (1-based) is ``fleet<i>``: its own ``/usr/sbin/sshd -D -f <own config>``
-listening on 127.0.0.<10+i> at a free port, with its own ed25519 host key and
-pid file, accepting only the fleet's client key (``PermitRootLogin
-prohibit-password``). Its CPU affinity is set with ``taskset``: fleet1 is
-pinned to CPU 0 (its sessions see one usable CPU), the others get every CPU.
+listening on 127.0.0.<10+i> at a free port (hosts past the 244th go on at 127.0.1.1,
+127.0.2.1, ...: ``address_for``), with its own ed25519 host key and pid file,
+accepting only the fleet's client key (``PermitRootLogin prohibit-password``). Its
+CPU affinity is set with ``taskset``: fleet1 is pinned to CPU 0 (its sessions see
+one usable CPU), the others get every CPU.
 
 ``up`` writes into the directory: ``inventory.ini`` (an Ansible inventory of
 the fleet), ``known_hosts`` (the fleet's host keys), ``client_key`` (+ .pub),
@@ -40,9 +41,21 @@ A host can be started without an SFTP subsystem (``up --no-sftp fleet2``, or
 ``up(..., no_sftp=("fleet2",))``): its sshd_config has no ``Subsystem sftp`` line,
 as on hardened hosts, so only commands reach it. The other hosts are unchanged.
 
+Many hosts (``up --hosts 64``, up to MAX_HOSTS): ``up`` starts every sshd first and
+then waits for them all (64 hosts in about 2 s here); ``down`` signals every host
+first and then waits for all of them together, at most STOP_TIMEOUT in all (then
+SIGKILL). A listener that has exited but not been reaped counts as stopped: the
+sshd of a fleet whose ``up`` process has exited belongs to PID 1, which may reap it
+late, and a zombie holds no port and no memory. One listener costs about 9 MiB of
+RSS, but most of that is shared libraries (libcrypto, libc) counted again in every
+process; its own share (PSS) is about 1.5 MiB: ``status`` prints both, summed
+(``footprint``). Each connection forks and re-executes a session sshd of its own
+while it lasts.
+
 Nothing is installed here (``apt-get install openssh-server`` is the CI's job)
 and nothing but loopback is used. ``down`` stops only the daemons this script
-started, by the pids in their pid files, after checking each is that sshd.
+started, by the pids in their pid files, after checking each is that sshd (and,
+before a SIGKILL, that the pid still names the same process: its start time).
 The module needs only the standard library.
 """
 
@@ -52,6 +65,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -78,6 +92,8 @@ esac
 """
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+MAX_HOSTS = 1000
+FIRST_HOST_OFFSET = 10  # fleet1 is 127.0.0.11
 
 
 class FleetError(RuntimeError):
@@ -102,7 +118,10 @@ class FleetHost:
         return f"[{self.address}]:{self.port}" if self.port != 22 else self.address
 
     def pid(self) -> int | None:
-        """The pid of this host's running sshd, or None (checked against /proc)."""
+        """The pid of this host's running sshd, or None (checked against /proc).
+
+        A zombie (exited, not yet reaped) has an empty command line: None.
+        """
         try:
             pid = int(Path(self.pid_file).read_text().strip())
         except (OSError, ValueError):
@@ -259,28 +278,40 @@ def _wait_listening(host: FleetHost, deadline: float) -> None:
     raise FleetError(f"{host.name}: sshd did not start listening on {host.port}: {tail}")
 
 
-def start_host(fleet: Fleet, name: str) -> int:
-    """Start one host's sshd (no-op if it runs); return its pid."""
-    host = fleet.host(name)
-    pid = host.pid()
-    if pid is not None:
-        return pid
-    PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
-    check = subprocess.run(
-        [str(SSHD), "-t", "-f", host.config], capture_output=True, text=True, timeout=30
-    )
-    if check.returncode != 0:
-        raise FleetError(f"{host.name}: sshd -t rejected the config: {check.stderr.strip()}")
+def _check_configs(hosts: list[FleetHost]) -> None:
+    """``sshd -t`` on each host's config, all at once; FleetError names the first bad one."""
+    checks = [
+        (host, subprocess.Popen([str(SSHD), "-t", "-f", host.config], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        for host in hosts
+    ]
+    failed = None
+    for host, check in checks:
+        try:
+            _, err = check.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            check.kill()
+            _, err = check.communicate()
+        if check.returncode != 0 and failed is None:
+            failed = f"{host.name}: sshd -t rejected the config: {err.strip()}"
+    if failed:
+        raise FleetError(failed)
+
+
+def _launch(host: FleetHost) -> subprocess.Popen[bytes]:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(host.pid_file)
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         ["taskset", "-c", host.cpus, str(SSHD), "-D", "-f", host.config, "-E", host.log_file],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + START_TIMEOUT
+
+
+def _await_started(host: FleetHost, proc: subprocess.Popen[bytes], deadline: float) -> int:
+    """Wait until ``host``'s sshd listens and has written its pid file; its pid."""
     _wait_listening(host, deadline)
     while host.pid() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -291,32 +322,85 @@ def start_host(fleet: Fleet, name: str) -> int:
     return pid
 
 
-def stop_host(fleet: Fleet, name: str) -> None:
-    """Stop one host's sshd listener by the pid in its pid file.
+def start_hosts(fleet: Fleet, names: list[str]) -> dict[str, int]:
+    """Start the named hosts' sshd (those not running), all at once; their pids."""
+    hosts = [fleet.host(name) for name in names]
+    pids = {h.name: pid for h in hosts if (pid := h.pid()) is not None}
+    todo = [h for h in hosts if h.name not in pids]
+    if not todo:
+        return pids
+    PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    _check_configs(todo)
+    started = [(host, _launch(host)) for host in todo]
+    deadline = time.monotonic() + START_TIMEOUT
+    for host, proc in started:
+        pids[host.name] = _await_started(host, proc, deadline)
+    return pids
+
+
+def start_host(fleet: Fleet, name: str) -> int:
+    """Start one host's sshd (no-op if it runs); return its pid."""
+    return start_hosts(fleet, [name])[name]
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _start_ticks(pid: int) -> str | None:
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None  # field 22, starttime
+
+
+def _stopped(pid: int, start: str | None) -> bool:
+    """Gone, a zombie (exited, not reaped yet), or the pid is another process now."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaps it when this process started it
+    fields = _proc_stat(pid)
+    return fields is None or fields[0] in ("Z", "X") or fields[19] != start
+
+
+def stop_hosts(fleet: Fleet, names: list[str]) -> None:
+    """Stop the named hosts' sshd listeners by the pids in their pid files: SIGTERM to
+    every one first, then one wait for all of them (at most STOP_TIMEOUT), SIGKILL to
+    any still running that is still the same process.
 
     Sessions already open go on (sshd forks one per connection); ``crash_host``
     kills those too, for a host that dies.
     """
-    host = fleet.host(name)
-    pid = host.pid()
-    if pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    else:
+    hosts = [fleet.host(name) for name in names]
+    pending: list[tuple[int, str | None]] = []
+    for host in hosts:
+        pid = host.pid()  # checked to be this host's sshd
+        if pid is None:
+            continue
+        start = _start_ticks(pid)
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(host.pid_file)
+            os.kill(pid, signal.SIGTERM)
+        pending.append((pid, start))
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while pending and time.monotonic() < deadline:
+        pending = [(pid, start) for pid, start in pending if not _stopped(pid, start)]
+        if pending:
+            time.sleep(0.05)
+    for pid, start in pending:
+        if not _stopped(pid, start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for host in hosts:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(host.pid_file)
+
+
+def stop_host(fleet: Fleet, name: str) -> None:
+    """Stop one host's sshd listener (see ``stop_hosts``)."""
+    stop_hosts(fleet, [name])
 
 
 def _descendants(pid: int) -> list[int]:
@@ -325,13 +409,10 @@ def _descendants(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+        fields = _proc_stat(int(entry.name))
+        if fields is None:
             continue
-        # The command name may hold spaces and parentheses: split after the last ')'.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
     found: list[int] = []
     todo = [pid]
     while todo:
@@ -356,6 +437,19 @@ def crash_host(fleet: Fleet, name: str) -> None:
         os.unlink(host.pid_file)
 
 
+def address_for(index: int) -> str:
+    """Host ``index``'s (1-based) loopback address: 127.0.0.11 for the first, on to
+    127.0.0.254 for the 244th, then 127.0.1.1 .. 127.0.1.254, 127.0.2.1, ... (no .0
+    or .255 last byte; every 127/8 address is the loopback interface's on Linux)."""
+    if index < 1:
+        raise ValueError(index)
+    position = FIRST_HOST_OFFSET - 1 + index  # 0-based over the usable .1-.254 bytes
+    third, last = divmod(position, 254)
+    if third > 255:
+        raise ValueError(index)
+    return f"127.0.{third}.{last + 1}"
+
+
 def _cpus_for(index: int) -> str:
     ncpu = os.cpu_count() or 1
     return "0" if index == 1 else f"0-{ncpu - 1}"
@@ -372,8 +466,8 @@ def up(directory: Path, hosts: int = 3, login_home: str = "fleet",
     reason = sshd_available()
     if reason:
         raise FleetError(reason)
-    if not 1 <= hosts <= 200:
-        raise FleetError("--hosts must be between 1 and 200")
+    if not 1 <= hosts <= MAX_HOSTS:
+        raise FleetError(f"--hosts must be between 1 and {MAX_HOSTS}")
     if login_home not in LOGIN_HOMES:
         raise FleetError(f"--login-home must be one of {', '.join(LOGIN_HOMES)}")
     unknown = sorted(set(no_sftp) - {f"fleet{i}" for i in range(1, hosts + 1)})
@@ -402,7 +496,7 @@ def up(directory: Path, hosts: int = 3, login_home: str = "fleet",
         name = f"fleet{index}"
         hdir = directory / name
         hdir.mkdir(exist_ok=True)
-        address = f"127.0.0.{10 + index}"
+        address = address_for(index)
         host = FleetHost(
             name=name,
             address=address,
@@ -428,8 +522,7 @@ def up(directory: Path, hosts: int = 3, login_home: str = "fleet",
     )
     _write_state(fleet)
     try:
-        for host in members:
-            start_host(fleet, host.name)
+        start_hosts(fleet, [host.name for host in members])
     except BaseException:
         down(directory)
         raise
@@ -466,6 +559,14 @@ def _write_state(fleet: Fleet) -> None:
     (fleet.dir / "fleet.json").write_text(json.dumps(fleet.as_json(), indent=2) + "\n")
 
 
+def one_python_inventory(fleet: Fleet, path: Path) -> Path:
+    """The fleet's inventory with one interpreter (the first, 3.11) per host, written
+    to ``path``: N hosts are N environments (hosts 2 and 3 carry extra ones)."""
+    text = fleet.inventory.read_text()
+    path.write_text(re.sub(r'harness_pythons="([^" ]+)[^"]*"', r'harness_pythons="\1"', text))
+    return path
+
+
 def load(directory: Path) -> Fleet:
     """The fleet described by ``directory/fleet.json``."""
     directory = directory.resolve()
@@ -489,13 +590,34 @@ def down(directory: Path) -> None:
         fleet = load(directory)
     except FleetError:
         return
-    for host in fleet.hosts:
-        stop_host(fleet, host.name)
+    stop_hosts(fleet, [host.name for host in fleet.hosts])
 
 
 def status(directory: Path) -> list[tuple[str, str, int, int | None]]:
     fleet = load(directory)
     return [(h.name, h.address, h.port, h.pid()) for h in fleet.hosts]
+
+
+def footprint(fleet: Fleet) -> tuple[int, int, int]:
+    """(listeners running, their summed RSS, their summed PSS) in bytes, from
+    /proc/<pid>/smaps_rollup. RSS counts the shared libraries again in each process;
+    PSS divides each shared page among the processes that map it."""
+    running = rss = pss = 0
+    for host in fleet.hosts:
+        pid = host.pid()
+        if pid is None:
+            continue
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        running += 1
+        for line in rollup.splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss"):
+                kib = int(rest.split()[0]) * 1024
+                rss, pss = (rss + kib, pss) if key == "Rss" else (rss, pss + kib)
+    return running, rss, pss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -531,6 +653,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             for name, address, port, pid in status(args.dir):
                 print(f"{name} {address}:{port} {'pid=' + str(pid) if pid else 'down'}")
+            running, rss, pss = footprint(load(args.dir))
+            print(f"{running} sshd listeners: RSS {rss / 2**20:.1f} MiB, "
+                  f"PSS {pss / 2**20:.1f} MiB (shared libraries counted once)")
         elif args.command == "stop-host":
             stop_host(load(args.dir), args.host)
         elif args.command == "start-host":
