@@ -16,7 +16,10 @@ peak RSS from ``wait4``. Runs: median and range. Two kinds of run:
 ``--make-sweep DIR`` first starts the 3-host loopback sshd fleet
 (tests/fleet/fleet.py), runs the sweep the issue measured (``--profile quick`` with the
 dimensions workers, task_duration and payload; 5 host x interpreter environments) into
-DIR under ``flock -x /tmp/harness-cpu.lock``, and stops the fleet.
+DIR, and stops the fleet.
+
+Everything runs holding ``--lock`` (default /tmp/harness-cpu.lock, exclusive flock, as
+``flock -x``; ``--lock ''``: none), so no other measurement overlaps.
 
 ``--scale`` builds a warehouse with warehouse_scale.py's synthesis (``--rows`` rows over
 ``--sweeps`` sweeps of ``--hosts`` hosts spread over ``--profiles`` hardware profiles)
@@ -31,6 +34,8 @@ fall on both alike; both medians printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -75,14 +80,14 @@ def summary(runs: list[dict]) -> dict:
 
 def time_report(results: Path, runs: int, extra: list[str],
                 checkouts: dict[str, Path]) -> dict:
-    """Cold and warm runs for each checkout, interleaved run by run."""
+    """A cold then a warm run of each checkout in turn, ``runs`` times (A A' B B' ...)."""
     out_dir = Path(tempfile.mkdtemp(prefix="report-speed-"))
     got: dict[str, dict[str, list[dict]]] = {name: {"cold": [], "warm": []}
                                              for name in checkouts}
     try:
         for _ in range(runs):
-            for kind in ("cold", "warm"):
-                for name, checkout in checkouts.items():
+            for name, checkout in checkouts.items():
+                for kind in ("cold", "warm"):  # warm: right after its own cold run
                     if kind == "cold":
                         shutil.rmtree(results / CACHE_DIR, ignore_errors=True)
                     python = str(checkout / ".venv" / "bin" / "python")
@@ -104,7 +109,7 @@ def make_sweep(results: Path) -> float:
     fleet = [sys.executable, str(ROOT / "tests" / "fleet" / "fleet.py")]
     subprocess.run([*fleet, "up", "--hosts", "3", "--dir", str(fleet_dir)], check=True)
     try:
-        argv = ["flock", "-x", LOCK, sys.executable, "-m", "harness", "sweep",
+        argv = [sys.executable, "-m", "harness", "sweep",
                 "--inventory", str(fleet_dir / "inventory.ini"),
                 "--known-hosts", str(fleet_dir / "known_hosts"), "--profile", "quick",
                 "--results", str(results)]
@@ -164,6 +169,7 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, metavar="CHECKOUT",
                         help="another checkout to time interleaved with this one")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--lock", default=LOCK, help="hold this flock while measuring")
     ns = parser.parse_args()
     if sum(x is not None and x is not False for x in (ns.results, ns.make_sweep, ns.scale)) != 1:
         raise SystemExit("one of --results DIR, --make-sweep DIR, --scale")
@@ -175,6 +181,15 @@ def main() -> int:
                                 "loadavg": os.getloadavg()}}
     extra: list[str] = []
     tmp = None
+    with contextlib.ExitStack() as stack:
+        if ns.lock:
+            lock = stack.enter_context(open(ns.lock, "a"))  # noqa: SIM115
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _measure(ns, checkouts, result, extra, tmp)
+
+
+def _measure(ns: argparse.Namespace, checkouts: dict[str, Path], result: dict,
+             extra: list[str], tmp: Path | None) -> int:
     try:
         if ns.make_sweep:
             results = ns.make_sweep.resolve()

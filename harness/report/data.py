@@ -232,13 +232,13 @@ def gather(warehouse: Warehouse, sweep_refs: Sequence[str] = (), *,
     # The sweeps first, so the connection reads only their partitions: binding the
     # views over every sweep of a large warehouse costs seconds.
     sweeps = _select_sweeps(warehouse, sweep_refs, all_sweeps)
-    drawer = Drawer(warehouse.root if warehouse.root.is_dir() else None)
-    con = warehouse.connect(sweeps)
-    try:
-        data = _gather(warehouse, con, list(sweeps), drawer)
-    finally:
-        con.close()
-    return _with_figures(data, drawer.draw())
+    with Drawer(warehouse.root if warehouse.root.is_dir() else None) as drawer:
+        con = warehouse.connect(sweeps)
+        try:
+            data = _gather(warehouse, con, list(sweeps), drawer)
+        finally:
+            con.close()
+        return _with_figures(data, drawer.draw())
 
 
 def _with_figures(data: ReportData, figures: dict[str, Figure]) -> ReportData:

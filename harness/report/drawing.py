@@ -1,19 +1,20 @@
 """Drawing the report's figures: each one once per content, several at a time.
 
 :func:`harness.report.data.gather` asks a :class:`Drawer` for each figure while it
-queries (:meth:`Drawer.add` answers a placeholder) and has them all drawn at the end
-(:meth:`Drawer.draw`), after the DuckDB connection is closed:
+queries (:meth:`Drawer.add` answers a placeholder) and takes them all at the end
+(:meth:`Drawer.draw`):
 
 - a figure whose inputs did not change since an earlier report comes from the figure
   cache, ``RESULTS/.report-cache/`` (one JSON file per figure, named by a digest of the
-  plot function, its arguments -- the rows it draws included --, the source of
-  :mod:`harness.report.plots` and matplotlib's version). A new sweep gives new rows, so
-  new digests: nothing is ever invalidated by hand, a stale figure cannot be found.
-  Entries are pruned oldest first beyond :data:`MAX_ENTRIES`; a results directory that
-  cannot be written just has no cache.
-- the others are drawn by matplotlib, in up to :data:`MAX_WORKERS` forked processes when
-  there are several (the figures are independent; forking after matplotlib's import
-  costs no import per worker), else in this process.
+  plot function, its arguments -- the rows it draws, in any order, included --, the
+  source of :mod:`harness.report.plots` and matplotlib's version). A new sweep gives
+  new rows, so new digests: nothing is ever invalidated by hand, a stale figure cannot
+  be found. Entries are pruned oldest first beyond :data:`MAX_ENTRIES`; a results
+  directory that cannot be written just has no cache.
+- the others are drawn by matplotlib in up to :data:`MAX_WORKERS` worker processes,
+  forked before the report's DuckDB connection is opened, each figure as soon as it is
+  asked for, so drawing and the remaining queries share the CPUs; with one CPU they are
+  drawn in this process.
 
 The SVG text is the same whichever way a figure was made.
 """
@@ -25,11 +26,11 @@ import hashlib
 import json
 import multiprocessing
 import os
-import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from harness.report.plots import Figure
 CACHE_DIR = ".report-cache"
 MAX_ENTRIES = 2000  # figure files kept in the cache (about 40 KB each)
 MAX_WORKERS = 4
+DRAW_TIMEOUT_S = 600.0  # one figure; matplotlib takes well under a second
 PENDING = "(not drawn yet)"
 
 
@@ -64,16 +66,17 @@ def _code_version() -> str:
 
 
 def _feed(h: Any, value: object) -> None:
-    """Add ``value`` to the digest: DataFrames by their columns, types and every cell."""
+    """Add ``value`` to the digest: DataFrames by their columns, types and rows."""
     if isinstance(value, pandas.DataFrame):
         h.update(b"df")
         h.update(repr((list(value.columns), [str(t) for t in value.dtypes])).encode())
-        # hash_pandas_object cannot hash list/dict cells; a pickle of such a frame is
-        # stable for equal contents
+        # The rows in any order: DuckDB returns them in an order that varies from run to
+        # run (parallel scans), and a plot orders what it draws itself.
         try:
-            h.update(pandas.util.hash_pandas_object(value, index=True).values.tobytes())
-        except TypeError:
-            h.update(pickle.dumps(value.to_dict("split"), protocol=4))
+            rows = pandas.util.hash_pandas_object(value, index=False).sort_values()
+            h.update(rows.to_numpy().tobytes())
+        except TypeError:  # list or dict cells
+            h.update("\n".join(sorted(map(repr, value.itertuples(index=False)))).encode())
     elif isinstance(value, (list, tuple)):
         h.update(f"seq{len(value)}".encode())
         for v in value:
@@ -96,37 +99,57 @@ def _run(job: Job) -> Figure:
 
 
 class Drawer:
-    """Collects the report's figures, then draws them (cache, processes)."""
+    """The report's figures: each one from the cache, or drawn by a worker process as
+    soon as it is asked for (while the report's queries go on), or drawn here.
 
-    def __init__(self, cache_root: Path | None) -> None:
+    A context manager: the worker processes (forked when it is made, before any DuckDB
+    connection; each imports matplotlib with its first figure) end with it."""
+
+    def __init__(self, cache_root: Path | None, *, workers: int | None = None) -> None:
         self.cache = cache_root / CACHE_DIR if cache_root is not None else None
-        self.jobs: list[Job] = []
+        self.jobs: dict[str, tuple[Job, str]] = {}  # by key: the job, its cache name
+        self.done: dict[str, Figure] = {}
+        self.running: dict[str, AsyncResult[Figure]] = {}
         self.hits = 0
+        n = default_workers() if workers is None else workers
+        self.pool = multiprocessing.get_context("fork").Pool(n) if n >= 2 else None
+
+    def __enter__(self) -> Drawer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
 
     def add(self, draw: Callable[..., Figure], key: str, title: str,
             *args: Any) -> Figure:
         """A placeholder for the figure ``draw(*args)`` (``key``, ``title``: the figure's,
         as ``draw`` will name it); :meth:`draw` gives the figure."""
-        if any(j.key == key for j in self.jobs):
+        if key in self.jobs:
             raise ValueError(f"two figures with key {key!r}")
-        self.jobs.append(Job(key, draw, args))
+        job = Job(key, draw, args)
+        name = digest(job)
+        self.jobs[key] = (job, name)
+        hit = self._load(name)
+        if hit is not None:
+            self.done[key] = hit
+            self.hits += 1
+        elif self.pool is not None:
+            self.running[key] = self.pool.apply_async(_run, (job,))
         return Figure(key, title, None, PENDING)
 
     def draw(self) -> dict[str, Figure]:
-        """Every figure asked for, by key."""
-        names = {j.key: digest(j) for j in self.jobs}
+        """Every figure asked for, by key (the new ones stored in the cache)."""
         out: dict[str, Figure] = {}
-        todo: list[Job] = []
-        for job in self.jobs:
-            hit = self._load(names[job.key])
-            if hit is None:
-                todo.append(job)
-            else:
-                out[job.key] = hit
-        self.hits = len(out)
-        for job, fig in zip(todo, _draw_all(todo), strict=True):
-            out[job.key] = fig
-            self._store(names[job.key], fig)
+        for key, (job, name) in self.jobs.items():
+            fig = self.done.get(key)
+            if fig is None:
+                running = self.running.get(key)
+                fig = running.get(DRAW_TIMEOUT_S) if running is not None else _run(job)
+                self._store(name, fig)
+            out[key] = fig
         self._prune()
         return out
 
@@ -152,7 +175,8 @@ class Drawer:
                            "caption": fig.caption})
         try:
             self.cache.mkdir(exist_ok=True)
-            files.write_atomic(self.cache / f"{name}.json", text, fsync=False)
+            files.write_atomic(self.cache / f"{name}.json", text, fsync=False,
+                               mode=0o644)
         except OSError:
             self.cache = None  # not writable: no cache for this report
 
@@ -170,12 +194,10 @@ class Drawer:
             p.unlink(missing_ok=True)
 
 
-def _draw_all(jobs: Sequence[Job]) -> list[Figure]:
-    """The figures of ``jobs`` in order: in forked processes when there are several and
-    this machine has more than one CPU, else here."""
-    workers = min(len(jobs), len(os.sched_getaffinity(0)), MAX_WORKERS)
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [_run(j) for j in jobs]
-    plots._pyplot()  # imported once here, inherited by every worker
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return pool.map(_run, jobs, chunksize=1)
+def default_workers() -> int:
+    """Worker processes for figures: one per CPU this process may use, at most
+    MAX_WORKERS; 0 (draw here) with one CPU or where processes cannot be forked."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    n = min(len(os.sched_getaffinity(0)), MAX_WORKERS)
+    return n if n >= 2 else 0

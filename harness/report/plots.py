@@ -300,7 +300,7 @@ def view_figure(spec: ViewPlot, key: str, title: str, rows: pandas.DataFrame) ->
             style = "--" if values.get(spec.dash_by or "") in dashed else "-"
             if not spec.dash_by and i >= len(COLORS):
                 style = "--"
-            g = g.sort_values(x)
+            g = g.sort_values([x, y], kind="mergesort")  # one order for points at one x
             ax.plot(g[x], g[y], marker=MARKERS[i % len(MARKERS)], markersize=4, color=color,
                     label=label or None, linestyle=style)
         _scale_axes(ax, spec, data, x, y)

@@ -247,16 +247,18 @@ def matrix_table(s: ProfileSection) -> Table:
     status or carrying its speedup, the cells' notes under it."""
     m = s.matrix
     models = ordered(m["model"], MODEL_COLUMNS)
+    first: dict[tuple[object, object], dict[str, object]] = {}  # the first row of a cell
+    for r in m.to_dict("records"):
+        first.setdefault((r["workload"], r["model"]), r)
     rows = []
     notes: list[str] = []
     for workload in ordered(m["workload"], WORKLOAD_ROWS):
         line = [Cell(workload_title(workload))]
         for model in models:
-            hit = m[(m["workload"] == workload) & (m["model"] == model)]
-            if hit.empty:
+            row = first.get((workload, model))
+            if row is None:
                 line.append(Cell(MISSING))
                 continue
-            row = hit.iloc[0]
             shown = format_cell(row)
             speedup, status = get(row, "speedup"), get(row, "status")
             if status == "not_applicable":
