@@ -1,29 +1,30 @@
 """The ``--engine ansible`` sweep: ansible-runner drives every host, ``--forks`` at a time.
 
-Two generated playbooks run through ``ansible_runner.run`` against the user's
-own inventory (and ``--limit``):
+Two generated playbooks, one ansible-runner run each, against the user's own
+inventory (and ``--limit``). Every task is the ``harness_agent`` action
+(:mod:`harness.engines.action_plugins.harness_agent`), which runs in Ansible's
+worker on the controller and uses only the host's connection: no Ansible module,
+so a host needs no Python of Ansible's own, and no file transfer subsystem.
 
-1. **probe** -- on every host: a private 0700 temp dir (``tempfile``; inside
-   ``harness_workdir`` when the inventory names one), the agent zipapp
-   (``copy``), then ``<python> agent.pyz probe`` for each interpreter of the
-   host (``command`` with ``argv:``), and the temp dir removed in ``always:``.
-   Each interpreter's stdout, read from the runner's events, goes through
-   :func:`harness.remote.session.read_messages`; the fingerprint goes to
+1. **probe** -- one task per host: a private 0700 temp dir (inside
+   ``harness_workdir`` when the inventory names one) holding the agent, then
+   ``<python> agent.pyz probe`` for each interpreter of the host. Each host's
+   result event is read as it comes (each interpreter's stdout through
+   :func:`harness.remote.session.read_messages`); the fingerprint goes to
    ``Sweep.prepare_env``, which plans the cells.
 2. **run** -- one play per batch of hosts (hosts that report the same
    machine-id and boot-id land in different batches, so they never run at the
-   same time; ``--parallel-same-machine`` makes one batch). On each host: a
-   fresh temp dir, the agent and its plan files, then for each interpreter,
-   one after another, ``<python> agent.pyz run PLAN`` with its output
-   written to a file on the host and ``fetch``\\ ed back as soon as it ends,
-   so cells are committed interpreter by interpreter while other hosts still
-   run. ``always:`` stops a leftover agent and removes the temp dir.
+   same time; ``--parallel-same-machine`` makes one batch). On each host, a loop
+   over its interpreters, one after another: the plan on stdin, ``<python>
+   agent.pyz run PLAN``, its output written on the controller as soon as it ends;
+   each interpreter's loop event arrives as it ends and its cells are committed
+   then, while other hosts still run (the ``free`` strategy: no host waits for
+   another). ``always:`` stops a leftover agent and removes the temp dir.
 
 Values from the inventory (host names, interpreter paths) reach Ansible only
 in a vars file where every string is tagged ``!unsafe`` (never templated),
-and reach the host only as ``argv`` elements: no shell line is built from
-them. The two small shell scripts used (``sh -c SCRIPT harness ARGS...``) are
-constants that take everything as positional parameters.
+and reach the host only as quoted positional parameters of constant ``sh -c``
+scripts: no shell line is built from them unquoted.
 
 The playbooks' texts, their vars files and the call to ansible-runner are
 :mod:`harness.engines.playbooks`.
@@ -36,9 +37,8 @@ runner's artifacts live in one private temp dir that is removed at the end
 (the ssh masters are told to exit first).
 
 Unlike the ssh engine, lines are not streamed while an interpreter runs: its
-cells land when its run ends (a run that exceeds its time budget is stopped
-and what it wrote is still read). Ansible needs a Python for its own modules
-on each host (interpreter discovery, as for any playbook).
+cells land when its run ends (a run that exceeds its time budget is stopped on
+the host and what it wrote is still read).
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ import contextlib
 import json
 import math
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.engines.playbooks import (
     PLAYBOOK_SLACK_S,
+    TASK_SLACK_S,
     PlaybookRunner,
     cleanup_play,
     probe_play,
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from harness.sweep.context import Sweep
     from harness.sweep.recorder import EnvRecorder
 
-__all__ = ["AnsibleEngine", "machine_batches", "module_python_fallback"]
+__all__ = ["AnsibleEngine", "machine_batches"]
 
 
 class AnsibleEngine:
@@ -103,28 +103,9 @@ def machine_batches(
     return [[g[i] for g in groups.values() if len(g) > i] for i in range(depth)]
 
 
-_PLAIN_PATH = re.compile(r"^[\w./+-]+$")
-
-
-def module_python_fallback(host: Host, pythons: Sequence[str]) -> list[str]:
-    """Where Ansible's interpreter discovery looks for a Python to run its modules.
-
-    The inventory's ``ansible_interpreter_python_fallback`` wins. Otherwise the
-    system ``/usr/bin/python3`` first, then the host's benchmark interpreters
-    (plain paths or names only: Ansible quotes them into a shell line), then
-    ``python3``. Ansible's own default prefers ``python3.13`` etc. on PATH,
-    which can be a broken shim (pyenv) on a benchmark host.
-    """
-    own = host.vars.get("ansible_interpreter_python_fallback")
-    if isinstance(own, (list, tuple)) and own:
-        return [str(p) for p in own]
-    found = ["/usr/bin/python3", *(p for p in pythons if _PLAIN_PATH.match(p)), "python3"]
-    return list(dict.fromkeys(found))
-
-
 def _task_failure(host: str, event: str, res: Mapping[str, Any], task: str) -> str:
     """A one-line reason for a host that ansible could not reach or whose task failed."""
-    msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
+    msg = res.get("msg") or res.get("stderr") or ""
     if event == "runner_on_unreachable":
         return f"{host}: unreachable (ansible): {one_line(msg) or 'no reason given'}"
     return f"{host}: ansible task {task!r} failed: {one_line(msg) or 'no reason given'}"
@@ -157,8 +138,6 @@ class _Run:
 class _HostState:
     host: Host
     runs: list[_Run] = field(default_factory=list)
-    results_seen: int = 0
-    fetches_seen: int = 0
     lost: str | None = None
 
 
@@ -186,14 +165,11 @@ class AnsibleSweep:
                 finally:
                     runner.stop_masters()
 
-    def _fallback(self, name: str) -> list[str]:
-        return module_python_fallback(self.hosts[name], self.pythons[name])
-
     def cleanup_leftovers(self, runner: PlaybookRunner) -> None:
         """Remove temp dirs that no cleanup task reported removed (the run phase broke)."""
         if not runner.dirs:
             return
-        per_host = {h: {"dir": d, "fallback": self._fallback(h)} for h, d in runner.dirs.items()}
+        per_host = {h: {"dir": d} for h, d in runner.dirs.items()}
         vars_file = runner.write_vars("cleanup", per_host)
         with contextlib.suppress(HarnessError):
             runner.run("cleanup", [cleanup_play(vars_file)], PLAYBOOK_SLACK_S, lambda e: None)
@@ -205,7 +181,8 @@ class AnsibleSweep:
         sweep = self.sweep
         pythons = self.pythons
         per_host = {name: {"pythons": pythons[name], "workdir": h.workdir,
-                           "fallback": self._fallback(name)}
+                           "probe_limit": int(PROBE_TIMEOUT_S * max(len(pythons[name]), 1)
+                                              + TASK_SLACK_S)}
                     for name, h in self.hosts.items()}
         play = probe_play(runner.write_vars("probe", per_host))
         envs: dict[tuple[str, str], dict[str, Any]] = {}
@@ -236,20 +213,13 @@ class AnsibleSweep:
         sweep = self.sweep
         res = data.get("res") or {}
         task = str(data.get("task") or "")
-        if kind == "runner_on_unreachable" or (
-                kind == "runner_on_failed" and task != "harness probe"
-                and not data.get("ignore_errors")):
+        if kind in ("runner_on_unreachable", "runner_on_failed"):
             settled.add(host.name)
             sweep.fail_env(host, None, _task_failure(host.name, kind, res, task))
-        elif task == "harness probe" and kind in ("runner_on_ok", "runner_on_failed"):
+        elif task == "harness probe" and kind == "runner_on_ok":
             settled.add(host.name)
-            results = res.get("results")
-            if not isinstance(results, list):
-                # The whole loop failed (e.g. a timeout): every interpreter failed.
-                sweep.fail_env(host, None, _task_failure(host.name, kind, res, task))
-                return
             seen = set()
-            for item in results:
+            for item in res.get("results") or []:
                 python = str(item.get("item"))
                 seen.add(python)
                 env = self._probe_result(host, python, item)
@@ -265,9 +235,9 @@ class AnsibleSweep:
         sweep = self.sweep
         rc = item.get("rc")
         if rc != 0:
-            if rc is None and item.get("failed"):
+            if item.get("timed_out"):
                 sweep.fail_env(host, python, f"{host.name}: probe under {python!r}: "
-                               f"{one_line(item.get('msg')) or 'failed'}")
+                               f"{one_line(item.get('stderr')) or 'timed out'}")
             else:
                 exc = describe_failure(_command_failure(host.name, python, item),
                                        host.name, python)
@@ -310,7 +280,7 @@ class AnsibleSweep:
             return
         vars_file = runner.write_vars("run", per_host,
                                       {"harness_batches": batches, "harness_idle": idle})
-        plays = run_plays(vars_file, runner.write_include(), len(batches), bool(idle))
+        plays = run_plays(vars_file, len(batches), bool(idle))
         total = sum(r.recorder.timeout for st in states.values() for r in st.runs)
         if states:
             sweep.observer.note(
@@ -357,18 +327,20 @@ class AnsibleSweep:
         per_host: dict[str, Any] = {}
         for name, directory in runner.dirs.items():
             st = states.get(name)
+            runs = st.runs if st else []
             per_host[name] = {
                 "dir": directory,
-                "fallback": self._fallback(name),
-                "runs": [
-                    {"name": r.name, "python": r.recorder.python, "plan": plans[r.index],
-                     "dest": str(r.dest), "timeout": int(math.ceil(r.recorder.timeout))}
-                    for r in (st.runs if st else [])],
+                "run_names": [r.name for r in runs],
+                "runs": {r.name: {"name": r.name, "python": r.recorder.python,
+                                  "plan": plans[r.index], "dest": str(r.dest),
+                                  "timeout": int(math.ceil(r.recorder.timeout))}
+                         for r in runs},
             }
         return per_host
 
     def _run_event(self, states: Mapping[str, _HostState], event: Mapping[str, Any]) -> None:
-        """One runner event of the run phase: a host lost, a run's result, a fetch."""
+        """One runner event of the run phase: a host lost, or one interpreter's run ended
+        (its output is on the controller already: its cells are committed now)."""
         kind = event.get("event")
         data = event.get("event_data") or {}
         state = states.get(data.get("host")) if isinstance(data.get("host"), str) else None
@@ -376,20 +348,17 @@ class AnsibleSweep:
             return
         res = data.get("res") or {}
         task = str(data.get("task") or "")
-        if kind == "runner_on_unreachable" or (
-                kind == "runner_on_failed" and not data.get("ignore_errors")
+        if task == "harness agent run" and kind in ("runner_item_on_ok",
+                                                    "runner_item_on_failed"):
+            run = next((r for r in state.runs
+                        if r.name == res.get("harness_run_name") and not r.done), None)
+            if run is not None:
+                run.result = dict(res)
+                self._finish(run)
+        elif kind == "runner_on_unreachable" or (
+                kind in ("runner_on_failed", "runner_item_on_failed")
                 and task != "harness cleanup"):
-            state.lost = _task_failure(state.host.name, kind, res, task)
-            return
-        if kind not in ("runner_on_ok", "runner_on_failed"):
-            return
-        if task == "harness agent run" and state.results_seen < len(state.runs):
-            state.runs[state.results_seen].result = dict(res)
-            state.results_seen += 1
-        elif task == "harness fetch" and state.fetches_seen < len(state.runs):
-            run = state.runs[state.fetches_seen]
-            state.fetches_seen += 1
-            self._finish(run)
+            state.lost = _task_failure(state.host.name, str(kind), res, task)
 
     def _abort_unfinished(self, states: Mapping[str, _HostState]) -> None:
         """Runs whose output never came back: their recorders count what did not run."""
@@ -409,8 +378,9 @@ class AnsibleSweep:
         lines = _read_lines(run.dest)
         rc = res.get("rc")
         failure: HarnessError | None = None
-        if rc is None:
-            reason = one_line(res.get("msg")) or "the run did not finish"
+        if rc is None or res.get("timed_out"):
+            reason = (one_line(res.get("msg")) or one_line(res.get("stderr"))
+                      or "the run did not finish")
             failure = _EngineError(f"{host}: agent under {python!r}: {reason}")
         elif rc != 0:
             failure = describe_failure(_command_failure(host, python, res), host, python)

@@ -1,14 +1,14 @@
 """The playbooks the ansible engine hands ansible-runner, and running them.
 
-- Their texts: the probe block (a private temp dir, the agent, a probe per
-  interpreter), the tasks of one interpreter's run (an included file, looped), the
-  cleanup task, and the two shell scripts they use (``RUN_SCRIPT``, ``STOP_SCRIPT``:
-  constants that take everything as positional parameters, so no shell line is
-  built from inventory values).
+- Their texts: the probe task, the run task (looped over a host's interpreters) and
+  the cleanup task, each one ``harness_agent`` action
+  (:mod:`harness.engines.action_plugins.harness_agent`: no Ansible module runs on the
+  hosts); plays use the ``free`` strategy, so a host goes on (and its results come
+  back) without waiting for the slowest one.
 - The vars files, where every string is tagged ``!unsafe`` (:func:`unsafe_yaml`).
 - :class:`PlaybookRunner`: runs a playbook through ``ansible_runner.run`` from one
-  sweep's private directory, with host keys checked, and keeps track of the temp
-  dirs the playbooks create on the hosts.
+  sweep's private directory, with host keys checked and harness's action plugins on
+  Ansible's path, and keeps track of the temp dirs the playbooks create on the hosts.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.engines.action_plugins import ACTION_PLUGIN_DIR
 from harness.errors import HarnessError
 from harness.formatting import one_line
 from harness.plan.inventory import find_ansible_inventory
@@ -47,118 +48,41 @@ class PlaybookOptions(Protocol):
 # Seconds added to every whole-playbook bound (ansible start-up, connections, copies).
 PLAYBOOK_SLACK_S = 600.0
 CONNECT_TIMEOUT_S = 15
-# The run wrapper: ``sh -c RUN harness OUT PLAN PYTHON AGENT run PLAN``, the plan on
-# stdin. The agent's stdout goes to OUT; its pid sits in OUT.pid while it runs.
-RUN_SCRIPT = (
-    'out=$1; plan=$2; shift 2; cat > "$plan" || exit 125; '
-    '"$@" > "$out" & p=$!; echo "$p" > "$out.pid"; '
-    'wait "$p"; rc=$?; rm -f -- "$out.pid"; exit "$rc"'
-)
-# ``sh -c STOP harness DIR [rm]``: stop agents still running in DIR (TERM, then KILL
-# after 5 s), then remove DIR when asked.
-STOP_SCRIPT = (
-    'd=$1; [ -d "$d" ] || exit 0; '
-    'for f in "$d"/*.pid; do [ -s "$f" ] || continue; p=$(cat "$f"); '
-    'kill -TERM "$p" 2>/dev/null || continue; i=0; '
-    'while kill -0 "$p" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done; '
-    'kill -KILL "$p" 2>/dev/null; done; '
-    'if [ "$2" = rm ]; then cd / && rm -rf -- "$d"; fi; exit 0'
-)
+# Seconds a task may run beyond the time limit its host keeps itself (the watchdog's
+# TERM-then-KILL grace and the transfer of the output): Ansible's own backstop.
+TASK_SLACK_S = 60
 
-_PLAY_VARS: dict[str, Any] = {
-    "harness_me": "{{ harness_engine[inventory_hostname] }}",
-    "ansible_interpreter_python_fallback": "{{ harness_me.fallback }}",
-}
+_PLAY_VARS: dict[str, Any] = {"harness_me": "{{ harness_engine[inventory_hostname] }}"}
 
 _CLEANUP_TASK: dict[str, Any] = {
     "name": "harness cleanup",
-    "ansible.builtin.command": {
-        "argv": "{{ ['sh', '-c', harness_stop_script, 'harness', harness_dir, 'rm'] }}",
-    },
-    "changed_when": False,
+    "harness_agent": {"step": "cleanup", "dir": "{{ harness_me.dir }}"},
 }
 
-# Phase 1, per host: a private temp dir, the agent, a probe per interpreter. The dir
-# stays for phase 2 (which removes it); a host failing here removes it at once.
-_PROBE_BLOCK: dict[str, Any] = {
+# Phase 1, per host, one task: a private temp dir with the agent, a probe per
+# interpreter (harness_agent step=probe). The dir stays for phase 2, which removes it.
+_PROBE_TASK: dict[str, Any] = {
+    "name": "harness probe",
     "when": "inventory_hostname in harness_engine",
-    "block": [
-        {
-            "name": "harness workdir parent",
-            "ansible.builtin.file": {"path": "{{ harness_me.workdir }}", "state": "directory"},
-            "when": "harness_me.workdir is not none",
-        },
-        {
-            "name": "harness workdir",
-            "ansible.builtin.tempfile": {
-                "state": "directory", "prefix": "harness.",
-                "path": "{{ harness_me.workdir if harness_me.workdir is not none else omit }}",
-            },
-            "register": "harness_tmp",
-        },
-        {
-            "name": "harness agent",
-            "ansible.builtin.copy": {
-                "src": "{{ harness_agent }}", "dest": "{{ harness_dir }}/agent.pyz",
-                "mode": "0600",
-            },
-        },
-        {
-            "name": "harness probe",
-            "ansible.builtin.command": {
-                # Through sh, as over ssh: a missing interpreter is status 127, "not found".
-                "argv": "{{ ['sh', '-c', 'exec \"$@\"', 'harness', item,"
-                        " harness_dir ~ '/agent.pyz', 'probe'] }}",
-                "chdir": "{{ harness_dir }}",
-            },
-            "loop": "{{ harness_me.pythons }}",
-            "timeout": int(PROBE_TIMEOUT_S),
-            "changed_when": False,
-            "failed_when": False,
-            "ignore_errors": True,
-        },
-    ],
-    "rescue": [{**_CLEANUP_TASK, "when": "harness_tmp.path is defined"}],
+    "harness_agent": {
+        "step": "probe", "agent": "{{ harness_agent_file }}",
+        "workdir": "{{ harness_me.workdir }}", "pythons": "{{ harness_me.pythons }}",
+        "timeout": int(PROBE_TIMEOUT_S),
+    },
+    "timeout": "{{ harness_me.probe_limit }}",
 }
 
-# Phase 2, per interpreter (an included file, looped): run, stop it if it overran, fetch.
-_RUN_ONE_TASKS: list[dict[str, Any]] = [
-    {
-        "name": "harness agent run",
-        "ansible.builtin.command": {
-            "argv": (
-                "{{ ['sh', '-c', harness_run_script, 'harness', harness_run.name ~ '.jsonl',"
-                " harness_run.name ~ '.json', harness_run.python,"
-                " harness_dir ~ '/agent.pyz', 'run', harness_dir ~ '/' ~ harness_run.name"
-                " ~ '.json'] }}"
-            ),
-            "chdir": "{{ harness_dir }}",
-            "stdin": "{{ harness_run.plan }}",
-        },
-        "timeout": "{{ harness_run.timeout }}",
-        "register": "harness_result",
-        "changed_when": False,
-        "failed_when": False,
-        "ignore_errors": True,
-    },
-    {
-        "name": "harness stop agent",
-        "ansible.builtin.command": {
-            "argv": "{{ ['sh', '-c', harness_stop_script, 'harness', harness_dir] }}",
-        },
-        "when": "harness_result is failed",
-        "changed_when": False,
-        "failed_when": False,
-    },
-    {
-        "name": "harness fetch",
-        "ansible.builtin.fetch": {
-            "src": "{{ harness_dir }}/{{ harness_run.name }}.jsonl",
-            "dest": "{{ harness_run.dest }}", "flat": True, "fail_on_missing": False,
-        },
-        "ignore_errors": True,
-    },
-]
+# Phase 2, per host: its interpreters one after another (a loop: each one's result is
+# an event of its own, as soon as it ends), then its temp dir removed.
+_RUN_TASK: dict[str, Any] = {
+    "name": "harness agent run",
+    "harness_agent": {"step": "run", "dir": "{{ harness_me.dir }}",
+                      "run": "{{ harness_me.runs[harness_run] }}"},
+    # The loop item is the run's name only (an item is echoed in its event; a plan is big).
+    "loop": "{{ harness_me.run_names }}",
+    "loop_control": {"loop_var": "harness_run"},
+    "timeout": "{{ harness_me.runs[harness_run].timeout + %d }}" % TASK_SLACK_S,
+}
 
 
 def unsafe_yaml(value: Any) -> str:
@@ -184,39 +108,32 @@ def probe_play(vars_file: str) -> dict[str, Any]:
     """Phase 1: on every host, a private temp dir, the agent, a probe per interpreter."""
     return {
         "name": "harness probe", "hosts": "all", "gather_facts": False,
-        "vars_files": [vars_file],
-        "vars": {**_PLAY_VARS, "harness_dir": "{{ harness_tmp.path }}"},
-        "tasks": [_PROBE_BLOCK],
+        "strategy": "free", "vars_files": [vars_file], "vars": _PLAY_VARS,
+        "tasks": [_PROBE_TASK],
     }
 
 
-def run_plays(vars_file: str, include: Path, batches: int, idle: bool) -> list[dict[str, Any]]:
+def run_plays(vars_file: str, batches: int, idle: bool) -> list[dict[str, Any]]:
     """Phase 2: a play per batch of hosts (each host runs its interpreters one after
-    another, then removes its temp dir), and one removing the temp dirs of hosts with
-    nothing to run (``idle``)."""
-    play_vars = {**_PLAY_VARS, "harness_dir": "{{ harness_me.dir }}"}
+    another, then removes its temp dir, not waiting for the other hosts), and one
+    removing the temp dirs of hosts with nothing to run (``idle``)."""
     plays = []
     for i in range(batches):
         plays.append({
             "name": f"harness run (batch {i + 1} of {batches})",
-            "hosts": "all", "gather_facts": False, "vars_files": [vars_file],
-            "vars": play_vars,
+            "hosts": "all", "gather_facts": False, "strategy": "free",
+            "vars_files": [vars_file], "vars": _PLAY_VARS,
             "tasks": [{
                 "when": f"inventory_hostname in harness_batches[{i}]",
-                "block": [{
-                    "name": "harness runs",
-                    "ansible.builtin.include_tasks": str(include),
-                    "loop": "{{ harness_me.runs }}",
-                    "loop_control": {"loop_var": "harness_run"},
-                }],
+                "block": [_RUN_TASK],
                 "always": [_CLEANUP_TASK],
             }],
         })
     if idle:
         plays.append({
             "name": "harness cleanup (hosts with nothing to run)",
-            "hosts": "all", "gather_facts": False, "vars_files": [vars_file],
-            "vars": play_vars,
+            "hosts": "all", "gather_facts": False, "strategy": "free",
+            "vars_files": [vars_file], "vars": _PLAY_VARS,
             "tasks": [{**_CLEANUP_TASK, "when": "inventory_hostname in harness_idle"}],
         })
     return plays
@@ -225,8 +142,7 @@ def run_plays(vars_file: str, include: Path, batches: int, idle: bool) -> list[d
 def cleanup_play(vars_file: str) -> dict[str, Any]:
     """Remove the temp dirs no cleanup task reported removed (a run phase that broke)."""
     return {"name": "harness cleanup", "hosts": "all", "gather_facts": False,
-            "vars_files": [vars_file],
-            "vars": {**_PLAY_VARS, "harness_dir": "{{ harness_me.dir }}"},
+            "strategy": "free", "vars_files": [vars_file], "vars": _PLAY_VARS,
             "tasks": [{**_CLEANUP_TASK, "when": "inventory_hostname in harness_engine",
                        "ignore_errors": True, "ignore_unreachable": True}]}
 
@@ -264,6 +180,10 @@ class PlaybookRunner:
             "ANSIBLE_LOCAL_TEMP": str(private / "local"),
             "ANSIBLE_TIMEOUT": str(CONNECT_TIMEOUT_S),
             "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+            # harness's own first, then Ansible's default places.
+            "ANSIBLE_ACTION_PLUGINS": os.pathsep.join(
+                (str(ACTION_PLUGIN_DIR), "~/.ansible/plugins/action",
+                 "/usr/share/ansible/plugins/action")),
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
@@ -290,21 +210,13 @@ class PlaybookRunner:
             raise TypeError("write_vars needs the agent this runner was made with")
         data: dict[str, Any] = {
             "harness_engine": per_host,
-            "harness_agent": str(self.agent.resolve()),
-            "harness_run_script": RUN_SCRIPT,
-            "harness_stop_script": STOP_SCRIPT,
+            "harness_agent_file": str(self.agent.resolve()),
             **(extra or {}),
         }
         path = self.private / "project" / f"{name}_vars.yml"
         path.parent.mkdir(exist_ok=True)
         path.write_text(unsafe_yaml(data) + "\n")
         return str(path)
-
-    def write_include(self) -> Path:
-        """The tasks of one interpreter's run, as a file the run plays include."""
-        include = self.private / "project" / "harness_run_one.json"
-        include.write_text(json.dumps(_RUN_ONE_TASKS, indent=1))
-        return include
 
     def run(self, name: str, plays: list[dict[str, Any]] | Path, timeout: float,
             handler: Callable[[Mapping[str, Any]], None],
@@ -329,9 +241,9 @@ class PlaybookRunner:
             if (data.get("task") == "harness cleanup" and event.get("event") == "runner_on_ok"
                     and isinstance(host, str)):
                 self.dirs.pop(host, None)
-            elif (data.get("task") == "harness workdir" and event.get("event") == "runner_on_ok"
-                    and isinstance(host, str) and isinstance(res.get("path"), str)):
-                self.dirs[host] = res["path"]
+            elif (event.get("event") == "runner_on_ok" and isinstance(host, str)
+                    and isinstance(res.get("harness_dir"), str)):
+                self.dirs[host] = res["harness_dir"]
             try:
                 handler(event)
             except BaseException as exc:  # kept and raised once ansible has stopped

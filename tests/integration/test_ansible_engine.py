@@ -170,3 +170,54 @@ def test_bad_engine_options_exit_2(tmp_path: Path, args: list[str], message: str
     assert f"harness: error: {message}" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.fleet
+@pytest.mark.slow
+def test_a_hosts_cells_are_stored_while_a_slower_host_still_runs(
+        fleet: Any, tmp_path: Path) -> None:
+    """fleet2's agent run is held until the test has seen fleet1's cells stored: it can
+    go on only because the engine records a host's results as they arrive."""
+    gate, opened = tmp_path / "gate", tmp_path / "opened"
+    slow = tmp_path / "slow-python"
+    # Probes pass straight through; a run waits for the gate (at most 60 s).
+    slow.write_text(
+        "#!/bin/sh\n"
+        'if [ "$2" = run ]; then i=0; while [ ! -e "$GATE" ] && [ "$i" -lt 600 ]; do '
+        "sleep 0.1; i=$((i+1)); done; "
+        '[ -e "$GATE" ] && : > "$OPENED"; fi\n'
+        f'exec {fleet.host("fleet2").pythons[0]} "$@"\n'
+        .replace("$GATE", str(gate)).replace("$OPENED", str(opened)))
+    slow.chmod(0o755)
+    fleet2 = fleet.host("fleet2")
+    inventory = derived_inventory(
+        fleet, tmp_path / "inventory.ini",
+        replace={f'harness_pythons="{" ".join(fleet2.pythons)}"': f'harness_pythons="{slow}"'})
+    results = tmp_path / "r"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "sweep", "-i", str(inventory), "--limit",
+         "fleet1,fleet2", "--profile", "quick", "-w", "empty", "-m", "threads",
+         "--dimension", "overhead", "--engine", "ansible", "--forks", "2",
+         "--parallel-same-machine", "--results", str(results)],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    seen: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # ends when the sweep ends (bounded by its own limits)
+            seen.append(line)
+            if line.startswith("fleet1 ") and "[2/2]" in line and not gate.exists():
+                w = Warehouse(results)
+                sid = w.resolve_sweep_id("latest")
+                stored = w.query(CELLS_SQL, [sid])
+                assert sorted(stored["host"]) == ["fleet1", "fleet1"], stored
+                gate.touch()
+        assert proc.wait(timeout=300) == 0, "".join(seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # The gate opened fleet2's run: fleet1's cells were stored while fleet2 was held.
+    assert opened.exists(), "".join(seen)
+    cells = rows(results, CELLS_SQL)
+    assert sorted(h for h, *_ in cells) == ["fleet1"] * 2 + ["fleet2"] * 2

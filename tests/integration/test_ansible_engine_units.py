@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.engines.ansible import machine_batches, module_python_fallback
+from harness.engines.ansible import machine_batches
 from harness.engines.playbooks import unsafe_yaml
-from harness.plan.inventory import Host
 
 
 def test_hosts_of_one_machine_land_in_different_batches() -> None:
@@ -58,9 +57,20 @@ def test_vars_file_strings_are_never_templated(tmp_path: Path) -> None:
     assert _as_ansible_sees_it(json.dumps(plain), tmp_path) == {"h": {"pythons": ["/opt/42/py"]}}
 
 
-def test_module_python_prefers_the_system_python_and_skips_odd_paths() -> None:
-    host = Host(name="h", address="h", pythons=("python3.13t", "/opt/py 3/bin/python"))
-    assert module_python_fallback(host, host.pythons) == [
-        "/usr/bin/python3", "python3.13t", "python3"]
-    own = Host(name="h", address="h", vars={"ansible_interpreter_python_fallback": ["/x/py"]})
-    assert module_python_fallback(own, own.pythons) == ["/x/py"]
+def test_the_run_script_stops_a_command_at_its_time_limit(tmp_path: Path) -> None:
+    """The host-side watchdog: TERM at the limit, status 124 and a line on stderr, the
+    pid file gone; a command within its limit keeps its own status and stdout."""
+    from harness.engines.action_plugins.harness_agent import RUN_SCRIPT, TIMED_OUT
+
+    def run(seconds: int, *command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["sh", "-c", RUN_SCRIPT, "harness", str(tmp_path), str(seconds),
+                               "in.txt", *command], input="the plan\n", capture_output=True,
+                              text=True, timeout=60)
+
+    done = run(30, "sh", "-c", 'cat in.txt; exit 3')
+    assert (done.returncode, done.stdout, done.stderr) == (3, "the plan\n", "")
+    over = run(1, "sh", "-c", "echo started; exec sleep 30")
+    assert over.returncode == TIMED_OUT
+    assert over.stdout == "started\n"
+    assert "stopped after 1 s (time limit)" in over.stderr
+    assert not list(tmp_path.glob("*.pid")) and not (tmp_path / ".timeout").exists()
