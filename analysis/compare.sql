@@ -78,7 +78,11 @@ CREATE OR REPLACE MACRO ratio_significant(level, lo, hi) AS
 -- ratio_ci_level states that confidence (>= 95% only with 7 repeats or more per cell).
 -- significant: the interval excludes 1; null when nothing can be said (a side did not
 -- run, the definitional sequential row, or a confidence of 0 from too few repeats).
-CREATE OR REPLACE VIEW compare_pairs AS
+-- compare_pairs_over(units): the same pairs over any relation shaped as
+-- compare_unit_cells, named by a string (e.g. a temp table holding only the units a
+-- comparison needs, computed once: `harness compare` does so, as every side of the
+-- self join otherwise computes the cells again).
+CREATE OR REPLACE MACRO compare_pairs_over(units) AS TABLE
 WITH p AS (
     SELECT a.unit_kind, a.workload, a.model,
            a.sweep_id AS a_sweep_id, a.unit_id AS a_unit_id,
@@ -98,8 +102,8 @@ WITH p AS (
            a.ci975_low_s AS a_lo, a.ci975_high_s AS a_hi, a.ci975_level AS a_level,
            b.ci975_low_s AS b_lo, b.ci975_high_s AS b_hi, b.ci975_level AS b_level,
            a.speedup_ci_level AS a_sp_level, b.speedup_ci_level AS b_sp_level
-    FROM compare_unit_cells a
-    JOIN compare_unit_cells b
+    FROM query_table(units) a
+    JOIN query_table(units) b
       ON a.unit_kind = b.unit_kind AND a.workload = b.workload AND a.model = b.model
      AND (a.sweep_id <> b.sweep_id OR a.unit_id <> b.unit_id)
 ), r AS (
@@ -122,3 +126,6 @@ WITH p AS (
 SELECT * EXCLUDE (both_ran, a_lo, a_hi, a_level, b_lo, b_hi, b_level, a_sp_level, b_sp_level),
        ratio_significant(ratio_ci_level, ratio_ci_low, ratio_ci_high) AS significant
 FROM r;
+
+CREATE OR REPLACE VIEW compare_pairs AS
+SELECT * FROM compare_pairs_over('compare_unit_cells');

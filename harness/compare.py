@@ -183,17 +183,18 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
         wanted = [(i, a.sweep_id, a.unit_id, b.sweep_id, b.unit_id)
                   for i, (a, b) in enumerate(pairs)]
         values = ", ".join("(?::INTEGER, ?, ?, ?, ?)" for _ in wanted)
-        # The unit ids as constants too: DuckDB pushes them into both sides of the view's
-        # self join, which then pairs only the wanted units (a join alone is applied last).
-        a_ids = sorted({a.unit_id for a, _ in pairs})
-        b_ids = sorted({b.unit_id for _, b in pairs})
+        # The cells of the wanted units computed once (a temp table), then paired by
+        # compare_pairs_over (the view compare_pairs is the same over every unit: each
+        # side of its self join would compute the cells again).
+        ids = sorted({u.unit_id for pair in pairs for u in pair})
+        records(con, f"CREATE TEMP TABLE {_UNITS} AS SELECT * FROM compare_unit_cells "
+                     f"WHERE unit_kind = ? AND sweep_id IN ({_marks(sweeps)}) "
+                     f"AND unit_id IN ({_marks(ids)})", [kind, *sweeps, *ids])
         cells = records(
-            con, "SELECT w.pair_no, cp.* FROM compare_pairs cp JOIN "
+            con, f"SELECT w.pair_no, cp.* FROM compare_pairs_over('{_UNITS}') cp JOIN "
                  f"(VALUES {values}) w(pair_no, a_sweep_id, a_unit_id, b_sweep_id, b_unit_id) "
-                 "USING (a_sweep_id, a_unit_id, b_sweep_id, b_unit_id) "
-                 f"WHERE cp.unit_kind = ? AND cp.a_unit_id IN ({_marks(a_ids)}) "
-                 f"AND cp.b_unit_id IN ({_marks(b_ids)})",
-            [v for w in wanted for v in w] + [kind, *a_ids, *b_ids])
+                 "USING (a_sweep_id, a_unit_id, b_sweep_id, b_unit_id)",
+            [v for w in wanted for v in w])
         groups: dict[int, list[dict[str, Any]]] = {}
         for row in cells:
             groups.setdefault(row.pop("pair_no"), []).append(row)
@@ -201,6 +202,9 @@ def compare(warehouse: Warehouse, by: str, sweep_refs: Sequence[str] = (),
                 for i, (a, b) in enumerate(pairs)]
     finally:
         con.close()
+
+
+_UNITS = "harness_compare_units"  # the temp table of the compared units' cells
 
 
 def records(con: duckdb.DuckDBPyConnection, sql: str,

@@ -298,7 +298,15 @@ def json_value(value: Any) -> Any:
 
 
 def _cell(value: Any) -> str:
-    text = value_text(value)
+    cls = value.__class__  # the common plain types first: a table has thousands of cells
+    if cls is str:
+        text = value
+    elif cls is int or cls is bool:
+        text = str(value)
+    elif cls is float:
+        text = "" if value != value else f"{value:.6g}"
+    else:
+        text = value_text(value)
     if "\n" in text or "\t" in text or "\r" in text:
         text = " ".join(text.split())
     if len(text) > MAX_CELL_WIDTH:

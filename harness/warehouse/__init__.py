@@ -46,6 +46,7 @@ The modules, in the order they import one another (each only those before it):
     stored    reading back what is stored: sweeps, done and unfinished cells, attempts
     compact   compaction and the atomic partition swap
     views     analysis/*.sql rewritten for a root, the view cache, warehouse.duckdb
+    warm      the file index and view caches refreshed by whoever added or removed files
     check     every file verified (``harness check``), damaged ones moved to quarantine/
     store     writing a sweep: its row and status, environments, cells, attempts
     steps     change points in a series of sweeps (pure Python, imports nothing)
@@ -70,7 +71,7 @@ from harness.paths import VIEWS_SQL
 from harness.warehouse import check as _check
 from harness.warehouse import compact as _compact
 from harness.warehouse import query as _query
-from harness.warehouse import store, stored, views
+from harness.warehouse import store, stored, views, warm
 from harness.warehouse.compact import COMPACT_MIN_FILES
 from harness.warehouse.disk import write_parquet_atomic
 from harness.warehouse.index import FileFacts, FileIndex
@@ -165,8 +166,12 @@ class Warehouse:
 
     def compact(self, sweep_id: str, *, min_files: int = 2) -> dict[str, int]:
         """Merge a sweep's cell files, and its environment files, into one file each;
-        see :func:`harness.warehouse.compact.compact`."""
-        return _compact.compact(self.layout, sweep_id, min_files=min_files)
+        see :func:`harness.warehouse.compact.compact`. The readers' caches are then
+        brought up to date (:meth:`warm`)."""
+        merged = _compact.compact(self.layout, sweep_id, min_files=min_files)
+        if any(merged.values()):
+            warm.warm(self.layout, [sweep_id])
+        return merged
 
     # ------------------------------------------------------------------ reads (stored)
 
@@ -245,6 +250,12 @@ class Warehouse:
         """Move the damaged files to ROOT/quarantine/, rebuild the index and the views;
         (from, to) of each move."""
         return _check.repair(self.root, problems)
+
+    def warm(self, sweep_ids: Collection[str] = ()) -> None:
+        """Bring the file index and the view caches up to date after files were added or
+        removed, so the next reader pays for neither (best effort; see
+        :func:`harness.warehouse.warm.warm`)."""
+        warm.warm(self.layout, sweep_ids)
 
     def refresh_views(self) -> Path:
         """(Re)write ROOT/warehouse.duckdb holding the views; returns its path."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +25,10 @@ from typing import Any
 
 import duckdb
 
-from harness.errors import DiskFull, WarehouseInputError, WarehouseWarning
+from harness.errors import DiskFull, WarehouseInputError
 from harness.formatting import first_line
 from harness.warehouse.disk import data_files, make_dirs
-from harness.warehouse.index import FileIndex, read_facts, stat_key, table_files
+from harness.warehouse.index import read_facts, stat_key, table_files
 from harness.warehouse.layout import (
     INDEX_NAME,
     SWEEP_FILE,
@@ -41,6 +40,7 @@ from harness.warehouse.layout import (
 )
 from harness.warehouse.schema import SCHEMA_VERSION, TABLES, pa, pq
 from harness.warehouse.views import refresh_views
+from harness.warehouse.warm import warm
 
 QUARANTINE = "quarantine"
 _CELL_TABLES = ("measurements", "attempts")
@@ -237,9 +237,7 @@ def rebuild(root: Path) -> None:
     (root / INDEX_NAME).unlink(missing_ok=True)
     for cache in root.glob(VIEW_CACHE_GLOB):
         cache.unlink(missing_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WarehouseWarning)
-        FileIndex(root)
+    warm(layout)  # the index and the view caches of every sweep and of the latest
     if layout.db.exists() or any(table_files(root / t) for t in TABLES):
         try:
             refresh_views(layout)

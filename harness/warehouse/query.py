@@ -4,6 +4,7 @@ DataFrame or as Python rows (:class:`Answer`), and a SQL error as users see it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -100,8 +101,13 @@ def fetch(layout: Layout, sql: str, params: list[Any] | None = None, *,
         rows = res.fetchmany(max_rows + 1)
         if len(rows) <= max_rows:
             return Answer(columns, types, rows, len(rows))
-        # The rest is only counted: DuckDB answers count(*) over the statement
-        # without producing its columns (fetching them to count costs seconds).
+        # reading on costs at most what the answer cost so far (about what running
+        # the statement again would)
+        total = _count_rest(res, max(0.05, time.perf_counter() - started))
+        if total is not None:
+            return Answer(columns, types, rows[:max_rows], len(rows) + total)
+        # A long rest is only counted: DuckDB answers count(*) over the statement
+        # without producing its columns (fetching millions of rows costs seconds).
         try:
             (total,) = res.execute(f"SELECT count(*) FROM ({sql.strip().rstrip(';')})",
                                    params or []).fetchone() or (None,)
@@ -111,7 +117,29 @@ def fetch(layout: Layout, sql: str, params: list[Any] | None = None, *,
 
     if max_rows is not None and max_rows < 0:
         raise ValueError("max_rows must be >= 0")
+    started = time.perf_counter()
     return _run(layout, sql, params, consume)
+
+
+def _count_rest(res: duckdb.DuckDBPyConnection, budget_s: float) -> int | None:
+    """The rows left in ``res``, read on (a few thousand rows cost milliseconds, where
+    running the statement again as a count costs its whole time); None when reading
+    on took more than ``budget_s`` (the result is then left half read)."""
+    deadline = time.perf_counter() + budget_s
+    seen = 0
+    while True:
+        try:
+            chunk = len(res.fetchmany(_COUNT_CHUNK))
+        except duckdb.Error:
+            return None
+        seen += chunk
+        if chunk < _COUNT_CHUNK:
+            return seen
+        if time.perf_counter() > deadline:
+            return None
+
+
+_COUNT_CHUNK = 2048
 
 
 # The errors of a statement itself (its text, its names), never of the files it reads.

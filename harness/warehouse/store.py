@@ -42,6 +42,7 @@ from harness.warehouse.schema import (
 )
 from harness.warehouse.stored import part_rows, sweep_row
 from harness.warehouse.views import refresh_views
+from harness.warehouse.warm import warm
 
 ATTEMPTS_KEPT = 1000  # attempts of one cell at most (a bound, never reached in practice)
 
@@ -88,10 +89,12 @@ def set_sweep_status(
     """Replace the sweep's row with a new status (and finish time).
 
     When the sweep ends ('complete' or 'failed') its partitions are compacted, and
-    when it stops (any status but 'running') ROOT/warehouse.duckdb is refreshed, both
-    best effort: a partition left uncompacted is still whole, and the database is a
-    convenience copy of the views; failing either must not fail a sweep whose data is
-    stored.
+    when it stops (any status but 'running') ROOT/warehouse.duckdb is refreshed and
+    the readers' caches are brought up to date (:func:`~harness.warehouse.warm.warm`:
+    the file index and the view caches, so the next command's first query pays for
+    neither), all best effort: a partition left uncompacted is still whole, and the
+    database and caches are conveniences; failing any must not fail a sweep whose data
+    is stored.
     """
     if status not in SWEEP_STATUSES:
         raise WarehouseInputError(f"invalid sweep status {status!r}; one of {SWEEP_STATUSES}")
@@ -107,6 +110,7 @@ def set_sweep_status(
     if status != "running":
         with contextlib.suppress(WarehouseInputError, DiskFull, duckdb.Error, OSError):
             refresh_views(layout)
+        warm(layout, [sweep_id])
 
 
 def add_environment(layout: Layout, sweep_id: str, env: Mapping[str, Any]) -> None:
