@@ -203,21 +203,34 @@ def _thresholds(con: duckdb.DuckDBPyConnection,
         return empty, e.message
 
 
-def _profile_sections(profiles: pandas.DataFrame, matrix: pandas.DataFrame,
-                      claims: pandas.DataFrame, decisions: pandas.DataFrame,
-                      guide: pandas.DataFrame, thresholds: pandas.DataFrame,
-                      thresholds_error: str | None, drawer: Drawer) -> list[ProfileSection]:
-    """One section per (sweep, profile) that has matrix cells, in the profiles' order."""
-    sections: list[ProfileSection] = []
+def _speedup_figures(profiles: pandas.DataFrame, matrix: pandas.DataFrame,
+                     guide: pandas.DataFrame, drawer: Drawer,
+                     ) -> dict[tuple[str, str], tuple[str, pandas.DataFrame, Figure]]:
+    """Per (sweep, profile) that has matrix cells, in the profiles' order: its title, its
+    matrix rows and its plot (asked of ``drawer`` before the other queries, so that it is
+    drawn while they run)."""
+    out: dict[tuple[str, str], tuple[str, pandas.DataFrame, Figure]] = {}
     for i, prof in enumerate(profiles.to_dict("records")):
         sid, pid = prof["sweep_id"], prof["profile_id"]
         m = matrix[(matrix["sweep_id"] == sid) & (matrix["profile_id"] == pid)]
         if m.empty:
             continue
         title = profile_title(m)
+        key = f"speedup{i}"
+        out[(sid, pid)] = (title, m, drawer.add(speedup_figure, key, title, key, title, m,
+                                                guide))
+    return out
+
+
+def _profile_sections(speedups: dict[tuple[str, str], tuple[str, pandas.DataFrame, Figure]],
+                      claims: pandas.DataFrame, decisions: pandas.DataFrame,
+                      thresholds: pandas.DataFrame,
+                      thresholds_error: str | None) -> list[ProfileSection]:
+    """One section per (sweep, profile) of ``speedups``, in its order."""
+    sections: list[ProfileSection] = []
+    for (sid, pid), (title, m, fig) in speedups.items():
         c = claims[(claims["sweep_id"] == sid) & (claims["profile_id"] == pid)]
         d = decisions[(decisions["sweep_id"] == sid) & (decisions["profile_id"] == pid)]
-        fig = drawer.add(speedup_figure, f"speedup{i}", title, f"speedup{i}", title, m, guide)
         t = thresholds[(thresholds["sweep_id"] == sid) & (thresholds["profile_id"] == pid)]
         sections.append(ProfileSection(sid, pid, title, m, matrix_sorted(c), matrix_sorted(d),
                                        fig, t.reset_index(drop=True), thresholds_error))
@@ -254,38 +267,42 @@ def _with_figures(data: ReportData, figures: dict[str, Figure]) -> ReportData:
 
 def _gather(warehouse: Warehouse, con: duckdb.DuckDBPyConnection, p: list[str],
             drawer: Drawer) -> ReportData:
-    """The views' answers for the sweeps ``p``, the figures asked of ``drawer``."""
+    """The views' answers for the sweeps ``p``, the figures asked of ``drawer``: the
+    queries the figures need first, so that drawing overlaps the other queries."""
     keep_shared_views(con)
+    profiles = query(con, f"SELECT * FROM profiles WHERE sweep_id IN {_in(p)} "
+                          "ORDER BY sweep_id, usable_cpus DESC, free_threaded, "
+                          "python_version, profile_id", p)
+    guide = query(con, "SELECT * FROM guide_table")
+    matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
+    speedups = _speedup_figures(profiles, matrix, guide, drawer)
+    titles = {k: title for k, (title, _, _) in speedups.items()}
+    views = _view_sections(con, p, titles, drawer)
+    build_figures = _build_figures(con, p, drawer)
+    over_time = gather_over_time(con, p, drawer)
+
     sweep_rows = query(con, f"SELECT * FROM sweep_summary WHERE sweep_id IN {_in(p)} "
                             "ORDER BY started_at", p)
     problems = query(con, f"SELECT * FROM sweep_problems WHERE sweep_id IN {_in(p)} "
                           "ORDER BY sweep_id, kind, host, python, workload, model", p)
-    profiles = query(con, f"SELECT * FROM profiles WHERE sweep_id IN {_in(p)} "
-                          "ORDER BY sweep_id, usable_cpus DESC, free_threaded, "
-                          "python_version, profile_id", p)
     envs = query(con, f"SELECT sweep_id, host, python, python_version, implementation, "
                       f"free_threaded, gil_enabled, usable_cpus, logical_cpus, cpu_model, "
                       f"numa_nodes, mem_total_bytes, profile_id, status, error "
                       f"FROM environments WHERE sweep_id IN {_in(p)} "
                       f"ORDER BY sweep_id, host, python", p)
     stability = query(con, STABILITY_SQL, [p])
-    guide = query(con, "SELECT * FROM guide_table")
     summary = query(con, "SELECT * FROM claims_summary_of(?::VARCHAR[])", [p])
     tolerance = float(query(con, "SELECT claim_tolerance() AS t")["t"].iloc[0])
-    matrix = query(con, f"SELECT * FROM profile_matrix WHERE sweep_id IN {_in(p)}", p)
     claims = query(con, f"SELECT * FROM claims WHERE sweep_id IN {_in(p)}", p)
     decisions = query(con, f"SELECT * FROM decisions WHERE sweep_id IN {_in(p)}", p)
     thresholds, thresholds_error = _thresholds(con, p)
-    sections = _profile_sections(profiles, matrix, claims, decisions, guide, thresholds,
-                                 thresholds_error, drawer)
-    titles = {(s.sweep_id, s.profile_id): s.title for s in sections}
+    sections = _profile_sections(speedups, claims, decisions, thresholds, thresholds_error)
     return ReportData(
         generated_at=datetime.now(UTC), root=warehouse.root, sweep_ids=tuple(p),
         sweeps=sweep_rows, problems=problems, profiles=profiles, environments=envs,
         guide=guide, claims_summary=matrix_sorted(summary), sections=tuple(sections),
-        build_figures=tuple(_build_figures(con, p, drawer)), stability=stability,
-        views=tuple(_view_sections(con, p, titles, drawer)), claim_tolerance=tolerance,
-        over_time=gather_over_time(con, p, drawer),
+        build_figures=tuple(build_figures), stability=stability, views=tuple(views),
+        claim_tolerance=tolerance, over_time=over_time,
         ft_overhead=_ft_view(con, "ft_overhead", p, "sweep_id, host, minor, workload"),
         ft_parallel_gain=_ft_view(con, "ft_parallel_gain", p,
                                   "sweep_id, host, minor, ft_python, workers"))

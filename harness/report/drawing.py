@@ -66,10 +66,13 @@ def _code_version() -> str:
 
 
 def _feed(h: Any, value: object) -> None:
-    """Add ``value`` to the digest: DataFrames by their columns, types and rows."""
+    """Add ``value`` to the digest: DataFrames by their columns, types and rows (in any
+    order), floats to 10 significant digits."""
     if isinstance(value, pandas.DataFrame):
         h.update(b"df")
         h.update(repr((list(value.columns), [str(t) for t in value.dtypes])).encode())
+        value = value.assign(**{str(c): value[c].map(_rounded) for c in value.columns
+                                if pandas.api.types.is_float_dtype(value[c])})
         # The rows in any order: DuckDB returns them in an order that varies from run to
         # run (parallel scans), and a plot orders what it draws itself.
         try:
@@ -81,9 +84,17 @@ def _feed(h: Any, value: object) -> None:
         h.update(f"seq{len(value)}".encode())
         for v in value:
             _feed(h, v)
+    elif isinstance(value, float):
+        h.update(_rounded(value).encode())
     else:
         h.update(repr(value).encode())
     h.update(b"\0")
+
+
+def _rounded(v: float) -> str:
+    """A float to 10 significant digits: DuckDB's parallel sums differ from run to run
+    in the last bits, and a figure cannot show them."""
+    return f"{v:.10g}"
 
 
 def digest(job: Job) -> str:
@@ -112,7 +123,8 @@ class Drawer:
         self.running: dict[str, AsyncResult[Figure]] = {}
         self.hits = 0
         n = default_workers() if workers is None else workers
-        self.pool = multiprocessing.get_context("fork").Pool(n) if n >= 2 else None
+        self.pool = (multiprocessing.get_context("fork").Pool(n, initializer=_start_worker)
+                     if n >= 2 else None)
 
     def __enter__(self) -> Drawer:
         return self
@@ -192,6 +204,12 @@ class Drawer:
         entries.sort()
         for _, p in entries[:len(entries) - MAX_ENTRIES]:
             p.unlink(missing_ok=True)
+
+
+def _start_worker() -> None:
+    """A worker imports matplotlib at once, while the report's queries run: by the time
+    the first figure is asked for it is ready (unused when every figure is cached)."""
+    plots._pyplot()
 
 
 def default_workers() -> int:
