@@ -6,6 +6,8 @@ The layers, each a module (importers name the module; nothing is re-exported her
 - :mod:`~harness.report.data`: gathering the views' answers into an immutable
   :class:`~harness.report.data.ReportData`.
 - :mod:`~harness.report.plots`: the figures (matplotlib to inline SVG).
+- :mod:`~harness.report.drawing`: each figure drawn once per content (the figure cache
+  in ``RESULTS/.report-cache/``), the others by worker processes while the queries run.
 - :mod:`~harness.report.text`: the prose (claim lines, decisions, thresholds, fleet
   and stability rows, the method).
 - :mod:`~harness.report.sections`: the report as ONE list of sections (titles,
