@@ -100,6 +100,8 @@ def speedup_figure(key: str, title: str, rows: pandas.DataFrame,
         y = 0
         ticks: list[float] = []
         xs: list[float] = []
+        points: dict[str, list[tuple[float, float, float, float]]] = {}  # s, y, -err, +err
+        bare: dict[str, list[tuple[float, float]]] = {}  # no interval
         for workload in workloads:
             for model in models:
                 hit = ran[(ran["workload"] == workload) & (ran["model"] == model)]
@@ -115,18 +117,25 @@ def speedup_figure(key: str, title: str, rows: pandas.DataFrame,
                                      float(c["claim_high"]) * (1.0001 if c["claim_low"] ==
                                                                c["claim_high"] else 1),
                                      color="#bbbbbb", alpha=0.6, linewidth=0)
-                color = COLORS[models.index(model) % len(COLORS)]
                 if lo is not None and hi is not None:
-                    ax.errorbar([s], [y], xerr=[[s - lo], [hi - s]], fmt="o", color=color,
-                                capsize=3, markersize=5)
+                    points.setdefault(model, []).append((s, y, s - lo, hi - s))
                     xs += [lo, hi]
                 else:
-                    ax.plot([s], [y], "o", color=color)
+                    bare.setdefault(model, []).append((s, y))
                 xs.append(s)
                 labels.append(f"{workload_title(workload)} · {model}")
                 ticks.append(y)
                 y -= 1
             y -= 0.6
+        # one errorbar artist per model, not per point (the same picture, far fewer
+        # artists for matplotlib to lay out and write)
+        for model, pts in points.items():
+            ss, ys, below, above = zip(*pts, strict=True)
+            ax.errorbar(ss, ys, xerr=[below, above], fmt="o", capsize=3, markersize=5,
+                        color=COLORS[models.index(model) % len(COLORS)])
+        for model, bare_pts in bare.items():
+            ax.plot(*zip(*bare_pts, strict=True), "o",
+                    color=COLORS[models.index(model) % len(COLORS)])
         ax.axvline(1.0, color="#444444", linewidth=0.8, linestyle="--")
         ax.set_xscale("log")
         finite = [x for x in xs if x > 0 and math.isfinite(x)]
