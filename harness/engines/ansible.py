@@ -169,10 +169,10 @@ class AnsibleSweep:
         """Remove temp dirs that no cleanup task reported removed (the run phase broke)."""
         if not runner.dirs:
             return
-        per_host = {h: {"dir": d} for h, d in runner.dirs.items()}
-        vars_file = runner.write_vars("cleanup", per_host)
+        values = runner.write_phase("cleanup", {h: {"dir": d} for h, d in runner.dirs.items()},
+                                       {h: {} for h in runner.dirs})
         with contextlib.suppress(HarnessError):
-            runner.run("cleanup", [cleanup_play(vars_file)], PLAYBOOK_SLACK_S, lambda e: None)
+            runner.run("cleanup", [cleanup_play(values)], PLAYBOOK_SLACK_S, lambda e: None)
 
     # -- phase 1: probe -----------------------------------------------------------
 
@@ -180,11 +180,13 @@ class AnsibleSweep:
         """Probe every host × interpreter; failures are recorded; return the fingerprints."""
         sweep = self.sweep
         pythons = self.pythons
-        per_host = {name: {"pythons": pythons[name], "workdir": h.workdir,
-                           "probe_limit": int(PROBE_TIMEOUT_S * max(len(pythons[name]), 1)
-                                              + TASK_SLACK_S)}
-                    for name, h in self.hosts.items()}
-        play = probe_play(runner.write_vars("probe", per_host))
+        data = {name: {"pythons": pythons[name], "workdir": h.workdir,
+                       "timeout": PROBE_TIMEOUT_S}
+                for name, h in self.hosts.items()}
+        limits = {name: {"limit": int(PROBE_TIMEOUT_S * max(len(pythons[name]), 1)
+                                      + TASK_SLACK_S)}
+                  for name in self.hosts}
+        play = probe_play(runner.write_phase("probe", data, limits))
         envs: dict[tuple[str, str], dict[str, Any]] = {}
         settled: set[str] = set()
 
@@ -275,12 +277,12 @@ class AnsibleSweep:
                 sweep.observer.note(
                     f"ansible batch {batch_no}/{len(batches)}: {', '.join(batch)} (hosts that "
                     "are the same machine run in different batches, one after another)")
-        per_host = self._run_vars(runner, states, plans)
+        data, per_host = self._run_values(runner, states, plans)
         if not per_host:
             return
-        vars_file = runner.write_vars("run", per_host,
-                                      {"harness_batches": batches, "harness_idle": idle})
-        plays = run_plays(vars_file, len(batches), bool(idle))
+        values = runner.write_phase("run", data, per_host,
+                                       {"harness_batches": batches, "harness_idle": idle})
+        plays = run_plays(values, len(batches), bool(idle))
         total = sum(r.recorder.timeout for st in states.values() for r in st.runs)
         if states:
             sweep.observer.note(
@@ -321,22 +323,27 @@ class AnsibleSweep:
                 state.runs.append(_Run(counter, host, recorder, outdir / f"{counter}.jsonl"))
         return states, plans, machine_of
 
-    def _run_vars(self, runner: PlaybookRunner, states: Mapping[str, _HostState],
-                  plans: Mapping[int, str]) -> dict[str, Any]:
-        """The run playbook's values for every host with a temp dir (runs may be none)."""
+    def _run_values(self, runner: PlaybookRunner, states: Mapping[str, _HostState],
+                    plans: Mapping[int, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The run phase's values for every host with a temp dir (runs may be none): the
+        action's (the dir, each run's plan, output file and limit) and the plays' (the
+        runs' names and Ansible's limit for each)."""
+        data: dict[str, Any] = {}
         per_host: dict[str, Any] = {}
         for name, directory in runner.dirs.items():
             st = states.get(name)
             runs = st.runs if st else []
-            per_host[name] = {
+            limits = {r.name: int(math.ceil(r.recorder.timeout)) for r in runs}
+            data[name] = {
                 "dir": directory,
-                "run_names": [r.name for r in runs],
-                "runs": {r.name: {"name": r.name, "python": r.recorder.python,
-                                  "plan": plans[r.index], "dest": str(r.dest),
-                                  "timeout": int(math.ceil(r.recorder.timeout))}
+                "runs": {r.name: {"python": r.recorder.python, "plan": plans[r.index],
+                                  "dest": str(r.dest), "timeout": limits[r.name],
+                                  "last": r is runs[-1]}
                          for r in runs},
             }
-        return per_host
+            per_host[name] = {"runs": [r.name for r in runs],
+                              "limits": {n: t + TASK_SLACK_S for n, t in limits.items()}}
+        return data, per_host
 
     def _run_event(self, states: Mapping[str, _HostState], event: Mapping[str, Any]) -> None:
         """One runner event of the run phase: a host lost, or one interpreter's run ended

@@ -14,13 +14,17 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +32,6 @@ from harness.engines.action_plugins import ACTION_PLUGIN_DIR
 from harness.errors import HarnessError
 from harness.formatting import one_line
 from harness.plan.inventory import find_ansible_inventory
-from harness.remote.session import PROBE_TIMEOUT_S
 
 
 class PlaybookOptions(Protocol):
@@ -52,99 +55,108 @@ CONNECT_TIMEOUT_S = 15
 # TERM-then-KILL grace and the transfer of the output): Ansible's own backstop.
 TASK_SLACK_S = 60
 
-_PLAY_VARS: dict[str, Any] = {"harness_me": "{{ harness_engine[inventory_hostname] }}"}
-
+# Each task's values reach the harness_agent action in a JSON file per host
+# (``data_file``), read by the action itself: Ansible never parses or templates them
+# (a vars file with every plan in it was parsed again per host and task). The vars
+# file holds only what the plays need: ``harness_hosts`` (host -> its task limits
+# and run names), the data directory, the batches.
 _CLEANUP_TASK: dict[str, Any] = {
     "name": "harness cleanup",
-    "harness_agent": {"step": "cleanup", "dir": "{{ harness_me.dir }}"},
+    "harness_agent": {"step": "cleanup", "data": "{{ harness_data }}"},
 }
 
 # Phase 1, per host, one task: a private temp dir with the agent, a probe per
-# interpreter (harness_agent step=probe). The dir stays for phase 2, which removes it.
+# interpreter. The dir stays for phase 2, which removes it.
 _PROBE_TASK: dict[str, Any] = {
     "name": "harness probe",
-    "when": "inventory_hostname in harness_engine",
-    "harness_agent": {
-        "step": "probe", "agent": "{{ harness_agent_file }}",
-        "workdir": "{{ harness_me.workdir }}", "pythons": "{{ harness_me.pythons }}",
-        "timeout": int(PROBE_TIMEOUT_S),
-    },
-    "timeout": "{{ harness_me.probe_limit }}",
+    "when": "inventory_hostname in harness_hosts",
+    "harness_agent": {"step": "probe", "data": "{{ harness_data }}"},
+    "timeout": "{{ harness_hosts[inventory_hostname].limit }}",
 }
 
-# Phase 2, per host: its interpreters one after another (a loop: each one's result is
-# an event of its own, as soon as it ends), then its temp dir removed.
+# Phase 2, per host, one task: its interpreters one after another (a loop: each one's
+# result is an event of its own as soon as it ends); the last one also removes the
+# temp dir. A host whose loop broke keeps its dir for the leftovers' cleanup play.
 _RUN_TASK: dict[str, Any] = {
     "name": "harness agent run",
-    "harness_agent": {"step": "run", "dir": "{{ harness_me.dir }}",
-                      "run": "{{ harness_me.runs[harness_run] }}"},
-    # The loop item is the run's name only (an item is echoed in its event; a plan is big).
-    "loop": "{{ harness_me.run_names }}",
+    "harness_agent": {"step": "run", "data": "{{ harness_data }}", "run": "{{ harness_run }}"},
+    "loop": "{{ harness_hosts[inventory_hostname].runs }}",
     "loop_control": {"loop_var": "harness_run"},
-    "timeout": "{{ harness_me.runs[harness_run].timeout + %d }}" % TASK_SLACK_S,
+    "timeout": "{{ harness_hosts[inventory_hostname].limits[harness_run] }}",
 }
 
 
-def unsafe_yaml(value: Any) -> str:
-    """``value`` as YAML (flow style) with every string tagged ``!unsafe``.
+def data_file(directory: Path | str, host: str) -> Path:
+    """The JSON file of ``host``'s values for the harness_agent action in ``directory``."""
+    return Path(directory) / (hashlib.sha256(host.encode("utf-8")).hexdigest() + ".json")
+
+
+@dataclass(frozen=True)
+class Unsafe:
+    """A value written into a playbook with every string in it tagged ``!unsafe``."""
+
+    value: Any
+
+
+def flow_yaml(value: Any, unsafe: bool = False) -> str:
+    """``value`` as flow-style YAML (JSON where nothing is tagged); the strings inside
+    an :class:`Unsafe` (or all, with ``unsafe``) tagged ``!unsafe``.
 
     Ansible never templates an ``!unsafe`` value, so an interpreter path or
     host name containing ``{{`` stays literal.
     """
+    if isinstance(value, Unsafe):
+        return flow_yaml(value.value, True)
     if isinstance(value, Mapping):
-        items = (f"{json.dumps(str(k), ensure_ascii=False)}: {unsafe_yaml(v)}"
+        items = (f"{json.dumps(str(k), ensure_ascii=False)}: {flow_yaml(v, unsafe)}"
                  for k, v in value.items())
         return "{" + ", ".join(items) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(unsafe_yaml(v) for v in value) + "]"
+        return "[" + ", ".join(flow_yaml(v, unsafe) for v in value) + "]"
     if isinstance(value, str):
-        return "!unsafe " + json.dumps(value, ensure_ascii=False)
+        return ("!unsafe " if unsafe else "") + json.dumps(value, ensure_ascii=False)
     if value is None or isinstance(value, (bool, int, float)):
         return json.dumps(value)
-    raise TypeError(f"cannot write {type(value).__name__} to a vars file")
+    raise TypeError(f"cannot write {type(value).__name__} to a playbook")
 
 
-def probe_play(vars_file: str) -> dict[str, Any]:
+def unsafe_yaml(value: Any) -> str:
+    """``value`` as flow-style YAML with every string tagged ``!unsafe``."""
+    return flow_yaml(value, True)
+
+
+def _play(name: str, values: Unsafe, tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    # The phase's values are the play's own ``vars`` (parsed once with the playbook;
+    # a vars file is parsed again for every host and task: quadratic in hosts). The
+    # linear strategy: with one task per host and phase, no host waits for another (the
+    # free one polls every host every millisecond: a core's worth at 64 hosts).
+    return {"name": name, "hosts": "all", "gather_facts": False, "vars": values,
+            "tasks": tasks}
+
+
+def probe_play(values: Unsafe) -> dict[str, Any]:
     """Phase 1: on every host, a private temp dir, the agent, a probe per interpreter."""
-    return {
-        "name": "harness probe", "hosts": "all", "gather_facts": False,
-        "strategy": "free", "vars_files": [vars_file], "vars": _PLAY_VARS,
-        "tasks": [_PROBE_TASK],
-    }
+    return _play("harness probe", values, [_PROBE_TASK])
 
 
-def run_plays(vars_file: str, batches: int, idle: bool) -> list[dict[str, Any]]:
+def run_plays(values: Unsafe, batches: int, idle: bool) -> list[dict[str, Any]]:
     """Phase 2: a play per batch of hosts (each host runs its interpreters one after
-    another, then removes its temp dir, not waiting for the other hosts), and one
-    removing the temp dirs of hosts with nothing to run (``idle``)."""
-    plays = []
-    for i in range(batches):
-        plays.append({
-            "name": f"harness run (batch {i + 1} of {batches})",
-            "hosts": "all", "gather_facts": False, "strategy": "free",
-            "vars_files": [vars_file], "vars": _PLAY_VARS,
-            "tasks": [{
-                "when": f"inventory_hostname in harness_batches[{i}]",
-                "block": [_RUN_TASK],
-                "always": [_CLEANUP_TASK],
-            }],
-        })
+    another, the last run removing its temp dir), and one removing the temp dirs of
+    hosts with nothing to run (``idle``)."""
+    plays = [_play(f"harness run (batch {i + 1} of {batches})", values,
+                   [{**_RUN_TASK, "when": f"inventory_hostname in harness_batches[{i}]"}])
+             for i in range(batches)]
     if idle:
-        plays.append({
-            "name": "harness cleanup (hosts with nothing to run)",
-            "hosts": "all", "gather_facts": False, "strategy": "free",
-            "vars_files": [vars_file], "vars": _PLAY_VARS,
-            "tasks": [{**_CLEANUP_TASK, "when": "inventory_hostname in harness_idle"}],
-        })
+        plays.append(_play("harness cleanup (hosts with nothing to run)", values,
+                           [{**_CLEANUP_TASK, "when": "inventory_hostname in harness_idle"}]))
     return plays
 
 
-def cleanup_play(vars_file: str) -> dict[str, Any]:
-    """Remove the temp dirs no cleanup task reported removed (a run phase that broke)."""
-    return {"name": "harness cleanup", "hosts": "all", "gather_facts": False,
-            "strategy": "free", "vars_files": [vars_file], "vars": _PLAY_VARS,
-            "tasks": [{**_CLEANUP_TASK, "when": "inventory_hostname in harness_engine",
-                       "ignore_errors": True, "ignore_unreachable": True}]}
+def cleanup_play(values: Unsafe) -> dict[str, Any]:
+    """Remove the temp dirs no task reported removed (a run phase that broke)."""
+    return _play("harness cleanup", values,
+                 [{**_CLEANUP_TASK, "when": "inventory_hostname in harness_hosts",
+                   "ignore_errors": True, "ignore_unreachable": True}])
 
 
 class PlaybookRunner:
@@ -164,7 +176,12 @@ class PlaybookRunner:
         options = self.options
         private = self.private
         checking = "accept-new" if options.accept_new_host_keys else "yes"
-        ssh_args = ["-C", "-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
+        # Ansible's default ssh_args without -C (the agent and plans are small; zlib cost
+        # more CPU than loopback or a LAN saves), and curve25519 key exchange first, as
+        # paramiko (the ssh engine) uses: OpenSSH 9's default sntrup761x25519 costs
+        # ~60 ms of controller CPU per host connection, curve25519 ~10 ms.
+        ssh_args = ["-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
+                    "-o", "KexAlgorithms=^curve25519-sha256,curve25519-sha256@libssh.org",
                     "-o", f"StrictHostKeyChecking={checking}"]
         if options.known_hosts is not None:
             files = [str(Path(options.known_hosts).expanduser()), "~/.ssh/known_hosts"]
@@ -203,20 +220,17 @@ class PlaybookRunner:
                                hint="install ansible-core in the environment running harness")
         return found
 
-    def write_vars(self, name: str, per_host: Mapping[str, Any],
-                   extra: Mapping[str, Any] | None = None) -> str:
-        """A vars file for a playbook: per host values, the agent, the scripts, ``extra``."""
-        if self.agent is None:
-            raise TypeError("write_vars needs the agent this runner was made with")
-        data: dict[str, Any] = {
-            "harness_engine": per_host,
-            "harness_agent_file": str(self.agent.resolve()),
-            **(extra or {}),
-        }
-        path = self.private / "project" / f"{name}_vars.yml"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(unsafe_yaml(data) + "\n")
-        return str(path)
+    def write_phase(self, name: str, data: Mapping[str, Mapping[str, Any]],
+                    hosts: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Unsafe:
+        """One phase's inputs: per host, its action's values (``data``, a JSON file each,
+        plus the agent's path); returned, its plays' values (``hosts``, ``extra``)."""
+        directory = self.private / "data" / name
+        directory.mkdir(parents=True, exist_ok=True)
+        agent = {"agent": str(self.agent.resolve())} if self.agent is not None else {}
+        for host, values in data.items():
+            data_file(directory, host).write_text(json.dumps({**agent, **values}))
+        return Unsafe({"harness_data": str(directory), "harness_hosts": dict(hosts),
+                       **(extra or {})})
 
     def run(self, name: str, plays: list[dict[str, Any]] | Path, timeout: float,
             handler: Callable[[Mapping[str, Any]], None],
@@ -231,15 +245,16 @@ class PlaybookRunner:
         if isinstance(plays, Path):
             playbook = plays.resolve()
         else:
-            playbook = project / f"{name}.json"
-            playbook.write_text(json.dumps(plays, indent=1))
+            playbook = project / f"{name}.yml"
+            playbook.write_text(flow_yaml(plays) + "\n")
 
         def on_event(event: dict[str, Any]) -> bool:
             data = event.get("event_data") or {}
             host = data.get("host")
             res = data.get("res") or {}
-            if (data.get("task") == "harness cleanup" and event.get("event") == "runner_on_ok"
-                    and isinstance(host, str)):
+            if (event.get("event") in ("runner_on_ok", "runner_item_on_ok")
+                    and isinstance(host, str) and res.get("removed") is not None
+                    and res.get("removed") == self.dirs.get(host)):
                 self.dirs.pop(host, None)
             elif (event.get("event") == "runner_on_ok" and isinstance(host, str)
                     and isinstance(res.get("harness_dir"), str)):
@@ -267,11 +282,47 @@ class PlaybookRunner:
         return runner.status, runner.rc, last
 
     def stop_masters(self) -> None:
-        """Ask the ssh control masters of this sweep to exit (they would linger 60 s)."""
+        """Stop the ssh control masters of this sweep (they would linger 60 s): TERM to
+        each process named ``ssh: <one of our control sockets> [mux]`` (one ``ssh -O
+        exit`` per host would cost a process start each, seconds at 64 hosts)."""
         cp = self.private / "cp"
         if not cp.is_dir():
             return
-        for sock in cp.iterdir():
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "harness"],
-                               stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        sockets = {f"ssh: {sock}" for sock in cp.iterdir()}
+        if not sockets:
+            return
+        if not Path("/proc/self/cmdline").exists():
+            for sock in cp.iterdir():
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "harness"],
+                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+            return
+        masters = [pid for pid, title in _process_titles() if title.split(" [")[0] in sockets]
+        for pid in masters:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while masters and time.monotonic() < deadline:
+            masters = [pid for pid in masters if Path(f"/proc/{pid}").exists()
+                       and not _zombie(pid)]
+            time.sleep(0.02)
+
+
+def _process_titles() -> list[tuple[int, str]]:
+    """(pid, command line as one string) of every process this user can read."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                raw = (entry / "cmdline").read_bytes()
+                found.append((int(entry.name), raw.replace(b"\0", b" ").decode(
+                    "utf-8", "replace").strip()))
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]

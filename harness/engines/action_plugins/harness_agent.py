@@ -7,16 +7,20 @@ inventory, connection settings (ssh options, become, jump hosts), ``--forks`` an
 its event stream. The host needs a POSIX shell and the interpreters under test; no
 Python of Ansible's own, no SFTP (the agent and plans travel on a command's stdin).
 
-Steps (``step=``):
+Its values come from a JSON file per host that harness writes for each phase (``data``:
+the directory; the file is named by the sha256 of the inventory host name), read here,
+never parsed or templated by Ansible. Steps (``step=``):
 
 - ``probe``: a private 0700 temp dir (``mktemp -d``; inside ``workdir`` when given)
   with the agent zipapp in it, written from stdin, then ``<python> agent.pyz probe``
   for every interpreter. Returns ``harness_dir`` and ``results`` (per interpreter:
   ``item``, ``rc``, ``stdout``, ``stderr``, ``timed_out``). A host where the dir
   cannot be made fails the task (the dir, if made, is removed).
-- ``run``: one interpreter's plan (stdin to a file in the dir), then ``<python>
-  agent.pyz run PLAN``; the agent's stdout is written to ``dest`` on the controller
-  as soon as it ends, and ``rc``, the stderr tail and ``timed_out`` are returned.
+- ``run`` (``run=NAME``): one interpreter's plan (stdin to a file in the dir), then
+  ``<python> agent.pyz run PLAN``; the agent's stdout is written to the run's ``dest``
+  on the controller as soon as it ends, and ``rc``, the stderr tail and ``timed_out``
+  are returned. The host's last run then stops leftover agents and removes the dir
+  in the same command (``removed``).
 - ``cleanup``: stop agents still running in the dir (their pid files), remove it.
 
 Every remote command is a constant ``sh -c`` script whose values (paths from the
@@ -28,6 +32,8 @@ KILL after 5 s), and the command ends with status 124 and says so on stderr.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shlex
 from typing import Any
@@ -75,22 +81,26 @@ def shell_line(script: str, *args: object) -> str:
 
 
 class ActionModule(ActionBase):
-    """The ``harness_agent`` action: ``step`` is ``probe``, ``run`` or ``cleanup``."""
+    """The ``harness_agent`` action: ``step`` is ``probe``, ``run`` or ``cleanup``;
+    ``data`` the directory of the per-host JSON files harness wrote for this phase."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("step", "agent", "workdir", "pythons", "timeout", "dir",
-                             "run"))
+    _VALID_ARGS = frozenset(("step", "data", "run"))
 
     def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = self._task.args
+        host = str((task_vars or {}).get("inventory_hostname", ""))
+        name = hashlib.sha256(host.encode("utf-8")).hexdigest() + ".json"
+        with open(os.path.join(str(args["data"]), name), encoding="utf-8") as fh:
+            data = json.load(fh)
         step = args.get("step")
         if step == "probe":
-            result.update(self._probe(args))
+            result.update(self._probe(data))
         elif step == "run":
-            result.update(self._run(args))
+            result.update(self._run(data, str(args["run"])))
         elif step == "cleanup":
-            result.update(self._cleanup(args))
+            result.update(self._cleanup(data["dir"]))
         else:
             raise AnsibleActionFail(f"harness_agent: unknown step {step!r}")
         result.setdefault("changed", False)
@@ -100,48 +110,46 @@ class ActionModule(ActionBase):
         res = self._low_level_execute_command(line, in_data=data)
         return int(res.get("rc", -1)), str(res.get("stdout") or ""), str(res.get("stderr") or "")
 
-    def _timed(self, directory: str, seconds: float, command: list[str],
-               name: str = "", data: bytes | None = None) -> dict[str, Any]:
-        rc, out, err = self._exec(shell_line(RUN_SCRIPT, directory, int(seconds), name,
-                                             *command), data)
-        return {"rc": rc, "stdout": out, "stderr": err[-_STDERR_TAIL:],
-                "timed_out": rc == TIMED_OUT and "(time limit)" in err}
-
-    def _probe(self, args: dict[str, Any]) -> dict[str, Any]:
-        with open(str(args["agent"]), "rb") as fh:
+    def _probe(self, data: dict[str, Any]) -> dict[str, Any]:
+        with open(str(data["agent"]), "rb") as fh:
             agent = fh.read()
-        rc, out, err = self._exec(shell_line(SETUP_SCRIPT, args.get("workdir") or ""), agent)
+        rc, out, err = self._exec(shell_line(SETUP_SCRIPT, data.get("workdir") or ""), agent)
         directory = out.strip().splitlines()[-1] if out.strip() else ""
         if rc != 0 or not directory.startswith("/"):
             reason = " ".join(err.split()) or f"exit status {rc}"
             return {"failed": True, "rc": rc,
                     "msg": f"could not make a private directory with the agent: {reason}"}
-        seconds = float(args.get("timeout") or 60)
         results = []
-        for python in args.get("pythons") or []:
-            item = self._timed(directory, seconds,
-                               [str(python), f"{directory}/agent.pyz", "probe"])
-            results.append({"item": str(python), **item})
+        for python in data.get("pythons") or []:
+            line = shell_line(RUN_SCRIPT, directory, int(data["timeout"]), "",
+                              python, f"{directory}/agent.pyz", "probe")
+            results.append({"item": python, **self._result(*self._exec(line))})
         return {"harness_dir": directory, "results": results}
 
-    def _run(self, args: dict[str, Any]) -> dict[str, Any]:
-        directory = str(args["dir"])
-        run = args["run"]
-        name = str(run["name"])
+    def _run(self, data: dict[str, Any], name: str) -> dict[str, Any]:
+        """One interpreter's run; the host's last run also removes the temp dir."""
+        directory = str(data["dir"])
+        run = data["runs"][name]
         plan = f"{name}.json"
-        item = self._timed(directory, float(run["timeout"]),
-                           [str(run["python"]), f"{directory}/agent.pyz", "run",
-                            f"{directory}/{plan}"],
-                           plan, str(run["plan"]).encode("utf-8"))
+        line = shell_line(RUN_SCRIPT, directory, int(run["timeout"]), plan, run["python"],
+                          f"{directory}/agent.pyz", "run", f"{directory}/{plan}")
+        if run.get("last"):
+            line = f"{line}; rc=$?; {shell_line(STOP_SCRIPT, directory)}; exit $rc"
+        item = self._result(*self._exec(line, str(run["plan"]).encode("utf-8")))
         dest = str(run["dest"])
-        tmp = f"{dest}.part"
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with open(f"{dest}.part", "w", encoding="utf-8") as fh:
             fh.write(item.pop("stdout"))
-        os.replace(tmp, dest)
-        return {"harness_run_name": name, **item}
+        os.replace(f"{dest}.part", dest)
+        removed = {"removed": directory} if run.get("last") else {}
+        return {"harness_run_name": name, **item, **removed}
 
-    def _cleanup(self, args: dict[str, Any]) -> dict[str, Any]:
-        rc, _out, err = self._exec(shell_line(STOP_SCRIPT, str(args["dir"])))
+    def _cleanup(self, directory: str) -> dict[str, Any]:
+        rc, _out, err = self._exec(shell_line(STOP_SCRIPT, directory))
         if rc != 0:
             return {"failed": True, "rc": rc, "msg": " ".join(err.split()) or f"exit {rc}"}
-        return {"removed": str(args["dir"])}
+        return {"removed": directory}
+
+    @staticmethod
+    def _result(rc: int, out: str, err: str) -> dict[str, Any]:
+        return {"rc": rc, "stdout": out, "stderr": err[-_STDERR_TAIL:],
+                "timed_out": rc == TIMED_OUT and "(time limit)" in err}
