@@ -16,7 +16,11 @@ file per sweep partition, written with the warehouse's own atomic writer
   the synthesis of the Arrow tables is timed apart and not counted;
 * the real path for one sweep of ``--hosts`` hosts: every cell through
   ``Warehouse.add_cell`` (one fsynced file per cell, as a sweep writes them) and
-  ``Warehouse.compact``, with the file counts before and after;
+  ``Warehouse.compact``, with the file counts before and after, then the sweep's end
+  (``set_sweep_status``: the writer refreshes the file index and view caches);
+* the first read after that sweep: a fresh process's matrix query of the new sweep and
+  ``harness sql`` of it, and whether either reader had to write the file index or a
+  view cache (it should not: the sweep did);
 * Parquet bytes per million rows;
 * ``SELECT * FROM matrix WHERE sweep_id = ?`` through ``Warehouse(root).query`` (the
   latest sweep and a middle one), the cross-host compare (``harness compare --by host
@@ -39,6 +43,7 @@ script built before (``--root DIR --keep``) without writing anything but the ind
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -213,10 +218,9 @@ def ingest(root: Path, synth: Synth, ids: list[str]) -> dict:
             "rows_per_s": rows / write_s, "env_and_sweep_files_s": other_s}
 
 
-def real_path(root: Path, synth: Synth) -> dict:
+def real_path(root: Path, synth: Synth, sid: str = "zz-real-path-sweep") -> dict:
     """One sweep the way `harness sweep` stores it: a file per cell, then compact()."""
     wh = Warehouse(root)
-    sid = "zz-real-path-sweep"
     wh.begin_sweep(sid, started_at=datetime.now(UTC), harness_version="0.1.0",
                    inventory="fleet.ini", profile="standard", plan={"synthetic": True})
     for env in synth.environments(sid).to_pylist():
@@ -234,13 +238,37 @@ def real_path(root: Path, synth: Synth) -> dict:
     compacted = wh.compact(sid) if hasattr(wh, "compact") else None
     t3 = time.perf_counter()
     after = _count_files(root, sid)
+    t4 = time.perf_counter()
     wh.set_sweep_status(sid, "complete", finished_at=datetime.now(UTC))
+    t5 = time.perf_counter()
+    first = first_read(root, sid)
     (n_db,) = wh.query("SELECT count(*) AS n FROM measurements WHERE sweep_id = ?",
                        [sid]).n.tolist()
     return {"sweep_id": sid, "cells": len(rows) // per, "rows": len(rows),
             "add_cell_s": t1 - t0, "add_cell_rows_per_s": len(rows) / (t1 - t0),
             "files_before": before, "compact_s": t3 - t2, "files_after": after,
-            "compacted": compacted, "rows_in_view": int(n_db)}
+            "compacted": compacted, "end_s": t5 - t4, "rows_in_view": int(n_db),
+            "first_read": first}
+
+
+def first_read(root: Path, sid: str) -> dict:
+    """The first commands after a sweep stored its files (the sweep ended: compacted,
+    the readers' caches refreshed by the writer): a fresh process's matrix query of the
+    new sweep, then ``harness sql`` of it, each the first of its kind since the sweep
+    (and whether the file index or a view cache had to be written by that reader)."""
+    def caches() -> dict[str, int]:
+        found = {p.name: p.stat().st_mtime_ns
+                 for p in root.glob(f"{VIEW_CACHE_PREFIX}*.duckdb")}
+        with contextlib.suppress(OSError):
+            found[INDEX_NAME] = (root / INDEX_NAME).stat().st_mtime_ns
+        return found
+
+    before = caches()
+    query = matrix_query(root, sid, 1)
+    sql = timed([sys.executable, "-m", "harness", "sql",
+                 f"SELECT * FROM matrix WHERE sweep_id = '{sid}'", "--results", str(root)], 1)
+    return {"query_s": query["query_s"], "process_s": query["process_s"],
+            "sql_table_s": sql["median_s"], "reader_wrote_caches": caches() != before}
 
 
 def _count_files(root: Path, sid: str) -> dict[str, int]:
@@ -421,8 +449,15 @@ def render(r: dict) -> str:
             f"| add_cell path, one {r['args']['hosts']}-host sweep | {p['cells']} cells in "
             f"{p['add_cell_s']:.2f} s ({p['add_cell_rows_per_s']:,.0f} rows/s) | reported |",
             f"| compact() that sweep | {p['compact_s']:.3f} s; files {p['files_before']} -> "
-            f"{p['files_after']}; rows in view {p['rows_in_view']:,} of {p['rows']:,} | "
-            "few files per sweep |",
+            f"{p['files_after']}; rows in view {p['rows_in_view']:,} of {p['rows']:,} "
+            "(includes refreshing the readers' caches) | few files per sweep |",
+            f"| the sweep's end (status stored, warehouse.duckdb and the readers' caches "
+            f"refreshed) | {p['end_s']:.2f} s | reported |",
+            f"| first read after that sweep: matrix WHERE sweep_id in a fresh process "
+            f"(import excluded) / its whole process / `harness sql` table | "
+            f"{p['first_read']['query_s']:.3f} s / {p['first_read']['process_s']:.2f} s / "
+            f"{p['first_read']['sql_table_s']:.2f} s (a reader wrote caches: "
+            f"{'yes' if p['first_read']['reader_wrote_caches'] else 'no'}) | < 1 s |",
         ]
     lines += [
         f"| Parquet size (measurements) | {s['bytes_per_million_rows'] / 2**20:.2f} MiB per "

@@ -69,10 +69,28 @@ def check_writable(root: Path) -> None:
 
 
 def parquet_size_hint(table: pa.Table) -> int:
-    """About the bytes ``table`` takes as a Parquet file: its size in memory (zstd makes
+    """About the bytes ``table`` takes as a Parquet file: its size in memory (compression makes
     the data smaller) plus the footer, which grows with the columns (a one-row file is
     mostly footer)."""
     return int(table.nbytes) + 256 * table.num_columns
+
+
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """How every data file is encoded: zstd (its frames carry a magic number, so a
+    damaged page fails to decode instead of reading as other values: LZ4 was 15% faster
+    to write but read a damaged page silently); a dictionary for every column but the
+    floating-point ones (a sample's times are all distinct: hashing them into a
+    dictionary made the file bigger and the write slower); min/max statistics for every
+    column but the strings (no reader prunes on them; the file index reads
+    schema_version's). At 10k rows per file this writes about 1.5x as many rows per
+    second as the defaults, in files 18% smaller (benchmarks/warehouse_scale.py)."""
+    return {
+        "compression": "zstd",
+        "use_dictionary": [f.name for f in schema if not pa.types.is_floating(f.type)],
+        "write_statistics": [f.name for f in schema
+                             if not (pa.types.is_string(f.type)
+                                     or pa.types.is_large_string(f.type))],
+    }
 
 
 def write_parquet_atomic(table: pa.Table, final: Path, *, replace: bool) -> bool:
@@ -91,7 +109,7 @@ def write_parquet_atomic(table: pa.Table, final: Path, *, replace: bool) -> bool
     try:
         with atomic_path(final, replace=replace, mode=file_mode(),
                          size_hint=parquet_size_hint(table)) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+            pq.write_table(table, tmp, **parquet_options(table.schema))
     except FileExistsError:
         if replace:
             raise
