@@ -38,7 +38,9 @@ class LazyModule:
         self._name = name
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(importlib.import_module(self._name), attr)
+        value = getattr(importlib.import_module(self._name), attr)
+        setattr(self, attr, value)  # kept: the next use is a plain attribute
+        return value
 
 
 if not TYPE_CHECKING:
@@ -210,6 +212,8 @@ def to_table(
     """Rows -> a table of exactly ``schema``; wrong types are refused, and unknown
     columns too when ``strict`` (otherwise they are dropped)."""
     names = set(schema.names)
+    columns = [(field.name, field.name in JSON_COLUMNS, pa.types.is_timestamp(field.type))
+               for field in schema]
     records: list[dict[str, Any]] = []
     for row in rows:
         unknown = set(row) - names - {"sweep_id"}
@@ -217,11 +221,11 @@ def to_table(
             raise WarehouseInputError(f"{what}: unknown column(s) {sorted(unknown)}")
         check_version(row.get("schema_version"), what)
         rec: dict[str, Any] = {}
-        for name in schema.names:
+        for name, is_json, is_time in columns:
             value = clean(row.get(name))
-            if name in JSON_COLUMNS:
+            if is_json:
                 value = json_text(value)
-            elif pa.types.is_timestamp(schema.field(name).type):
+            elif is_time:
                 value = utc(value)
             rec[name] = value
         rec["schema_version"] = SCHEMA_VERSION
