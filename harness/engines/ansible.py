@@ -14,19 +14,21 @@ so a host needs no Python of Ansible's own, and no file transfer subsystem.
    ``Sweep.prepare_env``, which plans the cells.
 2. **run** -- one play per batch of hosts (hosts that report the same
    machine-id and boot-id land in different batches, so they never run at the
-   same time; ``--parallel-same-machine`` makes one batch). On each host, a loop
-   over its interpreters, one after another: the plan on stdin, ``<python>
-   agent.pyz run PLAN``, its output written on the controller as soon as it ends;
-   each interpreter's loop event arrives as it ends and its cells are committed
-   then, while other hosts still run (the ``free`` strategy: no host waits for
-   another). ``always:`` stops a leftover agent and removes the temp dir.
+   same time; ``--parallel-same-machine`` makes one batch). On each host, one task
+   looping over its interpreters, one after another: the plan on stdin, ``<python>
+   agent.pyz run PLAN``, its output written on the controller as soon as it ends.
+   Each interpreter's loop event arrives as it ends and its cells are committed
+   then, while other hosts still run. The host's last run also stops leftover
+   agents and removes the temp dir; a host whose loop broke keeps it until a
+   cleanup play at the end.
 
-Values from the inventory (host names, interpreter paths) reach Ansible only
-in a vars file where every string is tagged ``!unsafe`` (never templated),
-and reach the host only as quoted positional parameters of constant ``sh -c``
+Each phase's values reach the action in a JSON file per host (never parsed or
+templated by Ansible); the plays hold only host names, run names and limits, as
+play ``vars`` where every string is tagged ``!unsafe`` (never templated). Values
+reach the host only as quoted positional parameters of constant ``sh -c``
 scripts: no shell line is built from them unquoted.
 
-The playbooks' texts, their vars files and the call to ansible-runner are
+The playbooks' texts, the per-host files and the call to ansible-runner are
 :mod:`harness.engines.playbooks`.
 
 Host keys are checked: ``StrictHostKeyChecking=yes`` (``accept-new`` with

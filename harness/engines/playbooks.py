@@ -3,12 +3,15 @@
 - Their texts: the probe task, the run task (looped over a host's interpreters) and
   the cleanup task, each one ``harness_agent`` action
   (:mod:`harness.engines.action_plugins.harness_agent`: no Ansible module runs on the
-  hosts); plays use the ``free`` strategy, so a host goes on (and its results come
-  back) without waiting for the slowest one.
-- The vars files, where every string is tagged ``!unsafe`` (:func:`unsafe_yaml`).
+  hosts); one task per host and phase, so no host waits for another and each result
+  comes back as soon as it is there.
+- Their inputs: a JSON file per host that the action reads (:func:`data_file`), and
+  the plays' own ``vars`` written as YAML with every string tagged ``!unsafe``
+  (:func:`flow_yaml`, :class:`Unsafe`).
 - :class:`PlaybookRunner`: runs a playbook through ``ansible_runner.run`` from one
   sweep's private directory, with host keys checked and harness's action plugins on
-  Ansible's path, and keeps track of the temp dirs the playbooks create on the hosts.
+  Ansible's path, keeps track of the temp dirs the playbooks create on the hosts, and
+  stops the sweep's ssh control masters at the end.
 """
 
 from __future__ import annotations
