@@ -107,7 +107,9 @@ def make_sweep(results: Path) -> float:
         raise SystemExit(f"--make-sweep: {results} is not empty")
     fleet_dir = Path(tempfile.mkdtemp(prefix="report-speed-fleet-"))
     fleet = [sys.executable, str(ROOT / "tests" / "fleet" / "fleet.py")]
-    subprocess.run([*fleet, "up", "--hosts", "3", "--dir", str(fleet_dir)], check=True)
+    # the fleet's and the sweep's own lines go to stderr: stdout is the result (--json)
+    subprocess.run([*fleet, "up", "--hosts", "3", "--dir", str(fleet_dir)], check=True,
+                   stdout=sys.stderr)
     try:
         argv = [sys.executable, "-m", "harness", "sweep",
                 "--inventory", str(fleet_dir / "inventory.ini"),
@@ -116,10 +118,11 @@ def make_sweep(results: Path) -> float:
         for d in DIMENSIONS:
             argv += ["--dimension", d]
         t0 = time.perf_counter()
-        subprocess.run(argv, check=True, cwd=ROOT)
+        subprocess.run(argv, check=True, cwd=ROOT, stdout=sys.stderr)
         return time.perf_counter() - t0
     finally:
-        subprocess.run([*fleet, "down", "--dir", str(fleet_dir)], check=False)
+        subprocess.run([*fleet, "down", "--dir", str(fleet_dir)], check=False,
+                       stdout=sys.stderr)
         shutil.rmtree(fleet_dir, ignore_errors=True)
 
 
