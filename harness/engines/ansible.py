@@ -320,9 +320,13 @@ class AnsibleSweep:
                 if recorder is None or name not in runner.dirs:
                     continue
                 counter += 1
-                plans[counter] = json.dumps(recorder.plan(recorder.cells))
                 state = states.setdefault(name, _HostState(host))
                 state.runs.append(_Run(counter, host, recorder, outdir / f"{counter}.jsonl"))
+        for state in states.values():
+            # The host's last agent lets the host go at once (no agent of ours follows).
+            state.runs[-1].recorder.last_on_host = True
+            for run in state.runs:
+                plans[run.index] = json.dumps(run.recorder.plan(run.recorder.cells))
         return states, plans, machine_of
 
     def _run_values(self, runner: PlaybookRunner, states: Mapping[str, _HostState],

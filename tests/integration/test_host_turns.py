@@ -227,11 +227,13 @@ def test_resuming_a_sweep_a_live_controller_runs_is_refused(tmp_path: Path) -> N
     assert f"{sid},running" in listed.stdout, listed.stdout
 
 
-def test_a_finished_sweep_lets_the_host_go_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["ssh", "ansible"])
+def test_a_finished_sweep_lets_the_host_go_at_once(tmp_path: Path, engine: str) -> None:
     """A sweep's last agent on a host keeps no reservation for a next agent of its own:
     once the sweep has ended, the holder record is gone and the next sweep finds the host
-    free (a reservation would make it wait up to 10 s)."""
-    first = run(*SWEEP, "--results", str(tmp_path / "a"), "--host-wait", "600")
+    free (a reservation would make it wait up to 10 s). Both engines."""
+    first = run(*SWEEP, "--results", str(tmp_path / "a"), "--host-wait", "600",
+                "--engine", engine)
     assert first.returncode == 0, first.stderr[-2000:]
     ended = sweep_id(tmp_path / "a")
     try:  # released outright: no record of it kept for a next agent
