@@ -46,11 +46,13 @@ Measured per run (the harness command started by this script, until it exits):
 - waiting: wall - machine busy CPU / cores, the wall time the cores could not be kept
   busy (timeouts, latency, one step waiting for another); it is the part of the wall
   time that more CPU would not shorten. Busy CPU / cores is the rest.
-- peak RSS: ``largest`` is the kernel's ru_maxrss from ``wait4`` (the largest single
+- peak memory: ``largest`` is the kernel's ru_maxrss from ``wait4`` (the largest single
   process: the harness process or one of its reaped descendants); ``tree`` is the peak
   of the summed RSS of the harness process and all its live descendants, sampled every
   50 ms from /proc (as psutil would, at half its cost: ansible's forks count together;
-  shared pages are counted in each process, so it is an upper bound). The sampler's CPU
+  shared pages are counted in each process, so it is an upper bound); ``PSS tree`` is
+  the tree's summed proportional set size (``/proc/<pid>/smaps_rollup``, read at each
+  new RSS peak), which counts a page shared by N processes 1/N in each. The sampler's CPU
   (a few % of one core) is this script's, and is left out of every share.
 
 A second table spreads the growth over the added hosts: (X(N) - X(1)) / (N - 1) for
@@ -149,6 +151,19 @@ def wait_sessions_closed(pids: list[int], seconds: float) -> bool:
     return True
 
 
+def pss(pid: int) -> int:
+    """A process's proportional set size in bytes (its shared pages divided among their
+    users, so a tree's sum counts a forked parent's pages once); 0 when gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class TreeRss:
     """Samples the summed RSS of a process and its live descendants every SAMPLE_S."""
 
@@ -156,6 +171,7 @@ class TreeRss:
         self.pid = pid
         self.peak = 0
         self.peak_processes = 0
+        self.peak_pss = 0  # the tree's proportional set size, read at each new RSS peak
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -181,6 +197,7 @@ class TreeRss:
             total = sum(table[pid][1] for pid in tree)
             if total > self.peak:
                 self.peak, self.peak_processes = total, len(tree)
+                self.peak_pss = max(self.peak_pss, sum(pss(pid) for pid in tree))
             self._stop.wait(SAMPLE_S)
 
 
@@ -221,6 +238,7 @@ def run_sweep(fleet: Any, inventory: Path, engine: str, results: Path) -> dict[s
         "sessions_settled": settled, "settle_s": settle,
         "largest_rss_bytes": usage.ru_maxrss * 1024,
         "tree_peak_rss_bytes": tree.peak, "tree_peak_processes": tree.peak_processes,
+        "tree_peak_pss_bytes": tree.peak_pss,
         "forks": min(n, MAX_FORKS) if engine == "ansible" else None,
         # another sweep held this machine's host lock for a while: wall includes the wait
         "waited_for_host": "waiting for " in out}
@@ -360,8 +378,8 @@ def render(r: dict[str, Any]) -> str:
              f"{r['one_python_per_host']}; {r['rounds']} round(s), medians", "",
              "| engine | home | hosts | forks | envs | cells | wall (s) | range | N/1 | "
              "rounds' N/1 | sweep (s) | controller CPU (s) | remote CPU (s) | other CPU (s) | "
-             "waiting (s) | peak RSS largest | peak RSS tree (procs) | failed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "waiting (s) | peak RSS largest | peak RSS tree (procs) | PSS tree | failed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     by: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     failed: dict[tuple[str, str, int], int] = {}
     for s in r["sweeps"]:
@@ -371,7 +389,7 @@ def render(r: dict[str, Any]) -> str:
         else:
             failed[key] = failed.get(key, 0) + 1
     for key in sorted(failed.keys() - by.keys()):
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} |" + " |" * 14 + f" {failed[key]} |")
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} |" + " |" * 15 + f" {failed[key]} |")
     per_host = ["", "per added host, (X(N) - X(1)) / (N - 1) from the medians (ms)", "",
                 "| engine | home | hosts | wall | controller CPU | remote CPU | other CPU | "
                 "waiting |", "|---|---|---|---|---|---|---|---|"]
@@ -393,6 +411,7 @@ def render(r: dict[str, Any]) -> str:
             f"{runs[0]['cells']} | {wall:.2f} | {walls} | {ratio} | {rounds} | "
             f"{_median(runs, 'sweep_s'):.2f} | {shares} | {largest:.0f} MiB | "
             f"{tree['tree_peak_rss_bytes'] / 2**20:.0f} MiB ({tree['tree_peak_processes']}) | "
+            f"{max(x.get('tree_peak_pss_bytes', 0) for x in runs) / 2**20:.0f} MiB | "
             f"{failed.get((engine, home, n), 0)} |")
         if one and n > 1:
             grow = " | ".join(f"{(_median(runs, k) - _median(one, k)) / (n - 1) * 1000:.0f}"
