@@ -369,8 +369,7 @@ class AnsibleSweep:
                 run.result = dict(res)
                 self._finish(run)
         elif kind == "runner_on_unreachable" or (
-                kind in ("runner_on_failed", "runner_item_on_failed")
-                and task != "harness cleanup"):
+                kind == "runner_on_failed" and task != "harness cleanup"):
             state.lost = _task_failure(state.host.name, str(kind), res, task)
 
     def _abort_unfinished(self, states: Mapping[str, _HostState]) -> None:

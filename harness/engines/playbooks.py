@@ -5,9 +5,9 @@
   (:mod:`harness.engines.action_plugins.harness_agent`: no Ansible module runs on the
   hosts); one task per host and phase, so no host waits for another and each result
   comes back as soon as it is there.
-- Their inputs: a JSON file per host that the action reads (:func:`data_file`), and
-  the plays' own ``vars`` written as YAML with every string tagged ``!unsafe``
-  (:func:`flow_yaml`, :class:`Unsafe`).
+- Their inputs: a JSON file per host that the action reads (its path among the
+  host's play values), and the plays' own ``vars`` written as YAML with every string
+  tagged ``!unsafe`` (:func:`flow_yaml`, :class:`Unsafe`).
 - :class:`PlaybookRunner`: runs a playbook through ``ansible_runner.run`` from one
   sweep's private directory, with host keys checked and harness's action plugins on
   Ansible's path, keeps track of the temp dirs the playbooks create on the hosts, and
@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shlex
@@ -58,14 +57,16 @@ CONNECT_TIMEOUT_S = 15
 # TERM-then-KILL grace and the transfer of the output): Ansible's own backstop.
 TASK_SLACK_S = 60
 
-# Each task's values reach the harness_agent action in a JSON file per host
-# (``data_file``), read by the action itself: Ansible never parses or templates them
-# (a vars file with every plan in it was parsed again per host and task). The vars
-# file holds only what the plays need: ``harness_hosts`` (host -> its task limits
-# and run names), the data directory, the batches.
+# Each task's values reach the harness_agent action in a JSON file per host, read by
+# the action itself: Ansible never parses or templates them (a vars file with every
+# plan in it was parsed again per host and task). The plays' vars hold only what the
+# plays need: ``harness_hosts`` (host -> its data file, task limits and run names) and
+# the batches.
+_DATA = "{{ harness_hosts[inventory_hostname].data }}"
+
 _CLEANUP_TASK: dict[str, Any] = {
     "name": "harness cleanup",
-    "harness_agent": {"step": "cleanup", "data": "{{ harness_data }}"},
+    "harness_agent": {"step": "cleanup", "data": _DATA},
 }
 
 # Phase 1, per host, one task: a private temp dir with the agent, a probe per
@@ -73,7 +74,7 @@ _CLEANUP_TASK: dict[str, Any] = {
 _PROBE_TASK: dict[str, Any] = {
     "name": "harness probe",
     "when": "inventory_hostname in harness_hosts",
-    "harness_agent": {"step": "probe", "data": "{{ harness_data }}"},
+    "harness_agent": {"step": "probe", "data": _DATA},
     "timeout": "{{ harness_hosts[inventory_hostname].limit }}",
 }
 
@@ -82,16 +83,11 @@ _PROBE_TASK: dict[str, Any] = {
 # temp dir. A host whose loop broke keeps its dir for the leftovers' cleanup play.
 _RUN_TASK: dict[str, Any] = {
     "name": "harness agent run",
-    "harness_agent": {"step": "run", "data": "{{ harness_data }}", "run": "{{ harness_run }}"},
+    "harness_agent": {"step": "run", "data": _DATA, "run": "{{ harness_run }}"},
     "loop": "{{ harness_hosts[inventory_hostname].runs }}",
     "loop_control": {"loop_var": "harness_run"},
     "timeout": "{{ harness_hosts[inventory_hostname].limits[harness_run] }}",
 }
-
-
-def data_file(directory: Path | str, host: str) -> Path:
-    """The JSON file of ``host``'s values for the harness_agent action in ``directory``."""
-    return Path(directory) / (hashlib.sha256(host.encode("utf-8")).hexdigest() + ".json")
 
 
 @dataclass(frozen=True)
@@ -121,11 +117,6 @@ def flow_yaml(value: Any, unsafe: bool = False) -> str:
     if value is None or isinstance(value, (bool, int, float)):
         return json.dumps(value)
     raise TypeError(f"cannot write {type(value).__name__} to a playbook")
-
-
-def unsafe_yaml(value: Any) -> str:
-    """``value`` as flow-style YAML with every string tagged ``!unsafe``."""
-    return flow_yaml(value, True)
 
 
 def _play(name: str, values: Unsafe, tasks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -226,14 +217,17 @@ class PlaybookRunner:
     def write_phase(self, name: str, data: Mapping[str, Mapping[str, Any]],
                     hosts: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Unsafe:
         """One phase's inputs: per host, its action's values (``data``, a JSON file each,
-        plus the agent's path); returned, its plays' values (``hosts``, ``extra``)."""
+        plus the agent's path); returned, its plays' values (``hosts``, each with its
+        file's path as ``data``, and ``extra``)."""
         directory = self.private / "data" / name
         directory.mkdir(parents=True, exist_ok=True)
         agent = {"agent": str(self.agent.resolve())} if self.agent is not None else {}
-        for host, values in data.items():
-            data_file(directory, host).write_text(json.dumps({**agent, **values}))
-        return Unsafe({"harness_data": str(directory), "harness_hosts": dict(hosts),
-                       **(extra or {})})
+        plays: dict[str, Any] = {}
+        for number, (host, values) in enumerate(data.items()):
+            path = directory / f"{number}.json"
+            path.write_text(json.dumps({**agent, **values}))
+            plays[host] = {**hosts.get(host, {}), "data": str(path)}
+        return Unsafe({"harness_hosts": plays, **(extra or {})})
 
     def run(self, name: str, plays: list[dict[str, Any]] | Path, timeout: float,
             handler: Callable[[Mapping[str, Any]], None],
@@ -291,16 +285,17 @@ class PlaybookRunner:
         cp = self.private / "cp"
         if not cp.is_dir():
             return
-        sockets = {f"ssh: {sock}" for sock in cp.iterdir()}
+        sockets = list(cp.iterdir())
         if not sockets:
             return
         if not Path("/proc/self/cmdline").exists():
-            for sock in cp.iterdir():
+            for sock in sockets:
                 with contextlib.suppress(OSError, subprocess.SubprocessError):
                     subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "harness"],
                                    stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
             return
-        masters = [pid for pid, title in _process_titles() if title.split(" [")[0] in sockets]
+        titles = {f"ssh: {sock}" for sock in sockets}
+        masters = [pid for pid, title in _process_titles() if title.split(" [")[0] in titles]
         for pid in masters:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.engines.ansible import machine_batches
-from harness.engines.playbooks import unsafe_yaml
+from harness.engines.playbooks import flow_yaml
 
 
 def test_hosts_of_one_machine_land_in_different_batches() -> None:
@@ -51,7 +51,7 @@ def test_vars_file_strings_are_never_templated(tmp_path: Path) -> None:
     data = {"harness_engine": {"h{{1}}": {
         "pythons": ["/opt/{{ 6 * 7 }}/py", "python3 'x' \"y\" \\ ü {% raw %}"],
         "workdir": None, "timeout": 30, "ok": True}}}
-    assert _as_ansible_sees_it(unsafe_yaml(data), tmp_path) == data["harness_engine"]
+    assert _as_ansible_sees_it(flow_yaml(data, unsafe=True), tmp_path) == data["harness_engine"]
     # The same values as plain YAML would be templated: the tags are what protects them.
     plain = {"harness_engine": {"h": {"pythons": ["/opt/{{ 6 * 7 }}/py"]}}}
     assert _as_ansible_sees_it(json.dumps(plain), tmp_path) == {"h": {"pythons": ["/opt/42/py"]}}

@@ -8,8 +8,7 @@ its event stream. The host needs a POSIX shell and the interpreters under test; 
 Python of Ansible's own, no SFTP (the agent and plans travel on a command's stdin).
 
 Its values come from a JSON file per host that harness writes for each phase (``data``:
-the directory; the file is named by the sha256 of the inventory host name), read here,
-never parsed or templated by Ansible. Steps (``step=``):
+its path), read here, never parsed or templated by Ansible. Steps (``step=``):
 
 - ``probe``: a private 0700 temp dir (``mktemp -d``; inside ``workdir`` when given)
   with the agent zipapp in it, written from stdin, then ``<python> agent.pyz probe``
@@ -32,7 +31,6 @@ KILL after 5 s), and the command ends with status 124 and says so on stderr.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -82,7 +80,7 @@ def shell_line(script: str, *args: object) -> str:
 
 class ActionModule(ActionBase):
     """The ``harness_agent`` action: ``step`` is ``probe``, ``run`` or ``cleanup``;
-    ``data`` the directory of the per-host JSON files harness wrote for this phase."""
+    ``data`` the host's JSON file harness wrote for this phase."""
 
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("step", "data", "run"))
@@ -90,9 +88,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = self._task.args
-        host = str((task_vars or {}).get("inventory_hostname", ""))
-        name = hashlib.sha256(host.encode("utf-8")).hexdigest() + ".json"
-        with open(os.path.join(str(args["data"]), name), encoding="utf-8") as fh:
+        with open(str(args["data"]), encoding="utf-8") as fh:
             data = json.load(fh)
         step = args.get("step")
         if step == "probe":
