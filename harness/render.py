@@ -269,6 +269,13 @@ def _plain(value: Any) -> Any:
 
 def value_text(value: Any) -> str:
     """A query answer's value as text: '' when missing, a float to 6 significant digits."""
+    cls = value.__class__  # the common plain types first: a table has thousands of cells
+    if cls is str:
+        return value
+    if cls is int or cls is bool:
+        return str(value)
+    if cls is float:
+        return "" if value != value else f"{value:.6g}"
     value = _plain(value)
     if value is None:
         return ""
@@ -298,15 +305,7 @@ def json_value(value: Any) -> Any:
 
 
 def _cell(value: Any) -> str:
-    cls = value.__class__  # the common plain types first: a table has thousands of cells
-    if cls is str:
-        text = value
-    elif cls is int or cls is bool:
-        text = str(value)
-    elif cls is float:
-        text = "" if value != value else f"{value:.6g}"
-    else:
-        text = value_text(value)
+    text = value_text(value)
     if "\n" in text or "\t" in text or "\r" in text:
         text = " ".join(text.split())
     if len(text) > MAX_CELL_WIDTH:
