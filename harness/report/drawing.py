@@ -7,14 +7,17 @@ queries (:meth:`Drawer.add` answers a placeholder) and takes them all at the end
 - a figure whose inputs did not change since an earlier report comes from the figure
   cache, ``RESULTS/.report-cache/`` (one JSON file per figure, named by a digest of the
   plot function, its arguments -- the rows it draws, in any order, included --, the
-  source of :mod:`harness.report.plots` and matplotlib's version). A new sweep gives
+  source of :mod:`harness.report.plots` and :mod:`harness.report.lineplot` and
+  matplotlib's version). A new sweep gives
   new rows, so new digests: nothing is ever invalidated by hand, a stale figure cannot
   be found. Entries are pruned oldest first beyond :data:`MAX_ENTRIES`; a results
   directory that cannot be written just has no cache.
-- the others are drawn by matplotlib in up to :data:`MAX_WORKERS` worker processes,
-  forked before the report's DuckDB connection is opened, each figure as soon as it is
-  asked for, so drawing and the remaining queries share the CPUs; with one CPU they are
-  drawn in this process.
+- the others are drawn in up to :data:`MAX_WORKERS` worker processes, forked before
+  the report's DuckDB connection is opened, each figure as soon as it is asked for, so
+  drawing and the remaining queries share the CPUs; with one CPU they are drawn in this
+  process. A worker imports matplotlib (0.4 s of CPU) with its first figure that
+  needs it (a speedup or builds plot), not before: the line plots are written without
+  it, and a report whose matplotlib figures are all cached imports it nowhere.
 
 The SVG text is the same whichever way a figure was made.
 """
@@ -37,7 +40,7 @@ from typing import Any
 import pandas
 
 from harness import files
-from harness.report import plots
+from harness.report import lineplot, plots
 from harness.report.plots import Figure
 
 CACHE_DIR = ".report-cache"
@@ -59,7 +62,9 @@ class Job:
 @cache
 def _code_version() -> str:
     """What else a figure depends on: the plotting code and matplotlib's version."""
-    h = hashlib.sha256(Path(plots.__file__).read_bytes())
+    h = hashlib.sha256()
+    for module in (plots, lineplot):
+        h.update(Path(module.__file__ or "").read_bytes())
     with contextlib.suppress(metadata.PackageNotFoundError):
         h.update(metadata.version("matplotlib").encode())
     return h.hexdigest()
@@ -114,7 +119,7 @@ class Drawer:
     soon as it is asked for (while the report's queries go on), or drawn here.
 
     A context manager: the worker processes (forked when it is made, before any DuckDB
-    connection; each imports matplotlib with its first figure) end with it."""
+    connection; each imports matplotlib with its first matplotlib figure) end with it."""
 
     def __init__(self, cache_root: Path | None, *, workers: int | None = None) -> None:
         self.cache = cache_root / CACHE_DIR if cache_root is not None else None
@@ -123,8 +128,7 @@ class Drawer:
         self.running: dict[str, AsyncResult[Figure]] = {}
         self.hits = 0
         n = default_workers() if workers is None else workers
-        self.pool = (multiprocessing.get_context("fork").Pool(n, initializer=_start_worker)
-                     if n >= 2 else None)
+        self.pool = multiprocessing.get_context("fork").Pool(n) if n >= 2 else None
 
     def __enter__(self) -> Drawer:
         return self
@@ -204,12 +208,6 @@ class Drawer:
         entries.sort()
         for _, p in entries[:len(entries) - MAX_ENTRIES]:
             p.unlink(missing_ok=True)
-
-
-def _start_worker() -> None:
-    """A worker imports matplotlib at once, while the report's queries run: by the time
-    the first figure is asked for it is ready (unused when every figure is cached)."""
-    plots._pyplot()
 
 
 def default_workers() -> int:

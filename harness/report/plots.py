@@ -1,4 +1,6 @@
-"""The report's plots: matplotlib (Agg) figures rendered to self-contained SVG text.
+"""The report's plots as self-contained SVG text: the speedup and builds plots drawn by
+matplotlib (Agg, imported on first use), the line plots of the dimension views and of
+history written directly by :mod:`harness.report.lineplot` (a millisecond each).
 
 Every plot is drawn from rows the views returned; a plot whose view is absent or has
 no rows for the selected sweeps is not drawn (the report says "not measured in these
@@ -10,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -24,13 +26,14 @@ from harness.formatting import (
     ordered,
     workload_title,
 )
+from harness.report import lineplot
+from harness.report.lineplot import MARKERS, Axis, Line, LinePlot, Rule
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
 NOT_MEASURED = "not measured in these sweeps"
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 COLORS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a9f")
 
 
@@ -286,42 +289,37 @@ def view_figure(spec: ViewPlot, key: str, title: str, rows: pandas.DataFrame) ->
     if spec.agg and series:
         data = data.groupby([*series, x], dropna=False, as_index=False).agg(
             {y: spec.agg, **({spec.ideal: "max"} if spec.ideal in data else {})})
-    matplotlib, plt = _pyplot()
-    with matplotlib.rc_context(_style()):
-        fig, ax = plt.subplots(figsize=(7.0, 3.6))
-        if spec.ideal and spec.ideal in data:
-            ideal = data.groupby(x)[spec.ideal].max().dropna().sort_index()
-            if not ideal.empty:
-                ax.plot(ideal.index, ideal.values, linestyle="--", color="#999999",
-                        linewidth=1, label="ideal (min of workers and CPUs)")
-        if spec.ref is not None:
-            ax.axhline(spec.ref, color="#444444", linewidth=0.8, linestyle=":")
-        plain = [c for c in series if c != spec.dash_by]
-        colors = _line_colors(data, plain)
-        dashed = (sorted(set(data[spec.dash_by].astype(str)))[1:]
-                  if spec.dash_by in data else [])
-        groups = data.groupby(series, dropna=False) if series else [((), data)]
-        for i, (name, g) in enumerate(groups):
-            name = name if isinstance(name, tuple) else (name,)
-            label = " · ".join(str(n) for n in name)
-            values = dict(zip(series, (str(n) for n in name), strict=True))
-            color = colors.get(tuple(values[c] for c in plain), COLORS[i % len(COLORS)])
-            style = "--" if values.get(spec.dash_by or "") in dashed else "-"
-            if not spec.dash_by and i >= len(COLORS):
-                style = "--"
-            g = g.sort_values([x, y], kind="mergesort")  # one order for points at one x
-            ax.plot(g[x], g[y], marker=MARKERS[i % len(MARKERS)], markersize=4, color=color,
-                    label=label or None, linestyle=style)
-        _scale_axes(ax, spec, data, x, y)
-        ax.set_xlabel(spec.x_label or x)
-        ax.set_ylabel(spec.y_label or y)
-        ax.grid(color="#dddddd", linewidth=0.6)
-        if series or spec.ideal:
-            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5),
-                      frameon=False)
-        ax.set_title(title.replace(" — ", "\n", 1), loc="left", fontsize=10)
-        svg = _svg(fig, key)
-    return Figure(key, title, svg, f"from the view {spec.view}")
+    lines: list[Line] = []
+    if spec.ideal and spec.ideal in data:
+        ideal = data.groupby(x)[spec.ideal].max().dropna().sort_index()
+        if not ideal.empty:
+            lines.append(Line(_points(ideal.index, ideal.to_numpy()), "#999999",
+                              "ideal (min of workers and CPUs)", marker=None, dash="--",
+                              width=1.0))
+    plain = [c for c in series if c != spec.dash_by]
+    colors = _line_colors(data, plain)
+    dashed = (sorted(set(data[spec.dash_by].astype(str)))[1:]
+              if spec.dash_by in data else [])
+    groups = data.groupby(series, dropna=False) if series else [((), data)]
+    for i, (name, g) in enumerate(groups):
+        name = name if isinstance(name, tuple) else (name,)
+        label = " · ".join(str(n) for n in name)
+        values = dict(zip(series, (str(n) for n in name), strict=True))
+        color = colors.get(tuple(values[c] for c in plain), COLORS[i % len(COLORS)])
+        style = "--" if values.get(spec.dash_by or "") in dashed else "-"
+        if not spec.dash_by and i >= len(COLORS):
+            style = "--"
+        g = g.sort_values([x, y], kind="mergesort")  # one order for points at one x
+        lines.append(Line(_points(g[x], g[y]), color, label or None,
+                          MARKERS[i % len(MARKERS)], style))
+    plot = LinePlot(tuple(title.split(" — ", 1)), *_view_axes(spec, data, x, y),
+                    tuple(lines), (Rule(spec.ref),) if spec.ref is not None else (),
+                    legend="center" if series or spec.ideal else None)
+    return Figure(key, title, lineplot.svg(plot), f"from the view {spec.view}")
+
+
+def _points(xs: Iterable[object], ys: Iterable[object]) -> tuple[tuple[float, float], ...]:
+    return tuple((float(a), float(b)) for a, b in zip(xs, ys, strict=True))  # type: ignore[arg-type]
 
 
 def _line_colors(data: pandas.DataFrame, plain: list[str]) -> dict[tuple[str, ...], str]:
@@ -335,25 +333,19 @@ def _line_colors(data: pandas.DataFrame, plain: list[str]) -> dict[tuple[str, ..
     return {k: COLORS[i % len(COLORS)] for i, k in enumerate(keys)}
 
 
-def _scale_axes(ax: plt.Axes, spec: ViewPlot, data: pandas.DataFrame, x: str, y: str) -> None:
-    """Log scales where the spec asks and every value is positive (readable ticks for at
-    most 8 x values), or a y axis from 0."""
-    matplotlib, _ = _pyplot()
-    if spec.logx and (data[x] > 0).all():
-        ax.set_xscale("log")
-        xs = sorted(data[x].unique())
-        if len(xs) <= 8:
-            ax.set_xticks(xs, [_tick(v) for v in xs])
-            ax.minorticks_off()
-    if spec.logy and (data[y] > 0).all():
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    elif spec.y_zero:
-        ax.set_ylim(bottom=0, top=max(float(data[y].max()) * 1.1, 1e-9))
-    if not spec.logx and data[x].nunique() <= 8:
-        ax.set_xticks(sorted(data[x].unique()))
+def _view_axes(spec: ViewPlot, data: pandas.DataFrame, x: str, y: str) -> tuple[Axis, Axis]:
+    """Log scales where the spec asks and every value is positive (the x ticks at the
+    values, readable, for at most 8 of them), or a y axis from 0; a linear x axis with at
+    most 8 values has its ticks at them."""
+    xs = sorted(float(v) for v in data[x].unique())
+    logx = spec.logx and xs[0] > 0
+    x_axis = Axis(spec.x_label or x, log=logx,
+                  ticks=tuple(xs) if len(xs) <= 8 else None,
+                  tick_labels=tuple(_tick(v) for v in xs) if logx and len(xs) <= 8 else None)
+    logy = spec.logy and bool((data[y] > 0).all())
+    limits = ((0.0, max(float(data[y].max()) * 1.1, 1e-9))
+              if spec.y_zero and not logy else None)
+    return x_axis, Axis(spec.y_label or y, log=logy, limits=limits)
 
 
 def _tick(v: float) -> str:
@@ -381,35 +373,26 @@ def history_figure(key: str, title: str, n_sweeps: int,
              if sum(v is not None for v in values) >= 2]
     if not drawn:
         return Figure(key, title, None, "no cell ran in two of these sweeps")
-    matplotlib, plt = _pyplot()
-    with matplotlib.rc_context(_style()):
-        fig, ax = plt.subplots(figsize=(7.0, 3.2))
-        ys: list[float] = []
-        for i, (label, values, steps) in enumerate(drawn):
-            first = next(v for v in values if v is not None)
-            pts = [(x + 1, v / first) for x, v in enumerate(values) if v is not None and first]
-            color = COLORS[i % len(COLORS)]
-            ax.plot([x for x, _ in pts], [y for _, y in pts], marker=MARKERS[i % len(MARKERS)],
-                    color=color, linewidth=1.2, markersize=4, label=label)
-            rel = dict(pts)
-            for s in steps:
-                if s + 1 in rel:
-                    ax.plot([s + 1], [rel[s + 1]], "o", markersize=11, markerfacecolor="none",
-                            markeredgecolor=color, markeredgewidth=1.4)
-            ys += [y for _, y in pts]
-        ax.axhline(1.0, color="#444444", linewidth=0.8, linestyle="--")
-        ax.set_yscale("log")
-        lo, hi = min([0.8, *ys]) / 1.1, max([1.25, *ys]) * 1.1
-        ax.set_ylim(lo, hi)
-        ax.set_yticks([t for t in HISTORY_TICKS if lo <= t <= hi])
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
-        ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.set_xticks(range(1, n_sweeps + 1), [f"#{i}" for i in range(1, n_sweeps + 1)])
-        ax.set_xlabel("sweep, oldest first")
-        ax.set_ylabel("median time / first sweep's")
-        ax.grid(axis="y", color="#dddddd", linewidth=0.6)
-        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax.set_title(title, loc="left", fontsize=10)
-        svg = _svg(fig, key)
+    plotted: list[Line] = []
+    ys: list[float] = []
+    for i, (label, values, steps) in enumerate(drawn):
+        first = next(v for v in values if v is not None)
+        pts = [(x + 1, v / first) for x, v in enumerate(values) if v is not None and first]
+        rel = dict(pts)
+        plotted.append(Line(tuple((float(a), float(b)) for a, b in pts), COLORS[i % len(COLORS)],
+                            label, MARKERS[i % len(MARKERS)], width=1.2,
+                            rings=tuple((float(s + 1), rel[s + 1]) for s in steps
+                                        if s + 1 in rel)))
+        ys += [y for _, y in pts]
+    lo, hi = min([0.8, *ys]) / 1.1, max([1.25, *ys]) * 1.1
+    sweeps = tuple(float(i) for i in range(1, n_sweeps + 1))
+    plot = LinePlot(
+        (title,),
+        Axis("sweep, oldest first", ticks=sweeps, tick_labels=tuple(f"#{i:g}" for i in sweeps),
+             grid=False),
+        Axis("median time / first sweep's", log=True, limits=(lo, hi),
+             ticks=tuple(t for t in HISTORY_TICKS if lo <= t <= hi), suffix="x"),
+        tuple(plotted), (Rule(1.0, dash="--"),), legend="top", height=178.0)
+    svg = lineplot.svg(plot)
     return Figure(key, title, svg, "lines: each headline cell's median time relative to its "
                                    "first sweep (above 1: slower); rings: a detected step")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas
 import pytest
 
-from harness.report import drawing
+from harness.report import drawing, lineplot, plots
 from harness.report.drawing import CACHE_DIR, Drawer, Job, digest
 from harness.report.plots import VIEW_PLOTS, Figure, speedup_figure, view_figure
 from harness.warehouse import Warehouse
@@ -76,6 +76,55 @@ def test_digest_follows_every_input() -> None:
     assert not nudged["speedup"].equals(a[0].args[2]["speedup"])
     assert digest(Job("speedup0", speedup_figure,
                       (*a[0].args[:2], nudged, a[0].args[3]))) == digest(a[0])
+
+
+def test_digest_follows_the_plotting_code(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change of plots.py or of the line-plot writer gives every figure a new name."""
+    job = jobs([1.5])[-1]
+    before = digest(job)
+    for module in (plots, lineplot):
+        changed = tmp_path / f"{module.__name__}.py"
+        changed.write_bytes(Path(module.__file__ or "").read_bytes() + b"\n# changed\n")
+        with monkeypatch.context() as m:
+            m.setattr(module, "__file__", str(changed))
+            drawing._code_version.cache_clear()
+            assert digest(job) != before, module.__name__
+    drawing._code_version.cache_clear()
+    assert digest(job) == before
+
+
+def matplotlib_loaded(key: str) -> Figure:
+    """A figure whose caption says whether this process has imported matplotlib."""
+    return Figure(key, "probe", None, str("matplotlib" in sys.modules))
+
+
+def test_line_plots_alone_never_import_matplotlib() -> None:
+    """Worker processes import matplotlib with their first figure that needs it: a report
+    whose speedup and builds plots are cached (or absent) never imports it."""
+    script = """
+import sys
+from harness.report.drawing import Drawer
+from tests.integration.test_report_cache import jobs, matplotlib_loaded
+line = jobs([1.5])[-1]
+speedup = jobs([1.5])[0]
+with Drawer(None, workers=2) as d:
+    d.add(line.draw, line.key, "title", *line.args)
+    for i in range(4):
+        d.add(matplotlib_loaded, f"probe{i}", "probe", f"probe{i}")
+    figs = d.draw()
+print("workers", sorted({f.caption for k, f in figs.items() if k.startswith("probe")}))
+print("line", figs[line.key].svg.startswith("<svg"))
+with Drawer(None, workers=0) as d:  # the probe can see an import: here, after a speedup
+    d.add(speedup.draw, speedup.key, "title", *speedup.args)
+    d.add(matplotlib_loaded, "after", "probe", "after")
+    print("after a speedup plot", d.draw()["after"].caption)
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["workers ['False']", "line True",
+                                     "after a speedup plot True"]
 
 
 def draw(todo: list[Job], root: Path | None, workers: int) -> tuple[dict[str, Figure], int]:
