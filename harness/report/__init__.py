@@ -5,7 +5,9 @@ The layers, each a module (importers name the module; nothing is re-exported her
 - :mod:`~harness.report.sql`: a DuckDB connection with every analysis view, queries.
 - :mod:`~harness.report.data`: gathering the views' answers into an immutable
   :class:`~harness.report.data.ReportData`.
-- :mod:`~harness.report.plots`: the figures (matplotlib to inline SVG).
+- :mod:`~harness.report.plots`: the figures as inline SVG: the speedup and builds
+  plots by matplotlib, the line plots through :mod:`~harness.report.lineplot` (an SVG
+  writer, stdlib only).
 - :mod:`~harness.report.drawing`: each figure drawn once per content (the figure cache
   in ``RESULTS/.report-cache/``), the others by worker processes while the queries run.
 - :mod:`~harness.report.text`: the prose (claim lines, decisions, thresholds, fleet
