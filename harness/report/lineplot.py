@@ -269,63 +269,93 @@ def _runs(line: Line, x: _Scale, y: _Scale) -> list[list[tuple[float, float]]]:
     return [r for r in runs if r]
 
 
-def svg(plot: LinePlot) -> str:
-    """The plot as one ``<svg>`` element (no XML prolog)."""
-    xs = [p[0] for line in plot.lines for p in (*line.points, *line.rings)
-          if math.isfinite(p[0])]
-    ys = [p[1] for line in plot.lines for p in (*line.points, *line.rings)
-          if math.isfinite(p[1])]
+@dataclass(frozen=True)
+class _Frame:
+    """Where everything goes: the scales (the axes' box is their ranges), the ticks, the
+    y label's lines, the legend's corner and row height, the whole size."""
+
+    x: _Scale
+    y: _Scale
+    xticks: list[tuple[float, str]]
+    yticks: list[tuple[float, str]]
+    ylabel: list[str]
+    legend_x: float
+    legend_y: float
+    row: float
+    width: float
+    height: float
+
+
+def _frame(plot: LinePlot) -> _Frame:
+    """The layout: the left margin holds the y label and tick labels, the top the title
+    (and half a legend taller than the axes), the right the last x tick label's overhang
+    and the legend, the bottom the x tick labels and label."""
+    points = [p for line in plot.lines for p in (*line.points, *line.rings)]
+    xs = [p[0] for p in points if math.isfinite(p[0])] + list(plot.x.ticks or ())
+    ys = [p[1] for p in points if math.isfinite(p[1])]
     ys += [r.y for r in plot.rules if math.isfinite(r.y)]
-    xlo, xhi = _limits(xs + list(plot.x.ticks or ()), plot.x)
-    ylo, yhi = _limits(ys, plot.y)
+    (xlo, xhi), (ylo, yhi) = _limits(xs, plot.x), _limits(ys, plot.y)
     xticks, yticks = _ticks(plot.x, xlo, xhi), _ticks(plot.y, ylo, yhi)
 
-    # left: the y label (one or two lines), the y tick labels, the ticks
     ylabel = _wrap(plot.y.label, plot.height, FONT)
     ytick_w = max([text_width(s, FONT) for _, s in yticks] or [0.0])
     xtick_half = text_width(xticks[0][1], FONT) / 2 if xticks else 0.0
     left = max(PAD + len(ylabel) * FONT * 1.2 + 4 + ytick_w + 2 * TICK, PAD + xtick_half)
-    title_h = len(plot.title) * TITLE_FONT * 1.25
-    top = PAD + title_h + 6
-    entries = [line for line in plot.lines if line.label]
+    entries = [line for line in plot.lines if line.label] if plot.legend else []
     row = LEGEND_FONT * 1.7
     legend_h = len(entries) * row
+    top = PAD + len(plot.title) * TITLE_FONT * 1.25 + 6
     if plot.legend == "center":
         top = max(top, PAD + legend_h / 2 - plot.height / 2)
-    x = _Scale(xlo, xhi, plot.x.log, left, left + PLOT_W)
-    y = _Scale(ylo, yhi, plot.y.log, top + plot.height, top)
     bottom = top + plot.height
-    # right: the last x tick label's overhang, then the legend
+    x = _Scale(xlo, xhi, plot.x.log, left, left + PLOT_W)
+    y = _Scale(ylo, yhi, plot.y.log, bottom, top)
+
     xtick_right = max([x(t) + text_width(s, FONT) / 2 for t, s in xticks] or [0.0])
     legend_x = max(left + PLOT_W + 8, xtick_right + 4)
     legend_w = max([24 + text_width(e.label or "", LEGEND_FONT) for e in entries] or [0.0])
-    legend_y = (top + plot.height / 2 - legend_h / 2 if plot.legend == "center" else top)
-    width = max(legend_x + legend_w if entries and plot.legend else left + PLOT_W,
-                xtick_right, left + max(text_width(t, TITLE_FONT) for t in plot.title or ("",)))
-    width += PAD
-    height = max(bottom + 2 * TICK + FONT * 2.3 + 5 + PAD,
-                 legend_y + legend_h + PAD if entries and plot.legend else 0.0)
+    legend_y = top + plot.height / 2 - legend_h / 2 if plot.legend == "center" else top
+    width = max(legend_x + legend_w if entries else left + PLOT_W, xtick_right,
+                left + max([text_width(t, TITLE_FONT) for t in plot.title] or [0.0]))
+    height = max(bottom + 2 * TICK + FONT * 2.3 + 5, legend_y + legend_h)
+    return _Frame(x, y, xticks, yticks, ylabel, legend_x, legend_y, row, width + PAD,
+                  height + PAD)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_n(width)}pt" '
-           f'height="{_n(height)}pt" viewBox="0 0 {_n(width)} {_n(height)}" '
-           f'font-family="sans-serif" role="img" aria-label="{escape(" ".join(plot.title))}">',
-           f'<rect width="{_n(width)}" height="{_n(height)}" fill="#ffffff"/>']
-    # grid, then rules, then lines (markers on them), then axes, ticks and text; each
-    # part a group of class lp-<part> (no ids: any number of plots share a page)
+
+def svg(plot: LinePlot) -> str:
+    """The plot as one ``<svg>`` element (no XML prolog): grid, rules, then the lines
+    (markers on them), then the axes, ticks and text. Each part is an element or group
+    of class ``lp-<part>`` (no ids: any number of plots share a page)."""
+    f = _frame(plot)
+    w, h = _n(f.width), _n(f.height)
+    return "\n".join([
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}pt" height="{h}pt" '
+        f'viewBox="0 0 {w} {h}" font-family="sans-serif" role="img" '
+        f'aria-label="{escape(" ".join(plot.title))}">',
+        f'<rect width="{w}" height="{h}" fill="#ffffff"/>',
+        *_grid_and_rules(plot, f), *_lines(plot, f), *_axes(plot, f), *_legend(plot, f),
+        "</svg>"])
+
+
+def _grid_and_rules(plot: LinePlot, f: _Frame) -> list[str]:
+    left, right, top, bottom = f.x.start, f.x.end, f.y.end, f.y.start
     grid = []
     if plot.x.grid:
-        grid += [f"M{_n(x(t))} {_n(top)}V{_n(bottom)}" for t, _ in xticks]
+        grid += [f"M{_n(f.x(t))} {_n(top)}V{_n(bottom)}" for t, _ in f.xticks]
     if plot.y.grid:
-        grid += [f"M{_n(left)} {_n(y(t))}H{_n(left + PLOT_W)}" for t, _ in yticks]
-    if grid:
-        out.append(f'<path class="lp-grid" d="{"".join(grid)}" fill="none" stroke="{GRID}" '
-                   'stroke-width="0.6"/>')
-    out += [f'<path class="lp-rule" d="M{_n(left)} {_n(y(r.y))}H{_n(left + PLOT_W)}" '
-            f'fill="none" {_stroke(r.color, r.width, r.dash)}/>'
-            for r in plot.rules if y.holds(r.y)]
+        grid += [f"M{_n(left)} {_n(f.y(t))}H{_n(right)}" for t, _ in f.yticks]
+    out = ([f'<path class="lp-grid" d="{"".join(grid)}" fill="none" stroke="{GRID}" '
+            'stroke-width="0.6"/>'] if grid else [])
+    return out + [f'<path class="lp-rule" d="M{_n(left)} {_n(f.y(r.y))}H{_n(right)}" '
+                  f'fill="none" {_stroke(r.color, r.width, r.dash)}/>'
+                  for r in plot.rules if f.y.holds(r.y)]
+
+
+def _lines(plot: LinePlot, f: _Frame) -> list[str]:
+    out = []
     for line in plot.lines:
         out.append('<g class="lp-line">')
-        runs = _runs(line, x, y)
+        runs = _runs(line, f.x, f.y)
         d = "".join("M" + "L".join(f"{_n(a)} {_n(b)}" for a, b in run) for run in runs)
         if d:
             out.append(f'<path d="{d}" fill="none" {_stroke(line.color, line.width, line.dash)}'
@@ -333,39 +363,50 @@ def svg(plot: LinePlot) -> str:
         if line.marker:
             out += [_marker(line.marker, a, b, line.marker_size, line.color)
                     for run in runs for a, b in run]
-        out += [f'<circle class="lp-ring" cx="{_n(x(a))}" cy="{_n(y(b))}" r="5.5" '
+        out += [f'<circle class="lp-ring" cx="{_n(f.x(a))}" cy="{_n(f.y(b))}" r="5.5" '
                 f'fill="none" stroke="{line.color}" stroke-width="1.4"/>'
-                for a, b in line.rings if x.holds(a) and y.holds(b)]
+                for a, b in line.rings if f.x.holds(a) and f.y.holds(b)]
         out.append("</g>")
-    out.append(f'<path class="lp-axes" d="M{_n(left)} {_n(top)}V{_n(bottom)}'
-               f'H{_n(left + PLOT_W)}" fill="none" stroke="#000000" stroke-width="0.8"/>')
-    out.append('<g class="lp-xticks">')
-    out += [f'<path d="M{_n(x(t))} {_n(bottom)}v{_n(TICK)}" stroke="#000000" '
-            'stroke-width="0.8"/>' for t, _ in xticks]
-    out += [_text(x(t), bottom + 2 * TICK + FONT, s, FONT, "middle") for t, s in xticks]
+    return out
+
+
+def _axes(plot: LinePlot, f: _Frame) -> list[str]:
+    """The left and bottom spines, ticks and their labels, the axis labels, the title."""
+    left, right, top, bottom = f.x.start, f.x.end, f.y.end, f.y.start
+    black = 'stroke="#000000" stroke-width="0.8"'
+    out = [f'<path class="lp-axes" d="M{_n(left)} {_n(top)}V{_n(bottom)}H{_n(right)}" '
+           f'fill="none" {black}/>', '<g class="lp-xticks">']
+    out += [f'<path d="M{_n(f.x(t))} {_n(bottom)}v{_n(TICK)}" {black}/>' for t, _ in f.xticks]
+    out += [_text(f.x(t), bottom + 2 * TICK + FONT, s, FONT, "middle") for t, s in f.xticks]
     out += ["</g>", '<g class="lp-yticks">']
-    out += [f'<path d="M{_n(left)} {_n(y(t))}h{_n(-TICK)}" stroke="#000000" '
-            'stroke-width="0.8"/>' for t, _ in yticks]
-    out += [_text(left - 2 * TICK, y(t) + FONT * 0.35, s, FONT, "end") for t, s in yticks]
+    out += [f'<path d="M{_n(left)} {_n(f.y(t))}h{_n(-TICK)}" {black}/>' for t, _ in f.yticks]
+    out += [_text(left - 2 * TICK, f.y(t) + FONT * 0.35, s, FONT, "end")
+            for t, s in f.yticks]
     out.append("</g>")
-    out.append(_text(left + PLOT_W / 2, bottom + 2 * TICK + FONT * 2 + 5, plot.x.label,
+    out.append(_text((left + right) / 2, bottom + 2 * TICK + FONT * 2 + 5, plot.x.label,
                      FONT, "middle", ' class="lp-xlabel"'))
-    for i, part in enumerate(ylabel):
-        bx, by = PAD + FONT + i * FONT * 1.2, top + plot.height / 2
+    for i, part in enumerate(f.ylabel):
+        bx, by = PAD + FONT + i * FONT * 1.2, (top + bottom) / 2
         out.append(_text(bx, by, part, FONT, "middle",
                          f' class="lp-ylabel" transform="rotate(-90 {_n(bx)} {_n(by)})"'))
     out += [_text(left, PAD + TITLE_FONT + i * TITLE_FONT * 1.25, t, TITLE_FONT, "start",
                   ' class="lp-title"') for i, t in enumerate(plot.title)]
-    if plot.legend and entries:
-        out.append('<g class="lp-legend">')
-        for i, e in enumerate(entries):
-            cy = legend_y + row * (i + 0.5)
-            out.append(f'<path d="M{_n(legend_x)} {_n(cy)}h20" fill="none" '
-                       f"{_stroke(e.color, e.width, e.dash)}/>")
-            if e.marker:
-                out.append(_marker(e.marker, legend_x + 10, cy, e.marker_size, e.color))
-            out.append(_text(legend_x + 24, cy + LEGEND_FONT * 0.35, e.label or "",
-                             LEGEND_FONT))
-        out.append("</g>")
-    out.append("</svg>")
-    return "\n".join(out)
+    return out
+
+
+def _legend(plot: LinePlot, f: _Frame) -> list[str]:
+    """Each labelled line: a short stretch of it (with its marker), then the label."""
+    entries = [line for line in plot.lines if line.label] if plot.legend else []
+    if not entries:
+        return []
+    out = ['<g class="lp-legend">']
+    for i, e in enumerate(entries):
+        cy = f.legend_y + f.row * (i + 0.5)
+        out.append(f'<path d="M{_n(f.legend_x)} {_n(cy)}h20" fill="none" '
+                   f"{_stroke(e.color, e.width, e.dash)}/>")
+        if e.marker:
+            out.append(_marker(e.marker, f.legend_x + 10, cy, e.marker_size, e.color))
+        out.append(_text(f.legend_x + 24, cy + LEGEND_FONT * 0.35, e.label or "",
+                         LEGEND_FONT))
+    out.append("</g>")
+    return out
