@@ -8,16 +8,19 @@ queries (:meth:`Drawer.add` answers a placeholder) and takes them all at the end
   cache, ``RESULTS/.report-cache/`` (one JSON file per figure, named by a digest of the
   plot function, its arguments -- the rows it draws, in any order, included --, the
   source of :mod:`harness.report.plots` and :mod:`harness.report.lineplot` and
-  matplotlib's version). A new sweep gives
-  new rows, so new digests: nothing is ever invalidated by hand, a stale figure cannot
-  be found. Entries are pruned oldest first beyond :data:`MAX_ENTRIES`; a results
-  directory that cannot be written just has no cache.
+  matplotlib's version). A new sweep gives new rows, so new digests: nothing is ever
+  invalidated by hand, a stale figure cannot be found. Entries are pruned oldest first
+  beyond :data:`MAX_ENTRIES`; a results directory that cannot be written just has no
+  cache.
 - the others are drawn in up to :data:`MAX_WORKERS` worker processes, forked before
   the report's DuckDB connection is opened, each figure as soon as it is asked for, so
   drawing and the remaining queries share the CPUs; with one CPU they are drawn in this
-  process. A worker imports matplotlib (0.4 s of CPU) with its first figure that
-  needs it (a speedup or builds plot), not before: the line plots are written without
-  it, and a report whose matplotlib figures are all cached imports it nowhere.
+  process. The line plots are written without matplotlib; one worker imports it (0.3 s
+  of CPU) as soon as it is forked, while the first queries run, the others with their
+  first figure that needs it (a speedup or builds plot). On 2 cores (a cold report of
+  the 3-host sweep) that was the fastest: every worker importing it at once takes CPU
+  from the queries and DuckDB's threads; none importing it before a figure needs it
+  leaves the workers the last to finish.
 
 The SVG text is the same whichever way a figure was made.
 """
@@ -119,7 +122,8 @@ class Drawer:
     soon as it is asked for (while the report's queries go on), or drawn here.
 
     A context manager: the worker processes (forked when it is made, before any DuckDB
-    connection; each imports matplotlib with its first matplotlib figure) end with it."""
+    connection; one imports matplotlib at once, the others with their first matplotlib
+    figure) end with it."""
 
     def __init__(self, cache_root: Path | None, *, workers: int | None = None) -> None:
         self.cache = cache_root / CACHE_DIR if cache_root is not None else None
@@ -129,6 +133,8 @@ class Drawer:
         self.hits = 0
         n = default_workers() if workers is None else workers
         self.pool = multiprocessing.get_context("fork").Pool(n) if n >= 2 else None
+        if self.pool is not None:
+            self.pool.apply_async(_import_matplotlib)  # one worker, while queries run
 
     def __enter__(self) -> Drawer:
         return self
@@ -208,6 +214,10 @@ class Drawer:
         entries.sort()
         for _, p in entries[:len(entries) - MAX_ENTRIES]:
             p.unlink(missing_ok=True)
+
+
+def _import_matplotlib() -> None:
+    plots._pyplot()
 
 
 def default_workers() -> int:
