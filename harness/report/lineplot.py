@@ -17,7 +17,7 @@ they would cut it); a point that is not finite breaks its line there and has no 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -194,6 +194,31 @@ def _ticks(axis: Axis, lo: float, hi: float) -> list[tuple[float, str]]:
     return [(t, f"{t:g}{axis.suffix}") for t in values if lo <= t <= hi]
 
 
+def _thin(ticks: list[tuple[float, str]], scale: _Scale,
+          size: Callable[[str], float]) -> list[tuple[float, str]]:
+    """Every k-th tick, k the smallest for which no two labels run into each other
+    (``size``: a label's extent along the axis), counted from the roundest value (fewest
+    significant digits, 1 x 10^k first; of those the one nearest the middle), so that
+    it keeps its label (1x on a history plot)."""
+    if len(ticks) < 2:
+        return ticks
+
+    def roundness(i: int) -> tuple[int, int, float]:
+        mantissa = f"{abs(ticks[i][0]):e}".split("e")[0].rstrip("0").rstrip(".")
+        return (len(mantissa.replace(".", "")), mantissa != "1",
+                abs(i - (len(ticks) - 1) / 2))
+
+    anchor = min(range(len(ticks)), key=roundness)
+    at = [scale(v) for v, _ in ticks]
+    extent = [size(label) for _, label in ticks]
+    for k in range(1, len(ticks) + 1):
+        kept = list(range(anchor % k, len(ticks), k))
+        if all(abs(at[b] - at[a]) >= (extent[a] + extent[b]) / 2
+               for a, b in zip(kept, kept[1:], strict=False)):
+            break
+    return [ticks[i] for i in kept]
+
+
 # --------------------------------------------------------------------------- layout
 
 
@@ -295,7 +320,10 @@ def _frame(plot: LinePlot) -> _Frame:
     ys = [p[1] for p in points if math.isfinite(p[1])]
     ys += [r.y for r in plot.rules if math.isfinite(r.y)]
     (xlo, xhi), (ylo, yhi) = _limits(xs, plot.x), _limits(ys, plot.y)
-    xticks, yticks = _ticks(plot.x, xlo, xhi), _ticks(plot.y, ylo, yhi)
+    xticks = _thin(_ticks(plot.x, xlo, xhi), _Scale(xlo, xhi, plot.x.log, 0, PLOT_W),
+                   lambda s: text_width(s, FONT) + 4)
+    yticks = _thin(_ticks(plot.y, ylo, yhi), _Scale(ylo, yhi, plot.y.log, 0, plot.height),
+                   lambda s: FONT * 1.2)
 
     ylabel = _wrap(plot.y.label, plot.height, FONT)
     ytick_w = max([text_width(s, FONT) for _, s in yticks] or [0.0])

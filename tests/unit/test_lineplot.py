@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pandas
 import pytest
 
-from harness.report import lineplot
+from harness.report import lineplot, plots
 from harness.report.lineplot import PLOT_W, Axis, Line, LinePlot, Rule, linear_ticks, log_ticks
 from harness.report.plots import VIEW_PLOTS, history_figure, view_figure
 
@@ -301,3 +301,26 @@ def test_history_figure_rings_and_ticks() -> None:
     assert len(part(root, "lp-ring")) == 1
     assert [t.text for t in part(root, "lp-title")] == ["host <a> & b"]
     assert part(root, "lp-grid")[0].get("d", "").count("V") == 0  # y grid only
+
+
+def test_crowded_tick_labels_are_thinned_roundest_first() -> None:
+    """40 sweeps on a history plot, and its fixed y ticks over two decades: every k-th
+    tick, no two labels closer than their estimated sizes, the roundest value kept (#10,
+    1x)."""
+    n = 40
+    fig = history_figure("history0", "many sweeps", n,
+                         [("a", [1.0] + [0.12] * 19 + [9.0] * 20, []),
+                          ("b", [1.0 + i / 100 for i in range(n)], [])])
+    root = parse(fig.svg or "")
+    (xt,) = part(root, "lp-xticks")
+    labels = texts(xt)
+    xs = tick_positions(root, "x")
+    assert "#10" in labels and 3 <= len(labels) < n
+    for (a, la), (b, lb) in zip(zip(xs, labels, strict=True), zip(xs[1:], labels[1:],
+                                                                  strict=True), strict=False):
+        assert b - a >= lineplot.text_width(la, lineplot.FONT) / 2 + lineplot.text_width(
+            lb, lineplot.FONT) / 2
+    (yt,) = part(root, "lp-yticks")
+    ys = tick_positions(root, "y")
+    assert "1x" in texts(yt) and 3 <= len(ys) < len(plots.HISTORY_TICKS)
+    assert all(a - b >= lineplot.FONT for a, b in zip(ys, ys[1:], strict=False))
