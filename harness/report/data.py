@@ -8,10 +8,11 @@ formats text (:mod:`harness.report.text`, :mod:`harness.report.sections`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas
@@ -160,7 +161,8 @@ def _view_sections(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
         figures: list[Figure] = []
         if not rows.empty:
             keys = ["sweep_id", "profile_id"] if {"sweep_id", "profile_id"} <= set(cols) else []
-            groups = rows.groupby(keys, dropna=False, sort=False) if keys else [((), rows)]
+            groups = (_in_profile_order(rows.groupby(keys, dropna=False, sort=False), titles)
+                      if keys else [((), rows)])
             for i, (key, g) in enumerate(groups):
                 label = titles.get(tuple(key), " · ".join(str(k) for k in key)) if keys else ""
                 title = spec.title + (f" — {label}" if label else "")
@@ -168,6 +170,16 @@ def _view_sections(con: duckdb.DuckDBPyConnection, sweeps: Sequence[str],
                 figures.append(drawer.add(view_figure, key, title, spec, key, title, g))
         out.append(ViewSection(spec, True, rows, tuple(figures)))
     return out
+
+
+def _in_profile_order(groups: Iterable[tuple[Any, pandas.DataFrame]],
+                      titles: dict[tuple[str, str], str]) -> list[tuple[Any, pandas.DataFrame]]:
+    """A view's (sweep, profile) groups in the order of the profile sections, the others
+    after them by name: the same figure keys for the same rows whatever order DuckDB
+    answered them in (its parallel scans vary), so a warm report finds them cached."""
+    order = {k: i for i, k in enumerate(titles)}
+    return sorted(groups, key=lambda kg: (order.get(tuple(kg[0]), len(order)),
+                                          str(tuple(kg[0]))))
 
 
 def _select_sweeps(warehouse: Warehouse, sweep_refs: Sequence[str],

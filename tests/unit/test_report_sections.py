@@ -7,7 +7,9 @@ import re
 from html import unescape
 from pathlib import Path
 
-from harness.report.data import gather
+import pandas
+
+from harness.report.data import _in_profile_order, gather
 from harness.report.html import html
 from harness.report.markdown import markdown
 from harness.report.plots import Figure
@@ -98,3 +100,18 @@ def _tables(s: Section) -> list[Table]:
     out = [b for b in s.blocks if isinstance(b, Table)]
     out += [t for b in s.blocks if isinstance(b, SideBySide) for t in b.tables]
     return out + [t for sub in s.subsections for t in _tables(sub)]
+
+
+def test_view_figures_follow_the_profile_sections_whatever_the_row_order() -> None:
+    """A view's rows come from DuckDB in an order that varies (parallel scans); its
+    figures per (sweep, profile) are keyed in the profile sections' order all the same,
+    profiles without a section after them by name."""
+    rows = pandas.DataFrame({"sweep_id": ["s1", "s1", "s2", "s1", "s1"],
+                             "profile_id": ["b", "a", "a", "zz", "b"], "v": range(5)})
+    titles = {("s1", "b"): "B", ("s2", "a"): "A2", ("s1", "a"): "A"}
+    want = [("s1", "b"), ("s2", "a"), ("s1", "a"), ("s1", "zz")]
+    for order in (rows.index, rows.index[::-1], [3, 0, 4, 2, 1]):
+        groups = _in_profile_order(rows.loc[order].groupby(["sweep_id", "profile_id"],
+                                                           dropna=False, sort=False), titles)
+        assert [tuple(k) for k, _ in groups] == want
+        assert sorted(groups[0][1]["v"]) == [0, 4]
