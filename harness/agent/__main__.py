@@ -4,7 +4,8 @@
 ``probe`` sends hello, env, eof. ``run PLAN.json`` sends hello, env, then the cells'
 lines and eof. ``run -`` sends hello and env first and only then reads the plan from
 stdin: the controller plans the cells from that fingerprint, so one agent start both
-probes and runs (an empty plan, ``"cells": []``, ends it with eof). ``noise SECONDS``
+probes and runs (an empty plan, ``"cells": []``, ends it with eof); ``run +SECONDS``
+likewise, but a line on stdin names the plan's file (at most SECONDS later). ``noise SECONDS``
 times the speed probe for SECONDS and sends hello, keepalives, env (the fingerprint
 with the probe series under ``noise``, see harness.agent.speed) and eof; with
 HOST_LOCK_JSON it holds the host lock while it probes (harness.agent.turn).
@@ -19,7 +20,7 @@ import os
 import signal
 import sys
 
-USAGE = ("usage: agent.pyz probe | agent.pyz run PLAN.json|- | "
+USAGE = ("usage: agent.pyz probe | agent.pyz run PLAN.json|-|+SECONDS | "
          "agent.pyz noise SECONDS [HOST_LOCK_JSON]\n")
 # Each command and the numbers of arguments it takes.
 COMMANDS = {"probe": (0,), "run": (1,), "noise": (1, 2)}

@@ -196,26 +196,46 @@ def probe_main(out):
     return 0
 
 
+def _plan_path_from_stdin(wait_s):
+    """``run +SECONDS``: the path of the plan file, one line on stdin, waited for at most
+    ``wait_s`` seconds (stdin is a FIFO the agent holds open itself: no end of file)."""
+    import select  # noqa: PLC0415
+
+    ready, _, _ = select.select([sys.stdin], [], [], wait_s)
+    if not ready:
+        raise OSError("no plan came within %g s" % wait_s)
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise OSError("stdin closed before a plan came")
+    return line
+
+
 def run_main(out, plan_source):
+    """``run PLAN.json``: hello, env, the cells. ``run -`` and ``run +SECONDS`` send hello
+    and env first and only then take the plan: the controller plans the cells from that
+    fingerprint, so one agent start both probes and runs. ``-``: the plan is stdin (to
+    its end); ``+SECONDS``: a line on stdin names the plan's file (the ansible engine
+    starts the agent with a probe command and hands it the plan in a later one)."""
     import json  # noqa: PLC0415
 
     hello(out)
-    if plan_source == "-":
-        # The fingerprint comes before the plan is read: the controller plans the cells
-        # from it and writes them to stdin, so one agent start both probes and runs.
+    waits = plan_source == "-" or plan_source.startswith("+")
+    if waits:
         out.send("env", env=probe.fingerprint())
     try:
         if plan_source == "-":
             text = sys.stdin.read()
         else:
-            with open(plan_source, encoding="utf-8") as fh:
+            path = (_plan_path_from_stdin(float(plan_source[1:]))
+                    if plan_source.startswith("+") else plan_source)
+            with open(path, encoding="utf-8") as fh:
                 text = fh.read()
         plan = parse_plan(json.loads(text))
     except (OSError, ValueError) as exc:
         out.send("error", message="bad plan %s: %s" % (plan_source, one_line_error(exc)))
         out.send("eof", cells=0)
         return 2
-    if plan_source != "-":
+    if not waits:
         out.send("env", env=probe.fingerprint())
     turn = Turn(out, plan.host_lock, plan.keepalive_s) if plan.host_lock else None
     if turn is not None and not turn.begin():  # another sweep kept the host: busy

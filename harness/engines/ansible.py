@@ -7,20 +7,24 @@ worker on the controller and uses only the host's connection: no Ansible module,
 so a host needs no Python of Ansible's own, and no file transfer subsystem.
 
 1. **probe** -- one task per host: a private 0700 temp dir (inside
-   ``harness_workdir`` when the inventory names one) holding the agent, then
-   ``<python> agent.pyz probe`` for each interpreter of the host. Each host's
-   result event is read as it comes (each interpreter's stdout through
+   ``harness_workdir`` when the inventory names one) holding the agent, then for
+   each interpreter of the host an agent that sends its fingerprint and waits on
+   the host for its plan (``agent.pyz run +SECONDS``: one agent start per
+   interpreter both probes and runs, as with the ssh engine). Each host's result
+   event is read as it comes (each interpreter's lines through
    :func:`harness.remote.session.read_messages`); the fingerprint goes to
    ``Sweep.prepare_env``, which plans the cells.
 2. **run** -- one play per batch of hosts (hosts that report the same
    machine-id and boot-id land in different batches, so they never run at the
    same time; ``--parallel-same-machine`` makes one batch). On each host, one task
-   looping over its interpreters, one after another: the plan on stdin, ``<python>
-   agent.pyz run PLAN``, its output written on the controller as soon as it ends.
+   looping over its interpreters, one after another: the plan on stdin, handed to
+   that interpreter's waiting agent, its output written on the controller as soon
+   as it ends.
    Each interpreter's loop event arrives as it ends and its cells are committed
    then, while other hosts still run. The host's last run also stops leftover
-   agents and removes the temp dir; a host whose loop broke keeps it until a
-   cleanup play at the end.
+   agents (those of interpreters with nothing to run) and removes the temp dir; a
+   host whose loop broke keeps it until a cleanup play at the end, which stops its
+   waiting agents too.
 
 Each phase's values reach the action in a JSON file per host (never parsed or
 templated by Ansible); the plays hold only host names, run names and limits, as
@@ -73,6 +77,12 @@ if TYPE_CHECKING:
     from harness.sweep.recorder import EnvRecorder
 
 __all__ = ["AnsibleEngine", "machine_batches"]
+
+# How long a probed agent waits on its host for its plan: the probes of every host, the
+# planning and, for hosts of one machine run batch after batch, the earlier batches'
+# runs come first. Past it the agent ends (its run then fails as "no longer waiting");
+# a sweep that ends or breaks stops waiting agents itself (the cleanup plays).
+AGENT_WAIT_S = 24 * 3600
 
 
 class AnsibleEngine:
@@ -128,12 +138,23 @@ class _Run:
     host: Host
     recorder: EnvRecorder
     dest: Path
+    agent: str  # the name of its waiting agent in the host's temp dir
+    hello: str  # the first line that agent sent (its run's output continues it)
     result: Mapping[str, Any] | None = None
     done: bool = False
 
     @property
     def name(self) -> str:
         return f"r{self.index}"
+
+
+@dataclass(frozen=True)
+class _Probed:
+    """One probed host × interpreter: its fingerprint, and its agent waiting for a plan."""
+
+    env: dict[str, Any]
+    agent: str
+    hello: str
 
 
 @dataclass
@@ -178,18 +199,18 @@ class AnsibleSweep:
 
     # -- phase 1: probe -----------------------------------------------------------
 
-    def probe_phase(self, runner: PlaybookRunner) -> dict[tuple[str, str], dict[str, Any]]:
-        """Probe every host × interpreter; failures are recorded; return the fingerprints."""
+    def probe_phase(self, runner: PlaybookRunner) -> dict[tuple[str, str], _Probed]:
+        """Probe every host × interpreter; failures are recorded; return the probed ones."""
         sweep = self.sweep
         pythons = self.pythons
         data = {name: {"pythons": pythons[name], "workdir": h.workdir,
-                       "timeout": PROBE_TIMEOUT_S}
+                       "timeout": PROBE_TIMEOUT_S, "wait": AGENT_WAIT_S}
                 for name, h in self.hosts.items()}
         limits = {name: {"limit": int(PROBE_TIMEOUT_S * max(len(pythons[name]), 1)
                                       + TASK_SLACK_S)}
                   for name in self.hosts}
         play = probe_play(runner.write_phase("probe", data, limits))
-        envs: dict[tuple[str, str], dict[str, Any]] = {}
+        envs: dict[tuple[str, str], _Probed] = {}
         settled: set[str] = set()
 
         def on_event(event: Mapping[str, Any]) -> None:
@@ -212,7 +233,7 @@ class AnsibleSweep:
         return envs
 
     def _probe_event(self, host: Host, kind: Any, data: Mapping[str, Any],
-                     envs: dict[tuple[str, str], dict[str, Any]], settled: set[str]) -> None:
+                     envs: dict[tuple[str, str], _Probed], settled: set[str]) -> None:
         """One runner event of a host not yet settled: a failure, or its probes' results."""
         sweep = self.sweep
         res = data.get("res") or {}
@@ -226,16 +247,16 @@ class AnsibleSweep:
             for item in res.get("results") or []:
                 python = str(item.get("item"))
                 seen.add(python)
-                env = self._probe_result(host, python, item)
-                if env is not None:
-                    envs[(host.name, python)] = env
+                probed = self._probe_result(host, python, item)
+                if probed is not None:
+                    envs[(host.name, python)] = probed
             for python in self.pythons[host.name]:
                 if python not in seen:
                     sweep.fail_env(host, python,
                                    f"{host.name}: ansible did not probe {python!r}")
 
     def _probe_result(self, host: Host, python: str,
-                      item: Mapping[str, Any]) -> dict[str, Any] | None:
+                      item: Mapping[str, Any]) -> _Probed | None:
         sweep = self.sweep
         rc = item.get("rc")
         if rc != 0:
@@ -248,9 +269,11 @@ class AnsibleSweep:
                 sweep.fail_env(host, python, str(exc))
             return None
         env: dict[str, Any] | None = None
+        lines = str(item.get("stdout") or "").splitlines()
         try:
-            for msg in read_messages(str(item.get("stdout") or "").splitlines(),
-                                     host.name, python):
+            # The agent waits for its plan after env: its eof comes with the run.
+            for msg in read_messages([*lines, '{"type": "eof", "cells": 0}'], host.name,
+                                     python):
                 if msg["type"] == "env":
                     env = msg["env"]
                 elif msg["type"] in ("error", "protocol_error"):
@@ -261,12 +284,12 @@ class AnsibleSweep:
         except HarnessError as exc:
             sweep.fail_env(host, python, str(exc))
             return None
-        return env
+        return _Probed(env, str(item.get("agent") or ""), lines[0])
 
     # -- phase 2: run -------------------------------------------------------------
 
     def run_phase(self, runner: PlaybookRunner,
-                  envs: Mapping[tuple[str, str], dict[str, Any]]) -> None:
+                  envs: Mapping[tuple[str, str], _Probed]) -> None:
         """Plan each probed environment, then run the plans host batch by host batch."""
         sweep = self.sweep
         outdir = runner.private / "out"
@@ -300,7 +323,7 @@ class AnsibleSweep:
             sweep.observer.note(f"ansible-playbook {status} (rc {rc}): {last}")
 
     def _plan_runs(
-        self, runner: PlaybookRunner, envs: Mapping[tuple[str, str], dict[str, Any]],
+        self, runner: PlaybookRunner, envs: Mapping[tuple[str, str], _Probed],
         outdir: Path,
     ) -> tuple[dict[str, _HostState], dict[int, str], dict[str, tuple[str, str] | None]]:
         """Plan every probed environment that has cells left and a temp dir on its host:
@@ -311,9 +334,10 @@ class AnsibleSweep:
         counter = 0
         for name, host in self.hosts.items():
             for python in self.pythons[name]:
-                env = envs.get((name, python))
-                if env is None:
+                probed = envs.get((name, python))
+                if probed is None:
                     continue
+                env = probed.env
                 if env.get("machine_id") and env.get("boot_id"):
                     machine_of.setdefault(name, (str(env["machine_id"]), str(env["boot_id"])))
                 recorder = self.sweep.prepare_env(host, python, env)
@@ -321,7 +345,8 @@ class AnsibleSweep:
                     continue
                 counter += 1
                 state = states.setdefault(name, _HostState(host))
-                state.runs.append(_Run(counter, host, recorder, outdir / f"{counter}.jsonl"))
+                state.runs.append(_Run(counter, host, recorder, outdir / f"{counter}.jsonl",
+                                       probed.agent, probed.hello))
         for state in states.values():
             # The host's last agent lets the host go at once (no agent of ours follows).
             state.runs[-1].recorder.last_on_host = True
@@ -342,7 +367,7 @@ class AnsibleSweep:
             limits = {r.name: int(math.ceil(r.recorder.timeout)) for r in runs}
             data[name] = {
                 "dir": directory,
-                "runs": {r.name: {"python": r.recorder.python, "plan": plans[r.index],
+                "runs": {r.name: {"agent": r.agent, "plan": plans[r.index],
                                   "dest": str(r.dest), "timeout": limits[r.name],
                                   "last": r is runs[-1]}
                          for r in runs},
@@ -387,7 +412,7 @@ class AnsibleSweep:
         run.done = True
         host, python, recorder = run.host.name, run.recorder.python, run.recorder
         res = run.result or {}
-        lines = _read_lines(run.dest)
+        lines = [run.hello, *_read_lines(run.dest)]
         rc = res.get("rc")
         failure: HarnessError | None = None
         if rc is None or res.get("timed_out"):

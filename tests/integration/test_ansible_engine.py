@@ -180,13 +180,15 @@ def test_a_hosts_cells_are_stored_while_a_slower_host_still_runs(
     go on only because the engine records a host's results as they arrive."""
     gate, opened = tmp_path / "gate", tmp_path / "opened"
     slow = tmp_path / "slow-python"
-    # Probes pass straight through; a run waits for the gate (at most 60 s).
+    # The agent probes straight away (``run +SECONDS``: hello and env, then it waits for
+    # the line naming its plan); that line is held back until the gate opens (at most
+    # 60 s).
     slow.write_text(
         "#!/bin/sh\n"
-        'if [ "$2" = run ]; then i=0; while [ ! -e "$GATE" ] && [ "$i" -lt 600 ]; do '
+        '{ read -r plan; i=0; while [ ! -e "$GATE" ] && [ "$i" -lt 600 ]; do '
         "sleep 0.1; i=$((i+1)); done; "
-        '[ -e "$GATE" ] && : > "$OPENED"; fi\n'
-        f'exec {fleet.host("fleet2").pythons[0]} "$@"\n'
+        '[ -e "$GATE" ] && : > "$OPENED"; printf "%s\\n" "$plan"; } | '
+        f'{fleet.host("fleet2").pythons[0]} "$@"\n'
         .replace("$GATE", str(gate)).replace("$OPENED", str(opened)))
     slow.chmod(0o755)
     fleet2 = fleet.host("fleet2")

@@ -11,16 +11,26 @@ Its values come from a JSON file per host that harness writes for each phase (``
 its path), read here, never parsed or templated by Ansible. Steps (``step=``):
 
 - ``probe``: a private 0700 temp dir (``mktemp -d``; inside ``workdir`` when given)
-  with the agent zipapp in it, written from stdin, then ``<python> agent.pyz probe``
-  for every interpreter. Returns ``harness_dir`` and ``results`` (per interpreter:
-  ``item``, ``rc``, ``stdout``, ``stderr``, ``timed_out``). A host where the dir
-  cannot be made fails the task (the dir, if made, is removed).
-- ``run`` (``run=NAME``): one interpreter's plan (stdin to a file in the dir), then
-  ``<python> agent.pyz run PLAN``; the agent's stdout is written to the run's ``dest``
-  on the controller as soon as it ends, and ``rc``, the stderr tail and ``timed_out``
-  are returned. The host's last run then stops leftover agents and removes the dir
-  in the same command (``removed``).
+  with the agent zipapp in it, written from stdin by the first interpreter's command;
+  for every interpreter an agent started as ``<python> agent.pyz run +SECONDS``,
+  which sends its hello and fingerprint and then waits in the background for its
+  plan (one agent start per interpreter both probes and runs). Returns
+  ``harness_dir`` and ``results`` (per interpreter: ``item``, ``agent`` (its name in
+  the dir), ``rc``, ``stdout`` (hello and env), ``stderr``, ``timed_out``; ``rc`` is
+  not 0 when the agent ended instead of waiting). A host where the dir cannot be made
+  fails the task (the dir, if made, is removed).
+- ``run`` (``run=NAME``): one interpreter's plan (stdin to a file in the dir) handed
+  to its waiting agent; the agent's output from then on is written to the run's
+  ``dest`` on the controller as soon as it ends, and ``rc``, the stderr tail and
+  ``timed_out`` are returned. The host's last run then stops leftover agents and
+  removes the dir in the same command (``removed``).
 - ``cleanup``: stop agents still running in the dir (their pid files), remove it.
+
+A waiting agent's stdin and stdout are two FIFOs in the dir (``NAME.in``,
+``NAME.out``), held open by a small shell that started it and that writes
+``harness-rc STATUS`` to ``NAME.out`` when it ends; every reader stops at that line
+(or at the one the watchdog writes), so no command waits for an end of file that a
+dead agent would never give.
 
 Every remote command is a constant ``sh -c`` script whose values (paths from the
 inventory, interpreter names, numbers) are positional parameters, each
@@ -46,19 +56,53 @@ SETUP_SCRIPT = (
     'd=$(mktemp -d "$w/harness.XXXXXXXXXX") || exit 1; '
     'cat > "$d/agent.pyz" || { rm -rf -- "$d"; exit 1; }; printf "%s\\n" "$d"'
 )
-# ``sh -c RUN harness DIR SECONDS INPUT CMD...``: stdin -> DIR/INPUT (when INPUT is not
-# empty), then CMD in DIR with a watchdog; its pid sits in DIR/agent-PID.pid meanwhile.
-RUN_SCRIPT = (
-    'd=$1; t=$2; in=$3; shift 3; cd "$d" || exit 125; rm -f .timeout; '
-    'if [ -n "$in" ]; then cat > "$in" || exit 125; fi; '
-    '"$@" < /dev/null & p=$!; echo "$p" > "agent-$p.pid"; '
+# ``sh -c START harness WORKDIR DIR SECONDS WAIT NAME PYTHON``: with DIR empty, first a
+# private dir inside WORKDIR (or $TMPDIR) with the agent from stdin, its path printed as
+# ``harness-dir DIR``; then the agent NAME started in DIR as ``PYTHON DIR/agent.pyz run
+# +WAIT`` (stdin NAME.in, stdout NAME.out, stderr NAME.err, its pid in agent-NAME.pid),
+# left running once it has sent two lines (hello, env), which are printed. An agent that
+# ends first: its lines, ``harness-rc STATUS`` and its stderr's tail, exit STATUS; one
+# that takes over SECONDS is killed (exit 124).
+START_SCRIPT = (
+    'w=$1; d=$2; t=$3; wt=$4; n=$5; py=$6; umask 077; '
+    'if [ -z "$d" ]; then if [ -n "$w" ]; then mkdir -p -- "$w" || exit 1; '
+    'else w=${TMPDIR:-/tmp}; fi; '
+    'd=$(mktemp -d "$w/harness.XXXXXXXXXX") || exit 1; '
+    'cat > "$d/agent.pyz" || { rm -rf -- "$d"; exit 1; }; printf "harness-dir %s\\n" "$d"; fi; '
+    'cd "$d" || exit 125; rm -f .timeout "$n.in" "$n.out"; '
+    'mkfifo "$n.in" "$n.out" || exit 125; exec 3<>"$n.out"; '
+    '( "$py" "$d/agent.pyz" run "+$wt" 0<>"$n.in" 2>"$n.err" 3>&- & p=$!; '
+    'echo "$p" > "agent-$n.pid"; wait "$p"; rc=$?; rm -f -- "agent-$n.pid"; '
+    'echo "harness-rc $rc" ) > "$n.out" 2>/dev/null < /dev/null 3>&- & '
+    '( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; '
+    'sleep "$t" & s=$!; wait "$s" || exit 0; : > .timeout; '
+    'p=$(cat "agent-$n.pid" 2>/dev/null) && kill -KILL "$p" 2>/dev/null; '
+    'echo "harness-rc 124" >&3 ) > /dev/null 2>&1 < /dev/null & k=$!; '
+    'out=$(sed "/^harness-rc /q; 2q" <&3); kill "$k" 2>/dev/null; printf "%s\\n" "$out"; '
+    'if [ -e .timeout ]; then rm -f .timeout; '
+    'echo "harness: stopped after $t s (time limit)" >&2; exit 124; fi; '
+    'case "$out" in *"harness-rc "*) tail -c 4000 "$n.err" >&2; exit "${out##*harness-rc }";; '
+    'esac; exit 0'
+)
+# ``sh -c HANDOFF harness DIR SECONDS NAME``: stdin -> DIR/NAME.plan, its path handed to
+# the waiting agent NAME, whose output is printed until its ``harness-rc STATUS`` line,
+# then its stderr's tail; a watchdog stops it after SECONDS (TERM, then KILL after 5 s;
+# exit 124). Exit 125: no agent NAME is waiting.
+HANDOFF_SCRIPT = (
+    'd=$1; t=$2; n=$3; cd "$d" || exit 125; rm -f .timeout; '
+    'exec 3<>"$n.out" 4<>"$n.in" || exit 125; p=$(cat "agent-$n.pid" 2>/dev/null); '
+    'if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then '
+    'echo "harness: the agent was no longer waiting for its plan" >&2; '
+    'tail -c 4000 "$n.err" >&2; exit 125; fi; '
+    'cat > "$n.plan" || exit 125; '
     '( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; '
     'sleep "$t" & s=$!; wait "$s" || exit 0; : > .timeout; kill -TERM "$p" 2>/dev/null; '
-    'sleep 5 & s=$!; wait "$s" || exit 0; kill -KILL "$p" 2>/dev/null '
-    ') > /dev/null 2>&1 < /dev/null & w=$!; '
-    'wait "$p"; rc=$?; kill "$w" 2>/dev/null; rm -f -- "agent-$p.pid"; '
+    'sleep 5 & s=$!; wait "$s" || exit 0; kill -KILL "$p" 2>/dev/null; '
+    'echo "harness-rc 124" >&3 ) > /dev/null 2>&1 < /dev/null & k=$!; '
+    'printf "%s\\n" "$d/$n.plan" >&4; sed "/^harness-rc /q" <&3; kill "$k" 2>/dev/null; '
+    'tail -c 4000 "$n.err" >&2; '
     'if [ -e .timeout ]; then rm -f .timeout; '
-    'echo "harness: stopped after $t s (time limit)" >&2; exit 124; fi; exit "$rc"'
+    'echo "harness: stopped after $t s (time limit)" >&2; exit 124; fi; exit 0'
 )
 # ``sh -c STOP harness DIR``: stop agents still running in DIR (TERM, then KILL after
 # 5 s), then remove DIR.
@@ -71,6 +115,20 @@ STOP_SCRIPT = (
 )
 TIMED_OUT = 124
 _STDERR_TAIL = 4000
+
+
+def _split_status(out: str) -> tuple[str, int | None]:
+    """A handed-off agent's output without its closing ``harness-rc STATUS`` line, and
+    that status (None when the line is missing)."""
+    head, sep, tail = out.rstrip("\n").rpartition("\n")
+    last = tail if sep else head
+    if last.startswith("harness-rc "):
+        body = f"{head}\n" if sep else ""
+        try:
+            return body, int(last.split()[1])
+        except (IndexError, ValueError):
+            return body, None
+    return out, None
 
 
 def shell_line(script: str, *args: object) -> str:
@@ -103,35 +161,61 @@ class ActionModule(ActionBase):
         return result
 
     def _exec(self, line: str, data: bytes | None = None) -> tuple[int, str, str]:
-        res = self._low_level_execute_command(line, in_data=data)
+        # Always some stdin: without it Ansible's ssh connection asks for a terminal
+        # (-tt), whose end hangs up (SIGHUP) the agents a command leaves waiting, and
+        # which mixes stderr into stdout.
+        res = self._low_level_execute_command(line, in_data=data or b"\n")
         return int(res.get("rc", -1)), str(res.get("stdout") or ""), str(res.get("stderr") or "")
 
     def _probe(self, data: dict[str, Any]) -> dict[str, Any]:
         with open(str(data["agent"]), "rb") as fh:
-            agent = fh.read()
-        rc, out, err = self._exec(shell_line(SETUP_SCRIPT, data.get("workdir") or ""), agent)
-        directory = out.strip().splitlines()[-1] if out.strip() else ""
-        if rc != 0 or not directory.startswith("/"):
-            reason = " ".join(err.split()) or f"exit status {rc}"
-            return {"failed": True, "rc": rc,
-                    "msg": f"could not make a private directory with the agent: {reason}"}
+            agent: bytes | None = fh.read()
+        workdir = data.get("workdir") or ""
+        pythons = [str(p) for p in data.get("pythons") or []]
+        directory = ""
+        if not pythons:  # no interpreter: the dir alone (a run phase cleans it up)
+            rc, out, err = self._exec(shell_line(SETUP_SCRIPT, workdir), agent)
+            directory = out.strip().splitlines()[-1] if out.strip() else ""
+            if rc != 0 or not directory.startswith("/"):
+                return self._no_dir(rc, err)
+            return {"harness_dir": directory, "results": []}
         results = []
-        for python in data.get("pythons") or []:
-            line = shell_line(RUN_SCRIPT, directory, int(data["timeout"]), "",
-                              python, f"{directory}/agent.pyz", "probe")
-            results.append({"item": python, **self._result(*self._exec(line))})
+        for number, python in enumerate(pythons, 1):
+            name = f"a{number}"
+            line = shell_line(START_SCRIPT, workdir, directory, int(data["timeout"]),
+                              int(data["wait"]), name, python)
+            rc, out, err = self._exec(line, None if directory else agent)
+            if not directory:
+                first, _, out = out.partition("\n")
+                if not first.startswith("harness-dir /"):
+                    return self._no_dir(rc, err)
+                directory, agent = first[len("harness-dir "):], None
+            kept = [x for x in out.splitlines() if x and not x.startswith("harness-rc ")]
+            results.append({"item": python, "agent": name,
+                            **self._result(rc, "".join(f"{x}\n" for x in kept), err)})
         return {"harness_dir": directory, "results": results}
 
+    @staticmethod
+    def _no_dir(rc: int, err: str) -> dict[str, Any]:
+        reason = " ".join(err.split()) or f"exit status {rc}"
+        return {"failed": True, "rc": rc,
+                "msg": f"could not make a private directory with the agent: {reason}"}
+
     def _run(self, data: dict[str, Any], name: str) -> dict[str, Any]:
-        """One interpreter's run; the host's last run also removes the temp dir."""
+        """One interpreter's run (its plan to its waiting agent); the host's last run also
+        removes the temp dir."""
         directory = str(data["dir"])
         run = data["runs"][name]
-        plan = f"{name}.json"
-        line = shell_line(RUN_SCRIPT, directory, int(run["timeout"]), plan, run["python"],
-                          f"{directory}/agent.pyz", "run", f"{directory}/{plan}")
+        line = shell_line(HANDOFF_SCRIPT, directory, int(run["timeout"]), run["agent"])
         if run.get("last"):
             line = f"{line}; rc=$?; {shell_line(STOP_SCRIPT, directory)}; exit $rc"
-        item = self._result(*self._exec(line, str(run["plan"]).encode("utf-8")))
+        rc, out, err = self._exec(line, str(run["plan"]).encode("utf-8"))
+        body, status = _split_status(out)
+        if rc == 0:  # the script ran to the agent's end: the agent's own status
+            rc = status if status is not None else -1
+            if status is None:
+                err += "\nharness: the agent's output ended without its exit status"
+        item = self._result(rc, body, err)
         dest = str(run["dest"])
         with open(f"{dest}.part", "w", encoding="utf-8") as fh:
             fh.write(item.pop("stdout"))
