@@ -69,7 +69,7 @@ START_SCRIPT = (
     'else w=${TMPDIR:-/tmp}; fi; '
     'd=$(mktemp -d "$w/harness.XXXXXXXXXX") || exit 1; '
     'cat > "$d/agent.pyz" || { rm -rf -- "$d"; exit 1; }; printf "harness-dir %s\\n" "$d"; fi; '
-    'cd "$d" || exit 125; rm -f .timeout "$n.in" "$n.out"; '
+    'cd "$d" || exit 125; [ -e .timeout ] && rm -f .timeout; '
     'mkfifo "$n.in" "$n.out" || exit 125; exec 3<>"$n.out"; '
     '( "$py" "$d/agent.pyz" run "+$wt" 0<>"$n.in" 2>"$n.err" 3>&- & p=$!; '
     'echo "$p" > "agent-$n.pid"; wait "$p"; rc=$?; rm -f -- "agent-$n.pid"; '
@@ -81,7 +81,8 @@ START_SCRIPT = (
     'out=$(sed "/^harness-rc /q; 2q" <&3); kill "$k" 2>/dev/null; printf "%s\\n" "$out"; '
     'if [ -e .timeout ]; then rm -f .timeout; '
     'echo "harness: stopped after $t s (time limit)" >&2; exit 124; fi; '
-    'case "$out" in *"harness-rc "*) tail -c 4000 "$n.err" >&2; exit "${out##*harness-rc }";; '
+    'case "$out" in *"harness-rc "*) [ -s "$n.err" ] && tail -c 4000 "$n.err" >&2; '
+    'exit "${out##*harness-rc }";; '
     'esac; exit 0'
 )
 # ``sh -c HANDOFF harness DIR SECONDS NAME``: stdin -> DIR/NAME.plan, its path handed to
@@ -89,8 +90,9 @@ START_SCRIPT = (
 # then its stderr's tail; a watchdog stops it after SECONDS (TERM, then KILL after 5 s;
 # exit 124). Exit 125: no agent NAME is waiting.
 HANDOFF_SCRIPT = (
-    'd=$1; t=$2; n=$3; cd "$d" || exit 125; rm -f .timeout; '
-    'exec 3<>"$n.out" 4<>"$n.in" || exit 125; p=$(cat "agent-$n.pid" 2>/dev/null); '
+    'd=$1; t=$2; n=$3; cd "$d" || exit 125; [ -e .timeout ] && rm -f .timeout; '
+    'exec 3<>"$n.out" 4<>"$n.in" || exit 125; '
+    'p=; [ -f "agent-$n.pid" ] && read -r p < "agent-$n.pid"; '
     'if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then '
     'echo "harness: the agent was no longer waiting for its plan" >&2; '
     'tail -c 4000 "$n.err" >&2; exit 125; fi; '
@@ -100,7 +102,7 @@ HANDOFF_SCRIPT = (
     'sleep 5 & s=$!; wait "$s" || exit 0; kill -KILL "$p" 2>/dev/null; '
     'echo "harness-rc 124" >&3 ) > /dev/null 2>&1 < /dev/null & k=$!; '
     'printf "%s\\n" "$d/$n.plan" >&4; sed "/^harness-rc /q" <&3; kill "$k" 2>/dev/null; '
-    'tail -c 4000 "$n.err" >&2; '
+    '[ -s "$n.err" ] && tail -c 4000 "$n.err" >&2; '
     'if [ -e .timeout ]; then rm -f .timeout; '
     'echo "harness: stopped after $t s (time limit)" >&2; exit 124; fi; exit 0'
 )
