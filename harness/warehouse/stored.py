@@ -40,15 +40,32 @@ def read_one(path: Path) -> dict[str, Any]:
     return row
 
 
+# Sweep rows read, by path, with the identity of the file they came from: a sweep's
+# writer checks its sweep for every cell it adds, and the file is only ever replaced
+# (a new inode) when the sweep's status changes.
+_SWEEP_ROWS: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+_SWEEP_ROWS_KEPT = 64
+
+
 def sweep_row(layout: Layout, sweep_id: str) -> dict[str, Any]:
     """The stored row of a sweep; an unknown sweep is a WarehouseInputError."""
     path = layout.sweep_file(sweep_id)
-    if not path.exists():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         raise WarehouseInputError(
             f"unknown sweep id {sweep_id!r} in {layout.root}",
             hint="`harness sql \"SELECT sweep_id, status FROM sweeps\"` lists the sweeps",
-        )
-    return read_one(path)
+        ) from None
+    identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+    known = _SWEEP_ROWS.get(path)
+    if known is not None and known[0] == identity:
+        return dict(known[1])
+    row = read_one(path)
+    if len(_SWEEP_ROWS) >= _SWEEP_ROWS_KEPT:
+        _SWEEP_ROWS.clear()
+    _SWEEP_ROWS[path] = (identity, row)
+    return dict(row)
 
 
 def part_rows(directory: Path, columns: list[str]) -> list[tuple[Any, ...]]:
