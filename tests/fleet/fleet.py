@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -298,6 +299,18 @@ def _check_configs(hosts: list[FleetHost]) -> None:
         raise FleetError(failed)
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """In the sshd's process before it execs (the flag survives exec): processes that a
+    session leaves running when it ends (the ansible engine's agents waiting for their
+    plans) become the listener's children instead of PID 1's, so it reaps them and
+    their CPU time counts in its own (fanout.py's remote CPU)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
 def _launch(host: FleetHost) -> subprocess.Popen[bytes]:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(host.pid_file)
@@ -307,6 +320,7 @@ def _launch(host: FleetHost) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_become_subreaper,  # noqa: PLW1509 (fleet.py starts hosts from one thread)
     )
 
 
