@@ -176,3 +176,36 @@ def test_a_waiting_agent_gives_up_when_no_plan_comes(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert fed.returncode == 0, fed.stdout
     assert [json.loads(x)["type"] for x in fed.stdout.splitlines()] == ["hello", "env", "eof"]
+
+
+def test_a_started_agent_outlives_the_terminal_its_command_ran_in(tmp_path: Path) -> None:
+    """A command run in a terminal (ssh -tt, sudo's use_pty) ends with a hangup of its
+    session; the agent it leaves waiting ignores it and still runs the plan."""
+    import pty
+
+    first = _start(tmp_path, "ok")
+    directory = first.stdout.decode().splitlines()[0].split(" ", 1)[1]
+    from harness.engines.action_plugins.harness_agent import START_SCRIPT
+
+    pid, master = pty.fork()
+    if pid == 0:  # the child: START in the terminal's session, as its leader
+        os.execvp("sh", ["sh", "-c", START_SCRIPT, "harness", "", directory, "30", "3600",
+                         "a2", str(tmp_path / "fake-python")])
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(master)  # the hangup
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert b'"type": "env"' in seen
+    done = _handoff(directory, 30, name="a2", plan='{"cells": [2]}')
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().startswith('{"cells": [2]}\n')

@@ -60,7 +60,8 @@ SETUP_SCRIPT = (
 # private dir inside WORKDIR (or $TMPDIR) with the agent from stdin, its path printed as
 # ``harness-dir DIR``; then the agent NAME started in DIR as ``PYTHON DIR/agent.pyz run
 # +WAIT`` (stdin NAME.in, stdout NAME.out, stderr NAME.err, its pid in agent-NAME.pid),
-# left running once it has sent two lines (hello, env), which are printed. An agent that
+# left running once it has sent two lines (hello, env), which are printed (deaf to the
+# hangup of a terminal the command may have had: sudo's use_pty). An agent that
 # ends first: its lines, ``harness-rc STATUS`` and its stderr's tail, exit STATUS; one
 # that takes over SECONDS is killed (exit 124).
 START_SCRIPT = (
@@ -71,7 +72,7 @@ START_SCRIPT = (
     'cat > "$d/agent.pyz" || { rm -rf -- "$d"; exit 1; }; printf "harness-dir %s\\n" "$d"; fi; '
     'cd "$d" || exit 125; [ -e .timeout ] && rm -f .timeout; '
     'mkfifo "$n.in" "$n.out" || exit 125; exec 3<>"$n.out"; '
-    '( "$py" "$d/agent.pyz" run "+$wt" 0<>"$n.in" 2>"$n.err" 3>&- & p=$!; '
+    '( trap "" HUP; "$py" "$d/agent.pyz" run "+$wt" 0<>"$n.in" 2>"$n.err" 3>&- & p=$!; '
     'echo "$p" > "agent-$n.pid"; wait "$p"; rc=$?; rm -f -- "agent-$n.pid"; '
     'echo "harness-rc $rc" ) > "$n.out" 2>/dev/null < /dev/null 3>&- & '
     '( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; '
