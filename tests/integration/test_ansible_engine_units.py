@@ -1,4 +1,5 @@
-"""The pure parts of the ansible engine: batching by machine, the !unsafe vars file."""
+"""The ansible engine's parts without Ansible: batching by machine, the !unsafe vars
+file, the host-side scripts of its action (with a stand-in agent) and a waiting agent."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from harness.engines.ansible import machine_batches
 from harness.engines.playbooks import flow_yaml
@@ -89,6 +93,17 @@ def _start(tmp: Path, mode: str, seconds: int = 30, directory: str = "",
                           timeout=60)
 
 
+@pytest.fixture
+def stop_after(tmp_path: Path) -> Iterator[None]:
+    """After the test, whatever happened: STOP in every private dir it made (the agents
+    left waiting are stopped, the dirs removed)."""
+    yield
+    from harness.engines.action_plugins.harness_agent import STOP_SCRIPT
+
+    for directory in (tmp_path / "work").glob("harness.*"):
+        subprocess.run(["sh", "-c", STOP_SCRIPT, "harness", str(directory)], timeout=60)
+
+
 def _handoff(directory: str, seconds: int, name: str = "a1",
              plan: str = '{"cells": []}') -> subprocess.CompletedProcess:
     from harness.engines.action_plugins.harness_agent import HANDOFF_SCRIPT
@@ -97,7 +112,8 @@ def _handoff(directory: str, seconds: int, name: str = "a1",
                            name], input=plan.encode(), capture_output=True, timeout=60)
 
 
-def test_a_started_agent_probes_waits_and_runs_the_plan_handed_to_it(tmp_path: Path) -> None:
+def test_a_started_agent_probes_waits_and_runs_the_plan_handed_to_it(
+        tmp_path: Path, stop_after: None) -> None:
     """START makes the private dir (the agent from stdin), prints it and the agent's
     first two lines and leaves the agent waiting; HANDOFF gives it the plan and prints
     the rest of its output up to ``harness-rc STATUS``; a second interpreter's agent
@@ -129,7 +145,8 @@ def test_a_started_agent_probes_waits_and_runs_the_plan_handed_to_it(tmp_path: P
     assert stop.returncode == 0 and not Path(directory).exists()
 
 
-def test_the_host_keeps_the_time_limits_of_start_and_handoff(tmp_path: Path) -> None:
+def test_the_host_keeps_the_time_limits_of_start_and_handoff(
+        tmp_path: Path, stop_after: None) -> None:
     """A probe over its limit is killed (124, a line on stderr); an agent that ends
     instead of waiting gives its status and stderr; a run over its limit is stopped
     (TERM) with 124 and what it printed before."""
@@ -178,7 +195,8 @@ def test_a_waiting_agent_gives_up_when_no_plan_comes(tmp_path: Path) -> None:
     assert [json.loads(x)["type"] for x in fed.stdout.splitlines()] == ["hello", "env", "eof"]
 
 
-def test_a_started_agent_outlives_the_terminal_its_command_ran_in(tmp_path: Path) -> None:
+def test_a_started_agent_outlives_the_terminal_its_command_ran_in(
+        tmp_path: Path, stop_after: None) -> None:
     """A command run in a terminal (ssh -tt, sudo's use_pty) ends with a hangup of its
     session; the agent it leaves waiting ignores it and still runs the plan."""
     import pty

@@ -102,9 +102,7 @@ def test_line_plots_laid_out_in_chromium(tmp_path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         cdp = DevTools(CHROMIUM, Path(profile))
         try:
-            target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-            session = cdp.send("Target.attachToTarget",
-                               {"targetId": target, "flatten": True})["sessionId"]
+            session = cdp.open_tab()
             cdp.send("Page.enable", {}, session)
             cdp.send("Page.navigate", {"url": html.resolve().as_uri()}, session)
             cdp.wait_event("Page.loadEventFired", timeout=60)

@@ -234,6 +234,12 @@ class DevTools:
         self._next = 0
         self.events: list[dict[str, Any]] = []
 
+    def open_tab(self) -> str:
+        """A new blank tab, attached: the session id its commands go to."""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        return str(self.send("Target.attachToTarget",
+                             {"targetId": target, "flatten": True})["sessionId"])
+
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing anyway
             self.send("Browser.close", timeout=10)
@@ -312,9 +318,7 @@ def test_html_report_in_chromium(html_report: Path, tmp_path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         cdp = DevTools(CHROMIUM, Path(profile))
         try:
-            target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-            session = cdp.send("Target.attachToTarget",
-                               {"targetId": target, "flatten": True})["sessionId"]
+            session = cdp.open_tab()
             for domain in ("Network", "Page", "Runtime"):
                 cdp.send(f"{domain}.enable", {}, session)
             cdp.send("Emulation.setDeviceMetricsOverride",
