@@ -26,8 +26,9 @@ CELLS_SQL = (
 ENVS_SQL = "SELECT host, python, status, error FROM environments WHERE sweep_id = ? ORDER BY ALL"
 
 
-def harness(*args: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
+def harness(*args: str | Path, cwd: Path, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, env=env,
                           stdin=subprocess.DEVNULL)
@@ -223,3 +224,34 @@ def test_a_hosts_cells_are_stored_while_a_slower_host_still_runs(
     assert opened.exists(), "".join(seen)
     cells = rows(results, CELLS_SQL)
     assert sorted(h for h, *_ in cells) == ["fleet1"] * 2 + ["fleet2"] * 2
+
+
+@pytest.mark.fleet
+@pytest.mark.skipif(not Path("/usr/bin/sudo").exists(), reason="no sudo (scripts/test "
+                    "installs it: apt-get install -y sudo)")
+def test_ansible_engine_runs_under_become_with_sudo(fleet: Any, tmp_path: Path) -> None:
+    """``ansible_become`` in the inventory: every command of the action runs through sudo
+    (a wrapper logs each call), the agents started under it wait for their plans and
+    run them."""
+    log = tmp_path / "sudo.log"
+    wrapper = tmp_path / "sudo-wrapper"
+    wrapper.write_text(f'#!/bin/sh\necho "sudo $*" >> {log}\nexec /usr/bin/sudo "$@"\n')
+    wrapper.chmod(0o755)
+    inventory = derived_inventory(
+        fleet, tmp_path / "inventory.ini",
+        extra=("ansible_become=true\nansible_become_method=sudo\nansible_become_user=root\n"
+               f"ansible_become_exe={wrapper}\n"))
+    results = tmp_path / "r"
+    done = harness("sweep", "-i", inventory, "--limit", "fleet1", "--profile", "quick", "-w",
+                   "empty", "-m", "threads", "--dimension", "overhead", "--engine", "ansible",
+                   "--results", results, cwd=tmp_path,
+                   # the fleet logs in as root: without this Ansible skips sudo to root
+                   env={"ANSIBLE_BECOME_ALLOW_SAME_USER": "True"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    cells = rows(results, CELLS_SQL)
+    assert [(h, w, m, s) for h, _, w, m, s in cells] == [
+        ("fleet1", "empty", "sequential", "ok"), ("fleet1", "empty", "threads", "ok")]
+    text = log.read_text()
+    calls = text.split("sudo -H ")[1:]
+    assert any('agent.pyz" run "+$wt"' in c for c in calls), text  # the probe's start
+    assert any('4<>"$n.in"' in c for c in calls), text  # the run's handoff
