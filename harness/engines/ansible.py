@@ -130,6 +130,15 @@ def _command_failure(host: str, python: str, res: Mapping[str, Any]) -> CommandF
                          tail)
 
 
+@dataclass(frozen=True)
+class _Probed:
+    """One probed host × interpreter: its fingerprint, and its agent waiting for a plan."""
+
+    env: dict[str, Any]
+    agent: str  # its name in the host's temp dir
+    hello: str  # the first line it sent
+
+
 @dataclass
 class _Run:
     """One host × interpreter of the run phase."""
@@ -138,23 +147,13 @@ class _Run:
     host: Host
     recorder: EnvRecorder
     dest: Path
-    agent: str  # the name of its waiting agent in the host's temp dir
-    hello: str  # the first line that agent sent (its run's output continues it)
+    probed: _Probed  # its agent, waiting in the host's temp dir since the probe
     result: Mapping[str, Any] | None = None
     done: bool = False
 
     @property
     def name(self) -> str:
         return f"r{self.index}"
-
-
-@dataclass(frozen=True)
-class _Probed:
-    """One probed host × interpreter: its fingerprint, and its agent waiting for a plan."""
-
-    env: dict[str, Any]
-    agent: str
-    hello: str
 
 
 @dataclass
@@ -346,7 +345,7 @@ class AnsibleSweep:
                 counter += 1
                 state = states.setdefault(name, _HostState(host))
                 state.runs.append(_Run(counter, host, recorder, outdir / f"{counter}.jsonl",
-                                       probed.agent, probed.hello))
+                                       probed))
         for state in states.values():
             # The host's last agent lets the host go at once (no agent of ours follows).
             state.runs[-1].recorder.last_on_host = True
@@ -367,7 +366,7 @@ class AnsibleSweep:
             limits = {r.name: int(math.ceil(r.recorder.timeout)) for r in runs}
             data[name] = {
                 "dir": directory,
-                "runs": {r.name: {"agent": r.agent, "plan": plans[r.index],
+                "runs": {r.name: {"agent": r.probed.agent, "plan": plans[r.index],
                                   "dest": str(r.dest), "timeout": limits[r.name],
                                   "last": r is runs[-1]}
                          for r in runs},
@@ -412,7 +411,7 @@ class AnsibleSweep:
         run.done = True
         host, python, recorder = run.host.name, run.recorder.python, run.recorder
         res = run.result or {}
-        lines = [run.hello, *_read_lines(run.dest)]
+        lines = [run.probed.hello, *_read_lines(run.dest)]  # its output goes on from hello
         rc = res.get("rc")
         failure: HarnessError | None = None
         if rc is None or res.get("timed_out"):

@@ -49,63 +49,70 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-# ``sh -c SETUP harness WORKDIR``: the agent on stdin -> DIR/agent.pyz; prints DIR.
-SETUP_SCRIPT = (
-    'w=$1; umask 077; if [ -n "$w" ]; then mkdir -p -- "$w" || exit 1; '
-    'else w=${TMPDIR:-/tmp}; fi; '
+# Pieces the scripts below share.
+# A private dir inside $w (or $TMPDIR) with the agent from stdin; its path in $d and
+# printed as ``harness-dir DIR``.
+_PRIVATE_DIR = (
+    'if [ -n "$w" ]; then mkdir -p -- "$w" || exit 1; else w=${TMPDIR:-/tmp}; fi; '
     'd=$(mktemp -d "$w/harness.XXXXXXXXXX") || exit 1; '
-    'cat > "$d/agent.pyz" || { rm -rf -- "$d"; exit 1; }; printf "%s\\n" "$d"'
+    'cat > "$d/agent.pyz" || { rm -rf -- "$d"; exit 1; }; printf "harness-dir %s\\n" "$d"; '
 )
-# ``sh -c START harness WORKDIR DIR SECONDS WAIT NAME PYTHON``: with DIR empty, first a
-# private dir inside WORKDIR (or $TMPDIR) with the agent from stdin, its path printed as
-# ``harness-dir DIR``; then the agent NAME started in DIR as ``PYTHON DIR/agent.pyz run
-# +WAIT`` (stdin NAME.in, stdout NAME.out, stderr NAME.err, its pid in agent-NAME.pid),
-# left running once it has sent two lines (hello, env), which are printed (deaf to the
-# hangup of a terminal the command may have had: sudo's use_pty). An agent that
-# ends first: its lines, ``harness-rc STATUS`` and its stderr's tail, exit STATUS; one
-# that takes over SECONDS is killed (exit 124).
+# Into $d, no time-limit mark left from before.
+_ENTER = 'cd "$d" || exit 125; [ -e .timeout ] && rm -f .timeout; '
+# After $t seconds: mark the time limit, TERM the agent $n (its pid file), KILL it 5 s
+# later, and end every reader of its output (fd 3) with ``harness-rc 124``. Its pid: $k.
+_WATCHDOG = (
+    '( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; '
+    'sleep "$t" & s=$!; wait "$s" || exit 0; : > .timeout; '
+    'if p=$(cat "agent-$n.pid" 2>/dev/null); then kill -TERM "$p" 2>/dev/null; '
+    'sleep 5 & s=$!; wait "$s" || exit 0; kill -KILL "$p" 2>/dev/null; fi; '
+    'echo "harness-rc 124" >&3 ) > /dev/null 2>&1 < /dev/null & k=$!; '
+)
+# The watchdog fired: say so, exit 124.
+_TIME_LIMIT_EXIT = (
+    'if [ -e .timeout ]; then rm -f .timeout; '
+    'echo "harness: stopped after $t s (time limit)" >&2; exit 124; fi; '
+)
+# The agent's stderr's tail, when it wrote any.
+_STDERR = '[ -s "$n.err" ] && tail -c 4000 "$n.err" >&2; '
+
+# ``sh -c SETUP harness WORKDIR``: the private dir alone (a host with no interpreter).
+SETUP_SCRIPT = 'w=$1; umask 077; ' + _PRIVATE_DIR + 'exit 0'
+# ``sh -c START harness WORKDIR DIR SECONDS WAIT NAME PYTHON``: with DIR empty, first the
+# private dir (as SETUP); then the agent NAME started in DIR as ``PYTHON DIR/agent.pyz
+# run +WAIT`` (stdin NAME.in, stdout NAME.out, stderr NAME.err, its pid in
+# agent-NAME.pid), left running once it has sent two lines (hello, env), which are
+# printed (deaf to the hangup of a terminal the command may have had: sudo's use_pty).
+# An agent that ends first: its lines, ``harness-rc STATUS`` and its stderr's tail, exit
+# STATUS; one that takes over SECONDS is stopped (exit 124).
 START_SCRIPT = (
     'w=$1; d=$2; t=$3; wt=$4; n=$5; py=$6; umask 077; '
-    'if [ -z "$d" ]; then if [ -n "$w" ]; then mkdir -p -- "$w" || exit 1; '
-    'else w=${TMPDIR:-/tmp}; fi; '
-    'd=$(mktemp -d "$w/harness.XXXXXXXXXX") || exit 1; '
-    'cat > "$d/agent.pyz" || { rm -rf -- "$d"; exit 1; }; printf "harness-dir %s\\n" "$d"; fi; '
-    'cd "$d" || exit 125; [ -e .timeout ] && rm -f .timeout; '
-    'mkfifo "$n.in" "$n.out" || exit 125; exec 3<>"$n.out"; '
+    'if [ -z "$d" ]; then ' + _PRIVATE_DIR + 'fi; ' + _ENTER
+    + 'mkfifo "$n.in" "$n.out" || exit 125; exec 3<>"$n.out"; '
     '( trap "" HUP; "$py" "$d/agent.pyz" run "+$wt" 0<>"$n.in" 2>"$n.err" 3>&- & p=$!; '
     'echo "$p" > "agent-$n.pid"; wait "$p"; rc=$?; rm -f -- "agent-$n.pid"; '
     'echo "harness-rc $rc" ) > "$n.out" 2>/dev/null < /dev/null 3>&- & '
-    '( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; '
-    'sleep "$t" & s=$!; wait "$s" || exit 0; : > .timeout; '
-    'p=$(cat "agent-$n.pid" 2>/dev/null) && kill -KILL "$p" 2>/dev/null; '
-    'echo "harness-rc 124" >&3 ) > /dev/null 2>&1 < /dev/null & k=$!; '
-    'out=$(sed "/^harness-rc /q; 2q" <&3); kill "$k" 2>/dev/null; printf "%s\\n" "$out"; '
-    'if [ -e .timeout ]; then rm -f .timeout; '
-    'echo "harness: stopped after $t s (time limit)" >&2; exit 124; fi; '
-    'case "$out" in *"harness-rc "*) [ -s "$n.err" ] && tail -c 4000 "$n.err" >&2; '
-    'exit "${out##*harness-rc }";; '
-    'esac; exit 0'
+    + _WATCHDOG
+    + 'out=$(sed "/^harness-rc /q; 2q" <&3); kill "$k" 2>/dev/null; printf "%s\\n" "$out"; '
+    + _TIME_LIMIT_EXIT
+    + 'case "$out" in *"harness-rc "*) ' + _STDERR + 'exit "${out##*harness-rc }";; esac; '
+    'exit 0'
 )
 # ``sh -c HANDOFF harness DIR SECONDS NAME``: stdin -> DIR/NAME.plan, its path handed to
 # the waiting agent NAME, whose output is printed until its ``harness-rc STATUS`` line,
-# then its stderr's tail; a watchdog stops it after SECONDS (TERM, then KILL after 5 s;
-# exit 124). Exit 125: no agent NAME is waiting.
+# then its stderr's tail; a watchdog stops it after SECONDS (exit 124). Exit 125: no
+# agent NAME is waiting.
 HANDOFF_SCRIPT = (
-    'd=$1; t=$2; n=$3; cd "$d" || exit 125; [ -e .timeout ] && rm -f .timeout; '
-    'exec 3<>"$n.out" 4<>"$n.in" || exit 125; '
+    'd=$1; t=$2; n=$3; ' + _ENTER
+    + 'exec 3<>"$n.out" 4<>"$n.in" || exit 125; '
     'p=; [ -f "agent-$n.pid" ] && read -r p < "agent-$n.pid"; '
     'if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then '
     'echo "harness: the agent was no longer waiting for its plan" >&2; '
     'tail -c 4000 "$n.err" >&2; exit 125; fi; '
     'cat > "$n.plan" || exit 125; '
-    '( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; '
-    'sleep "$t" & s=$!; wait "$s" || exit 0; : > .timeout; kill -TERM "$p" 2>/dev/null; '
-    'sleep 5 & s=$!; wait "$s" || exit 0; kill -KILL "$p" 2>/dev/null; '
-    'echo "harness-rc 124" >&3 ) > /dev/null 2>&1 < /dev/null & k=$!; '
-    'printf "%s\\n" "$d/$n.plan" >&4; sed "/^harness-rc /q" <&3; kill "$k" 2>/dev/null; '
-    '[ -s "$n.err" ] && tail -c 4000 "$n.err" >&2; '
-    'if [ -e .timeout ]; then rm -f .timeout; '
-    'echo "harness: stopped after $t s (time limit)" >&2; exit 124; fi; exit 0'
+    + _WATCHDOG
+    + 'printf "%s\\n" "$d/$n.plan" >&4; sed "/^harness-rc /q" <&3; kill "$k" 2>/dev/null; '
+    + _STDERR + _TIME_LIMIT_EXIT + 'exit 0'
 )
 # ``sh -c STOP harness DIR``: stop agents still running in DIR (TERM, then KILL after
 # 5 s), then remove DIR.
@@ -175,13 +182,11 @@ class ActionModule(ActionBase):
             agent: bytes | None = fh.read()
         workdir = data.get("workdir") or ""
         pythons = [str(p) for p in data.get("pythons") or []]
-        directory = ""
         if not pythons:  # no interpreter: the dir alone (a run phase cleans it up)
-            rc, out, err = self._exec(shell_line(SETUP_SCRIPT, workdir), agent)
-            directory = out.strip().splitlines()[-1] if out.strip() else ""
-            if rc != 0 or not directory.startswith("/"):
-                return self._no_dir(rc, err)
-            return {"harness_dir": directory, "results": []}
+            directory, _, fail = self._made_dir(
+                *self._exec(shell_line(SETUP_SCRIPT, workdir), agent))
+            return fail or {"harness_dir": directory, "results": []}
+        directory = ""
         results = []
         for number, python in enumerate(pythons, 1):
             name = f"a{number}"
@@ -189,20 +194,23 @@ class ActionModule(ActionBase):
                               int(data["wait"]), name, python)
             rc, out, err = self._exec(line, None if directory else agent)
             if not directory:
-                first, _, out = out.partition("\n")
-                if not first.startswith("harness-dir /"):
-                    return self._no_dir(rc, err)
-                directory, agent = first[len("harness-dir "):], None
-            kept = [x for x in out.splitlines() if x and not x.startswith("harness-rc ")]
-            results.append({"item": python, "agent": name,
-                            **self._result(rc, "".join(f"{x}\n" for x in kept), err)})
+                directory, out, fail = self._made_dir(rc, out, err)
+                if fail:
+                    return fail
+            lines, _ = _split_status(out)  # the script's status is the agent's
+            results.append({"item": python, "agent": name, **self._result(rc, lines, err)})
         return {"harness_dir": directory, "results": results}
 
     @staticmethod
-    def _no_dir(rc: int, err: str) -> dict[str, Any]:
+    def _made_dir(rc: int, out: str, err: str) -> tuple[str, str, dict[str, Any] | None]:
+        """The private dir a command made (its ``harness-dir DIR`` line), the rest of its
+        output, and the task's failure when there is no dir."""
+        first, _, rest = out.partition("\n")
+        if first.startswith("harness-dir /"):
+            return first[len("harness-dir "):], rest, None
         reason = " ".join(err.split()) or f"exit status {rc}"
-        return {"failed": True, "rc": rc,
-                "msg": f"could not make a private directory with the agent: {reason}"}
+        return "", rest, {"failed": True, "rc": rc,
+                          "msg": f"could not make a private directory with the agent: {reason}"}
 
     def _run(self, data: dict[str, Any], name: str) -> dict[str, Any]:
         """One interpreter's run (its plan to its waiting agent); the host's last run also
